@@ -1,0 +1,76 @@
+// createApp(deps): the Koa app with every route, mounted under /api and, for
+// clients of the old server, under /_wave/api. No listen here.
+
+import Router from '@koa/router';
+import Koa from 'koa';
+import bodyParser from 'koa-bodyparser';
+import type { Logger } from 'pino';
+import type { EventLog } from './event-log.js';
+import { corsMiddleware } from './http/cors.js';
+import { errorMiddleware, HttpError } from './http/errors.js';
+import { mountEventRoutes } from './http/events-routes.js';
+import { mountSessionRoutes } from './http/sessions-routes.js';
+import type { SessionStore } from './store/session-store.js';
+
+export const API_PREFIXES = ['/api', '/_wave/api'] as const;
+
+export interface AppDeps {
+  logger: Logger;
+  sessions: SessionStore;
+  eventLog: EventLog;
+  version: string;
+  longPollTimeoutMs: number;
+  maxBodyBytes: number;
+  maxEventsPerAnswer: number;
+  corsOrigins: readonly string[];
+  now?: () => number;
+}
+
+function apiRouter(deps: AppDeps): Router {
+  const router = new Router();
+  router.get('/status', (ctx) => {
+    ctx.set('Cache-Control', 'no-store');
+    ctx.body = {
+      version_string: deps.version,
+      read_sessions_enabled: true,
+      import_results_enabled: false,
+      reports_enabled: false,
+      test_type_selection_enabled: false,
+      test_file_selection_enabled: false,
+    };
+  });
+  mountSessionRoutes(router, deps);
+  mountEventRoutes(router, deps);
+  return router;
+}
+
+export function createApp(deps: AppDeps): Koa {
+  const app = new Koa();
+  // errors are answered by errorMiddleware; Koa's own handler would only log them twice
+  app.silent = true;
+
+  app.use(corsMiddleware(deps.corsOrigins));
+  app.use(errorMiddleware({ logger: deps.logger, maxBodyBytes: deps.maxBodyBytes }));
+  app.use(
+    bodyParser({
+      enableTypes: ['json'],
+      jsonLimit: `${deps.maxBodyBytes}b`,
+      strict: true,
+      // clients of the old server do not always say that they send JSON
+      detectJSON: (ctx) => ctx.method === 'POST' || ctx.method === 'PUT',
+    }),
+  );
+
+  const api = apiRouter(deps);
+  for (const prefix of API_PREFIXES) {
+    const mounted = new Router({ prefix });
+    mounted.use(api.routes());
+    app.use(mounted.routes());
+    app.use(mounted.allowedMethods({ throw: true }));
+  }
+
+  app.use((ctx) => {
+    throw new HttpError(404, `No such route: ${ctx.method} ${ctx.path}.`, 'ROUTE_NOT_FOUND');
+  });
+  return app;
+}

@@ -1,0 +1,130 @@
+// Configuration: each setting is an environment variable and a command-line
+// flag (the flag wins). Bad values stop the start with one clear line.
+
+import { Command, InvalidArgumentError } from 'commander';
+
+export interface Config {
+  port: number;
+  host: string;
+  dbFile: string;
+  longPollTimeoutMs: number;
+  maxBodyBytes: number;
+  corsOrigins: string[];
+  logLevel: string;
+}
+
+interface Setting {
+  key: keyof Config;
+  env: string;
+  flag: string;
+  description: string;
+  fallback: string;
+  parse: (value: string, name: string) => Config[keyof Config];
+}
+
+export class ConfigError extends Error {}
+
+function integer(min: number, max: number) {
+  return (value: string, name: string): number => {
+    if (!/^\d+$/.test(value.trim()) || Number(value) < min || Number(value) > max) {
+      throw new ConfigError(`${name} must be an integer from ${min} to ${max}, not "${value}".`);
+    }
+    return Number(value);
+  };
+}
+
+function nonEmpty(value: string, name: string): string {
+  if (value.trim() === '') throw new ConfigError(`${name} must not be empty.`);
+  return value.trim();
+}
+
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
+
+export const SETTINGS: Setting[] = [
+  { key: 'port', env: 'PORT', flag: '--port', description: 'TCP port to listen on', fallback: '8000', parse: integer(0, 65535) },
+  {
+    key: 'host',
+    env: 'HOST',
+    flag: '--host',
+    description: 'address to listen on (0.0.0.0 for devices on the lab network)',
+    fallback: '127.0.0.1',
+    parse: nonEmpty,
+  },
+  {
+    key: 'dbFile',
+    env: 'DB_FILE',
+    flag: '--db-file',
+    description: 'SQLite database file (its folder is created when missing)',
+    fallback: './data/wave-sessions.db',
+    parse: nonEmpty,
+  },
+  {
+    key: 'longPollTimeoutMs',
+    env: 'LONG_POLL_TIMEOUT_MS',
+    flag: '--long-poll-timeout-ms',
+    description: 'longest a poll waits before answering []',
+    fallback: '60000',
+    parse: integer(0, 24 * 3600 * 1000),
+  },
+  {
+    key: 'maxBodyBytes',
+    env: 'MAX_BODY_BYTES',
+    flag: '--max-body-bytes',
+    description: 'largest request body accepted',
+    fallback: String(1024 * 1024),
+    parse: integer(1, 1024 * 1024 * 1024),
+  },
+  {
+    key: 'corsOrigins',
+    env: 'CORS_ORIGINS',
+    flag: '--cors-origins',
+    description: 'comma-separated origins allowed to call the API from a browser, or *',
+    fallback: '*',
+    parse: (value, name) => {
+      const origins = value.split(',').map((o) => o.trim()).filter(Boolean);
+      if (origins.length === 0) throw new ConfigError(`${name} must list at least one origin or *.`);
+      return origins;
+    },
+  },
+  {
+    key: 'logLevel',
+    env: 'LOG_LEVEL',
+    flag: '--log-level',
+    description: `log level (${LOG_LEVELS.join(', ')})`,
+    fallback: 'info',
+    parse: (value, name) => {
+      if (!LOG_LEVELS.includes(value)) throw new ConfigError(`${name} must be one of ${LOG_LEVELS.join(', ')}, not "${value}".`);
+      return value;
+    },
+  },
+];
+
+/** Reads the configuration from `argv` (flags) over `env`; throws ConfigError. */
+export function readConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Config {
+  const program = new Command('wave-sessions')
+    .description('A durable server for the session events of the WAVE / DPCTF Test Runner')
+    .exitOverride()
+    .configureOutput({ writeErr: () => {} })
+    .allowExcessArguments(false);
+  for (const s of SETTINGS) {
+    program.option(`${s.flag} <value>`, `${s.description} (env ${s.env}, default ${s.fallback})`, (v: string) => {
+      if (v.trim() === '') throw new InvalidArgumentError('must not be empty');
+      return v;
+    });
+  }
+  try {
+    program.parse([...argv], { from: 'user' });
+  } catch (error) {
+    const err = error as { code?: string; message?: string };
+    if (err.code === 'commander.helpDisplayed') throw error;
+    throw new ConfigError((err.message ?? String(error)).replace(/^error: /, ''));
+  }
+  const flags = program.opts<Record<string, string | undefined>>();
+  const config: Partial<Record<keyof Config, unknown>> = {};
+  for (const s of SETTINGS) {
+    const fromFlag = flags[s.key];
+    const raw = fromFlag ?? env[s.env] ?? s.fallback;
+    config[s.key] = s.parse(raw, fromFlag !== undefined ? s.flag : s.env);
+  }
+  return config as Config;
+}

@@ -1,0 +1,33 @@
+// Typed errors of the domain. They know nothing of HTTP: src/http/errors.ts
+// maps each class to a status code in one place.
+
+export abstract class DomainError extends Error {
+  abstract readonly code: string;
+}
+
+/** Input that does not have the shape the API expects. */
+export class ValidationError extends DomainError {
+  constructor(
+    message: string,
+    readonly code: string = 'INVALID_INPUT',
+  ) {
+    super(message);
+  }
+}
+
+export class SessionNotFoundError extends DomainError {
+  readonly code = 'SESSION_NOT_FOUND';
+  constructor(readonly token: string) {
+    super(`No session with token "${token}".`);
+  }
+}
+
+/** A move the session's status table does not allow, or a change that needs another status. */
+export class ConflictError extends DomainError {
+  constructor(
+    message: string,
+    readonly code: string,
+  ) {
+    super(message);
+  }
+}

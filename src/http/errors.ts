@@ -1,0 +1,79 @@
+// The one place where errors become HTTP answers. Mounted first: routes never
+// catch. Every error body is `{error, code}`; a stack trace never leaves.
+
+import { randomUUID } from 'node:crypto';
+import type { Middleware } from 'koa';
+import type { Logger } from 'pino';
+import { ConflictError, DomainError, SessionNotFoundError, ValidationError } from '../domain/errors.js';
+
+/** An error raised by the HTTP layer itself (routing, query strings, bodies). */
+export class HttpError extends Error {
+  constructor(
+    readonly status: number,
+    message: string,
+    readonly code: string,
+  ) {
+    super(message);
+  }
+}
+
+function statusOf(error: DomainError): number {
+  if (error instanceof ValidationError) return 400;
+  if (error instanceof SessionNotFoundError) return 404;
+  if (error instanceof ConflictError) return 409;
+  return 400;
+}
+
+/** Errors of http-errors (thrown by koa-bodyparser and the router) carry `status` and `expose`. */
+interface ExposedHttpError {
+  status?: number;
+  type?: string;
+  expose?: boolean;
+  message?: string;
+}
+
+function fromHttpErrors(error: ExposedHttpError, maxBodyBytes: number): HttpError | null {
+  if (typeof error.status !== 'number' || !error.expose) return null;
+  if (error.status === 413) {
+    return new HttpError(413, `The request body is larger than the limit of ${maxBodyBytes} bytes.`, 'BODY_TOO_LARGE');
+  }
+  if (error.type === 'entity.parse.failed' || /json/i.test(error.message ?? '')) {
+    return new HttpError(400, 'The request body is not valid JSON (an object or an array is expected).', 'MALFORMED_JSON');
+  }
+  if (error.status === 405) {
+    return new HttpError(405, error.message ?? 'Method not allowed.', 'METHOD_NOT_ALLOWED');
+  }
+  if (error.status === 415) {
+    return new HttpError(415, 'The request body uses an encoding this server does not accept.', 'UNSUPPORTED_ENCODING');
+  }
+  return new HttpError(error.status, error.message ?? 'The request could not be read.', 'BAD_REQUEST');
+}
+
+export function errorMiddleware({ logger, maxBodyBytes }: { logger: Logger; maxBodyBytes: number }): Middleware {
+  return async (ctx, next) => {
+    try {
+      await next();
+    } catch (error) {
+      let status: number;
+      let body: { error: string; code: string };
+      const parsed = error instanceof Error ? fromHttpErrors(error as ExposedHttpError, maxBodyBytes) : null;
+      if (error instanceof HttpError) {
+        status = error.status;
+        body = { error: error.message, code: error.code };
+      } else if (error instanceof DomainError) {
+        status = statusOf(error);
+        body = { error: error.message, code: error.code };
+      } else if (parsed) {
+        status = parsed.status;
+        body = { error: parsed.message, code: parsed.code };
+      } else {
+        const requestId = randomUUID();
+        logger.error({ err: error, requestId, method: ctx.method, url: ctx.url }, 'request failed');
+        status = 500;
+        body = { error: `Internal server error (request id ${requestId}).`, code: 'INTERNAL_ERROR' };
+      }
+      ctx.status = status;
+      ctx.body = body;
+    }
+  };
+}

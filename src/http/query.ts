@@ -1,0 +1,19 @@
+// Reading integers from query strings and path parameters, with errors that
+// name the parameter. Unknown parameters are ignored by the callers.
+
+import type { Context } from 'koa';
+import { HttpError } from './errors.js';
+
+const INTEGER = /^-?\d{1,15}$/;
+
+/** An integer query parameter; undefined when absent or empty. */
+export function readIntegerParam(ctx: Context, name: string, { min }: { min: number }): number | undefined {
+  const raw = ctx.query[name];
+  if (raw === undefined || raw === '') return undefined;
+  if (typeof raw !== 'string' || !INTEGER.test(raw) || Number(raw) < min) {
+    const shown = Array.isArray(raw) ? raw.join(',') : raw;
+    const expected = min === Number.MIN_SAFE_INTEGER ? 'an integer' : `an integer of at least ${min}`;
+    throw new HttpError(400, `The query parameter "${name}" must be ${expected}, not "${shown.slice(0, 40)}".`, 'INVALID_QUERY');
+  }
+  return Number(raw);
+}

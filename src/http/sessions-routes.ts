@@ -1,0 +1,199 @@
+// The Sessions API other than events, as the old server serves it: create,
+// read and update the configuration, labels, delete, status, find, lists and
+// the control calls.
+
+import { randomUUID } from 'node:crypto';
+import type Router from '@koa/router';
+import type { Context } from 'koa';
+import { UAParser } from 'ua-parser-js';
+import { ValidationError } from '../domain/errors.js';
+import { parseConfigUpdate, parseLabels, parseNewSession } from '../domain/session-config.js';
+import { ConflictError } from '../domain/errors.js';
+import type { ControlAction } from '../domain/session-status.js';
+import type { EventLog } from '../event-log.js';
+import type { Session, SessionStore } from '../store/session-store.js';
+import { sourceOf } from './events-routes.js';
+import { HttpError } from './errors.js';
+import { readIntegerParam } from './query.js';
+
+const TOKEN_LENGTH = 36;
+const MIN_FRAGMENT_LENGTH = 8;
+const KNOWN_TEST_TYPES = new Set(['automatic', 'manual']);
+
+const isoOrNull = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
+
+/** The browser as the old server reports it: name "Other", version "0" when unknown. */
+export function parseBrowser(userAgent: string | null): { name: string; version: string } {
+  const browser = new UAParser(userAgent ?? '').getBrowser();
+  return { name: browser.name ?? 'Other', version: browser.version ?? '0' };
+}
+
+function configBody(session: Session) {
+  return {
+    token: session.token,
+    tests: session.config.tests,
+    types: session.config.types,
+    timeouts: session.config.timeouts,
+    reference_tokens: session.config.reference_tokens,
+    user_agent: session.userAgent,
+    browser: session.browser,
+    is_public: session.isPublic,
+    date_created: isoOrNull(session.dateCreated),
+    labels: session.labels,
+    type: session.config.type,
+  };
+}
+
+function statusBody(session: Session) {
+  return {
+    token: session.token,
+    status: session.status,
+    date_started: isoOrNull(session.dateStarted),
+    date_finished: isoOrNull(session.dateFinished),
+    expiration_date: isoOrNull(session.expirationDate),
+  };
+}
+
+function sendJson(ctx: Context, body: unknown): void {
+  ctx.set('Cache-Control', 'no-store');
+  ctx.body = body;
+}
+
+/** The prefix the request came in under (/api or /_wave/api), for links. */
+function apiPrefix(ctx: Context): string {
+  return ctx.path.slice(0, ctx.path.indexOf('/api/') + '/api'.length);
+}
+
+export function mountSessionRoutes(
+  router: Router,
+  { sessions, eventLog, now = Date.now }: { sessions: SessionStore; eventLog: EventLog; now?: () => number },
+) {
+  const token = (ctx: Context) => ctx.params.token as string;
+
+  router.post('/sessions', async (ctx) => {
+    const input = parseNewSession(ctx.request.body);
+    const unknownType = input.config.types.find((t) => !KNOWN_TEST_TYPES.has(t));
+    if (unknownType !== undefined) {
+      throw new ValidationError(
+        `Unknown test type "${unknownType}" in "types" (known: automatic, manual).`,
+        'INVALID_SESSION_CONFIG',
+      );
+    }
+    const userAgent = ctx.get('User-Agent') || null;
+    const browser = parseBrowser(userAgent);
+    const newToken = randomUUID();
+    await sessions.createSession({
+      token: newToken,
+      status: 'pending',
+      config: JSON.stringify(input.config),
+      labels: JSON.stringify(input.labels),
+      is_public: input.isPublic ? 1 : 0,
+      user_agent: userAgent,
+      browser_name: browser.name,
+      browser_version: browser.version,
+      date_created: now(),
+      date_started: null,
+      date_finished: null,
+      expiration_date: input.expirationDate,
+      last_event: 0,
+      deleted_at: null,
+    });
+    sendJson(ctx, { token: newToken });
+  });
+
+  router.get('/sessions', async (ctx) => {
+    const index = readIntegerParam(ctx, 'index', { min: 0 }) ?? 0;
+    const count = Math.min(readIntegerParam(ctx, 'count', { min: 1 }) ?? 10, 1000);
+    const expand = new Set(String(ctx.query.expand ?? '').split(','));
+    const { total, sessions: page } = await sessions.listSessions(index, count);
+    const prefix = apiPrefix(ctx);
+    const link = (i: number) => ({ href: `${ctx.path}?index=${i}&count=${count}` });
+    const links: Record<string, { href: string; templated?: boolean }> = {
+      configuration: { href: `${prefix}/sessions/{token}`, templated: true },
+      status: { href: `${prefix}/sessions/{token}/status`, templated: true },
+      self: link(index),
+      first: link(0),
+      last: link(Math.max(0, Math.ceil(total / count) - 1) * count),
+    };
+    if (index + count < total) links.next = link(index + count);
+    if (index > 0) links.previous = link(Math.max(index - count, 0));
+    const embedded: Record<string, unknown[]> = {};
+    if (expand.has('configuration')) embedded.configuration = page.map(configBody);
+    if (expand.has('status')) embedded.status = page.map(statusBody);
+    sendJson(ctx, {
+      _links: links,
+      items: page.map((s) => s.token),
+      ...(Object.keys(embedded).length > 0 && { _embedded: embedded }),
+    });
+  });
+
+  router.get('/sessions/public', async (ctx) => {
+    sendJson(ctx, await sessions.listPublicTokens());
+  });
+
+  router.get('/sessions/:token', async (ctx) => {
+    const fragment = token(ctx);
+    if (fragment.length === TOKEN_LENGTH) {
+      sendJson(ctx, configBody(await sessions.readSession(fragment, now())));
+      return;
+    }
+    const found = fragment.length >= MIN_FRAGMENT_LENGTH ? await sessions.findToken(fragment) : null;
+    if (found === null) {
+      throw new HttpError(
+        404,
+        `No single session token starts with "${fragment}" (give at least ${MIN_FRAGMENT_LENGTH} characters that match exactly one).`,
+        'SESSION_NOT_FOUND',
+      );
+    }
+    sendJson(ctx, { token: found });
+  });
+
+  router.put('/sessions/:token', async (ctx) => {
+    await sessions.updateSession(token(ctx), now(), (session) => {
+      if (session.status !== 'pending') {
+        throw new ConflictError(
+          `The configuration of a ${session.status} session cannot change (only while pending).`,
+          'SESSION_NOT_PENDING',
+        );
+      }
+      return { config: parseConfigUpdate(ctx.request.body, session.config) };
+    });
+    sendJson(ctx, {});
+  });
+
+  router.delete('/sessions/:token', async (ctx) => {
+    await sessions.deleteSession(token(ctx), now());
+    sendJson(ctx, {});
+  });
+
+  router.get('/sessions/:token/status', async (ctx) => {
+    sendJson(ctx, statusBody(await sessions.readSession(token(ctx), now())));
+  });
+
+  router.get('/sessions/:token/labels', async (ctx) => {
+    sendJson(ctx, (await sessions.readSession(token(ctx), now())).labels);
+  });
+
+  router.put('/sessions/:token/labels', async (ctx) => {
+    const labels = parseLabels(ctx.request.body);
+    const session = await sessions.updateSession(token(ctx), now(), () => ({ labels }));
+    sendJson(ctx, session.labels);
+  });
+
+  for (const action of ['start', 'pause', 'stop'] as const satisfies readonly ControlAction[]) {
+    router.post(`/sessions/:token/${action}`, async (ctx) => {
+      await eventLog.control(token(ctx), action, sourceOf(ctx));
+      sendJson(ctx, statusBody(await sessions.readSession(token(ctx), now())));
+    });
+  }
+
+  router.post('/sessions/:token/resume', async (ctx) => {
+    const body = ctx.request.body as { resume_token?: unknown } | undefined;
+    const resumeToken = body?.resume_token;
+    if (typeof resumeToken !== 'string' || resumeToken.length === 0) {
+      throw new ValidationError('The body must be {"resume_token": "<token>"}.', 'INVALID_RESUME_TOKEN');
+    }
+    await eventLog.resume(token(ctx), resumeToken, sourceOf(ctx));
+    sendJson(ctx, {});
+  });
+}

@@ -1,0 +1,49 @@
+#!/usr/bin/env node
+// Entry point: read the configuration, start the server, shut down cleanly on
+// SIGTERM or SIGINT. The only module that reads the environment.
+
+import { ConfigError, readConfig } from './config.js';
+import { createLogger } from './logger.js';
+import { startServer } from './server.js';
+
+const SHUTDOWN_LIMIT_MS = 5000;
+
+async function main(): Promise<void> {
+  let config;
+  try {
+    config = readConfig(process.argv.slice(2), process.env);
+  } catch (error) {
+    if ((error as { code?: string }).code === 'commander.helpDisplayed') process.exit(0);
+    const message = error instanceof ConfigError ? error.message : String(error);
+    process.stderr.write(`wave-sessions: bad configuration: ${message}\n`);
+    process.exit(2);
+  }
+  const logger = createLogger(config.logLevel);
+  let running;
+  try {
+    running = await startServer(config, logger);
+  } catch (error) {
+    process.stderr.write(`wave-sessions: cannot start: ${(error as Error).message}\n`);
+    process.exit(1);
+  }
+  logger.info({ config, url: running.url }, `listening on ${running.url}`);
+
+  const stop = (signal: string) => {
+    logger.info({ signal }, 'shutting down');
+    setTimeout(() => {
+      logger.error('shutdown took too long; exiting');
+      process.exit(1);
+    }, SHUTDOWN_LIMIT_MS).unref();
+    running.close().then(
+      () => process.exit(0),
+      (err: unknown) => {
+        logger.error({ err }, 'shutdown failed');
+        process.exit(1);
+      },
+    );
+  };
+  process.once('SIGTERM', () => stop('SIGTERM'));
+  process.once('SIGINT', () => stop('SIGINT'));
+}
+
+void main();

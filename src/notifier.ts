@@ -1,0 +1,83 @@
+// Wakes long polls after a commit. Waiters are kept per token; a publish hands
+// every waiter of the token the same batch, whose JSON body is serialized once
+// and shared by all waiters whose cursor sits just before it.
+
+import type { StoredEvent } from './store/event-store.js';
+
+/** The JSON array of `{type, data, number}` the events API answers with. */
+export function serializeEvents(events: readonly StoredEvent[]): Buffer {
+  // data is already canonical JSON text: splice it in rather than parse it again
+  const items = events.map((e) => `{"type":${JSON.stringify(e.type)},"data":${e.data},"number":${e.number}}`);
+  return Buffer.from(`[${items.join(',')}]`);
+}
+
+export const EMPTY_ANSWER = Buffer.from('[]');
+
+export interface Batch {
+  events: readonly StoredEvent[];
+  /** The serialized batch, made on first use. */
+  body(): Buffer;
+}
+
+/** Called once with the batch that wakes a waiter, or with null on shutdown. */
+export type Wake = (batch: Batch | null) => void;
+
+/**
+ * The answer from `batch` for a client that has every event up to `cursor`:
+ * the shared body when the batch follows the cursor and fits, null when the
+ * batch holds nothing new or leaves a gap (the caller then reads the log).
+ */
+export function answerFromBatch(cursor: number, limit: number, batch: Batch): Buffer | null {
+  const first = batch.events[0];
+  if (!first || first.number > cursor + 1) return null;
+  if (first.number === cursor + 1 && batch.events.length <= limit) return batch.body();
+  const fresh = batch.events.filter((e) => e.number > cursor).slice(0, limit);
+  return fresh.length > 0 ? serializeEvents(fresh) : null;
+}
+
+export function createNotifier() {
+  const waiters = new Map<string, Set<Wake>>();
+  let count = 0;
+
+  return {
+    /** Registers a waiter; the returned function removes it (idempotent). */
+    subscribe(token: string, wake: Wake): () => void {
+      let set = waiters.get(token);
+      if (!set) waiters.set(token, (set = new Set()));
+      set.add(wake);
+      count += 1;
+      return () => {
+        const current = waiters.get(token);
+        if (current?.delete(wake)) {
+          count -= 1;
+          if (current.size === 0) waiters.delete(token);
+        }
+      };
+    },
+
+    /** Wakes every waiter of `token` with committed `events` (oldest first). */
+    publish(token: string, events: readonly StoredEvent[]): void {
+      const set = waiters.get(token);
+      if (!set || events.length === 0) return;
+      waiters.delete(token);
+      count -= set.size;
+      let body: Buffer | undefined;
+      const batch: Batch = { events, body: () => (body ??= serializeEvents(events)) };
+      for (const wake of set) wake(batch);
+    },
+
+    /** Answers every waiter with nothing, so clients poll again (shutdown). */
+    releaseAll(): void {
+      const all = [...waiters.values()];
+      waiters.clear();
+      count = 0;
+      for (const set of all) for (const wake of set) wake(null);
+    },
+
+    waiting(): number {
+      return count;
+    },
+  };
+}
+
+export type Notifier = ReturnType<typeof createNotifier>;

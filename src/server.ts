@@ -1,0 +1,88 @@
+// startServer(config): open the database, migrate, listen, and a close() that
+// shuts down in order. main.ts and the tests both start servers through it.
+
+import { once } from 'node:events';
+import fs from 'node:fs';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Logger } from 'pino';
+import { createApp } from './app.js';
+import type { Config } from './config.js';
+import { createEventLog } from './event-log.js';
+import { createNotifier } from './notifier.js';
+import { createEventStore } from './store/event-store.js';
+import { migrateToLatest } from './store/migrate.js';
+import { createSessionStore } from './store/session-store.js';
+import { openSqlite } from './store/sqlite.js';
+
+const MAX_EVENTS_PER_ANSWER = 1000;
+const EXPIRY_SWEEP_MS = 1000;
+
+export interface RunningServer {
+  url: string;
+  server: http.Server;
+  /** Stops accepting, answers waiting polls with [], finishes requests in flight, closes the database. */
+  close(): Promise<void>;
+}
+
+export function readPackageVersion(): string {
+  // src/ in development, dist/src/ when built: package.json is above either
+  for (const relative of ['../package.json', '../../package.json']) {
+    const file = new URL(relative, import.meta.url);
+    if (fs.existsSync(file)) return (JSON.parse(fs.readFileSync(file, 'utf8')) as { version: string }).version;
+  }
+  return '0.0.0';
+}
+
+export async function startServer(config: Config, logger: Logger): Promise<RunningServer> {
+  const store = openSqlite(config.dbFile);
+  try {
+    await migrateToLatest(store.db as never);
+  } catch (error) {
+    await store.close();
+    throw error;
+  }
+  const sessions = createSessionStore(store);
+  const events = createEventStore(store);
+  const notifier = createNotifier();
+  const eventLog = createEventLog({ events, notifier });
+  const app = createApp({
+    logger,
+    sessions,
+    eventLog,
+    version: readPackageVersion(),
+    longPollTimeoutMs: config.longPollTimeoutMs,
+    maxBodyBytes: config.maxBodyBytes,
+    maxEventsPerAnswer: MAX_EVENTS_PER_ANSWER,
+    corsOrigins: config.corsOrigins,
+  });
+
+  const server = http.createServer(app.callback());
+  // above the 60 s idle timeout of common proxies and load balancers
+  server.keepAliveTimeout = 65_000;
+  server.headersTimeout = 70_000;
+  server.listen(config.port, config.host);
+  await once(server, 'listening');
+  const { port } = server.address() as AddressInfo;
+  const host = config.host.includes(':') ? `[${config.host}]` : config.host;
+
+  const sweep = setInterval(() => {
+    sessions.expireSessions(Date.now()).catch((err: unknown) => logger.error({ err }, 'expiring sessions failed'));
+  }, EXPIRY_SWEEP_MS);
+  sweep.unref();
+
+  let closing: Promise<void> | undefined;
+  return {
+    url: `http://${host}:${port}`,
+    server,
+    close: () =>
+      (closing ??= (async () => {
+        clearInterval(sweep);
+        const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+        notifier.releaseAll();
+        server.closeIdleConnections();
+        await closed;
+        await store.close();
+      })()),
+  };
+}

@@ -1,0 +1,47 @@
+// The tables as Kysely sees them. Times are milliseconds since the epoch;
+// JSON columns hold text. Nullable columns are `T | null`, never optional.
+
+import type { ColumnType, Insertable, Selectable } from 'kysely';
+import type { SessionStatus } from '../domain/session-status.js';
+
+export interface SessionsTable {
+  token: string;
+  status: SessionStatus;
+  /** JSON of SessionConfig. */
+  config: string;
+  /** JSON array of strings. */
+  labels: string;
+  is_public: number;
+  user_agent: string | null;
+  browser_name: string;
+  browser_version: string;
+  date_created: number;
+  date_started: number | null;
+  date_finished: number | null;
+  expiration_date: number | null;
+  /** Number of the newest event, 0 before the first: the next append takes head + 1. */
+  last_event: number;
+  /** Set when the session is deleted or expires; its events stay for the audit trail. */
+  deleted_at: number | null;
+}
+
+export interface EventsTable {
+  token: string;
+  number: number;
+  type: string;
+  /** Canonical JSON of the event's data. */
+  data: string;
+  received_at: number;
+  source_address: string | null;
+  source_user_agent: string | null;
+}
+
+export interface Database {
+  sessions: SessionsTable;
+  events: EventsTable;
+}
+
+export type SessionRow = Selectable<SessionsTable>;
+export type NewSessionRow = Insertable<SessionsTable>;
+export type EventRow = Selectable<EventsTable>;
+export type Timestamp = ColumnType<number, number, never>;

@@ -1,0 +1,165 @@
+// Sessions: configuration, labels, and the status projection that the event
+// store keeps in step with the log. All SQL for the sessions table is here.
+
+import type { Kysely } from 'kysely';
+import { SessionNotFoundError } from '../domain/errors.js';
+import type { SessionConfig } from '../domain/session-config.js';
+import type { Database, NewSessionRow, SessionRow } from './database.js';
+import type { SqliteStore } from './sqlite.js';
+
+export interface Session {
+  token: string;
+  status: SessionRow['status'];
+  config: SessionConfig;
+  labels: string[];
+  isPublic: boolean;
+  userAgent: string | null;
+  browser: { name: string; version: string };
+  dateCreated: number;
+  dateStarted: number | null;
+  dateFinished: number | null;
+  expirationDate: number | null;
+  lastEvent: number;
+}
+
+export function toSession(row: SessionRow): Session {
+  return {
+    token: row.token,
+    status: row.status,
+    config: JSON.parse(row.config) as SessionConfig,
+    labels: JSON.parse(row.labels) as string[],
+    isPublic: row.is_public === 1,
+    userAgent: row.user_agent,
+    browser: { name: row.browser_name, version: row.browser_version },
+    dateCreated: row.date_created,
+    dateStarted: row.date_started,
+    dateFinished: row.date_finished,
+    expirationDate: row.expiration_date,
+    lastEvent: row.last_event,
+  };
+}
+
+function isExpired(row: SessionRow, now: number): boolean {
+  return row.status === 'pending' && row.expiration_date !== null && row.expiration_date <= now;
+}
+
+/**
+ * Reads a live session, or throws SessionNotFoundError. A pending session
+ * past its expiration date is deleted on the spot (one statement, so this
+ * is safe outside a transaction too).
+ */
+export async function readLiveSession(trx: Kysely<Database>, token: string, now: number): Promise<SessionRow> {
+  const row = await trx
+    .selectFrom('sessions')
+    .selectAll()
+    .where('token', '=', token)
+    .where('deleted_at', 'is', null)
+    .executeTakeFirst();
+  if (!row) throw new SessionNotFoundError(token);
+  if (isExpired(row, now)) {
+    await trx.updateTable('sessions').set({ deleted_at: now }).where('token', '=', token).execute();
+    throw new SessionNotFoundError(token);
+  }
+  return row;
+}
+
+export function createSessionStore({ db, writeTransaction }: SqliteStore) {
+  return {
+    async createSession(row: NewSessionRow): Promise<void> {
+      await writeTransaction((trx) => trx.insertInto('sessions').values(row).execute());
+    },
+
+    async readSession(token: string, now: number): Promise<Session> {
+      return toSession(await readLiveSession(db, token, now));
+    },
+
+    /** Replaces the configuration through `update`, which sees the current session. */
+    async updateSession(
+      token: string,
+      now: number,
+      update: (session: Session) => { config?: SessionConfig; labels?: string[] },
+    ): Promise<Session> {
+      return writeTransaction(async (trx) => {
+        const current = toSession(await readLiveSession(trx, token, now));
+        const change = update(current);
+        await trx
+          .updateTable('sessions')
+          .set({
+            ...(change.config && { config: JSON.stringify(change.config) }),
+            ...(change.labels && { labels: JSON.stringify(change.labels) }),
+          })
+          .where('token', '=', token)
+          .execute();
+        return { ...current, ...change };
+      });
+    },
+
+    /** Deletes a session for the API; its events are kept for the audit trail. */
+    async deleteSession(token: string, now: number): Promise<void> {
+      await writeTransaction(async (trx) => {
+        await readLiveSession(trx, token, now);
+        await trx.updateTable('sessions').set({ deleted_at: now }).where('token', '=', token).execute();
+      });
+    },
+
+    /** Deletes every pending session whose expiration date has passed. */
+    async expireSessions(now: number): Promise<number> {
+      const result = await writeTransaction((trx) =>
+        trx
+          .updateTable('sessions')
+          .set({ deleted_at: now })
+          .where('deleted_at', 'is', null)
+          .where('status', '=', 'pending')
+          .where('expiration_date', '<=', now)
+          .executeTakeFirst(),
+      );
+      return Number(result.numUpdatedRows);
+    },
+
+    async listPublicTokens(): Promise<string[]> {
+      const rows = await db
+        .selectFrom('sessions')
+        .select('token')
+        .where('deleted_at', 'is', null)
+        .where('is_public', '=', 1)
+        .orderBy('date_created')
+        .orderBy('token')
+        .execute();
+      return rows.map((r) => r.token);
+    },
+
+    /** The one live token that starts with `fragment`, or null when none or several do. */
+    async findToken(fragment: string): Promise<string | null> {
+      const rows = await db
+        .selectFrom('sessions')
+        .select('token')
+        .where('deleted_at', 'is', null)
+        .where('token', '>=', fragment)
+        .where('token', '<', `${fragment}\uffff`)
+        .limit(2)
+        .execute();
+      return rows.length === 1 && rows[0] ? rows[0].token : null;
+    },
+
+    /** One page of live sessions, oldest first, and how many there are in all. */
+    async listSessions(index: number, count: number): Promise<{ total: number; sessions: Session[] }> {
+      const [{ total } = { total: 0 }] = await db
+        .selectFrom('sessions')
+        .select((eb) => eb.fn.countAll<number>().as('total'))
+        .where('deleted_at', 'is', null)
+        .execute();
+      const rows = await db
+        .selectFrom('sessions')
+        .selectAll()
+        .where('deleted_at', 'is', null)
+        .orderBy('date_created')
+        .orderBy('token')
+        .limit(count)
+        .offset(index)
+        .execute();
+      return { total: Number(total), sessions: rows.map(toSession) };
+    },
+  };
+}
+
+export type SessionStore = ReturnType<typeof createSessionStore>;

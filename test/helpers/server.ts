@@ -1,0 +1,50 @@
+// startTestServer(): a real server on port 0 over a real SQLite file in a
+// temporary folder; restart() reopens the same file.
+
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { pino } from 'pino';
+import type { Config } from '../../src/config.js';
+import { startServer, type RunningServer } from '../../src/server.js';
+
+export interface TestServer {
+  baseUrl: string;
+  dbFile: string;
+  /** Closes the server and starts a new one on the same database file. */
+  restart(): Promise<void>;
+  close(): Promise<void>;
+}
+
+export function tempDbFile(): string {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'wave-sessions-test-'));
+  return path.join(dir, 'db', 'wave-sessions.db');
+}
+
+export async function startTestServer(overrides: Partial<Config> = {}): Promise<TestServer> {
+  const config: Config = {
+    port: 0,
+    host: '127.0.0.1',
+    dbFile: overrides.dbFile ?? tempDbFile(),
+    longPollTimeoutMs: 5000,
+    maxBodyBytes: 1024 * 1024,
+    corsOrigins: ['*'],
+    logLevel: 'silent',
+    ...overrides,
+  };
+  const logger = pino({ level: 'silent' });
+  let running: RunningServer = await startServer(config, logger);
+  const handle: TestServer = {
+    baseUrl: running.url,
+    dbFile: config.dbFile,
+    async restart() {
+      await running.close();
+      // the same port, so clients that hold the old URL reconnect to the new server
+      const port = Number(new URL(running.url).port);
+      running = await startServer({ ...config, port }, logger);
+      handle.baseUrl = running.url;
+    },
+    close: () => running.close(),
+  };
+  return handle;
+}
