@@ -7,7 +7,7 @@ import bodyParser from 'koa-bodyparser';
 import type { Logger } from 'pino';
 import type { EventLog } from './event-log.js';
 import { corsMiddleware } from './http/cors.js';
-import { errorMiddleware, HttpError } from './http/errors.js';
+import { errorMiddleware } from './http/errors.js';
 import { mountEventRoutes } from './http/events-routes.js';
 import { mountSessionRoutes } from './http/sessions-routes.js';
 import type { SessionStore } from './store/session-store.js';
@@ -68,9 +68,5 @@ export function createApp(deps: AppDeps): Koa {
     app.use(mounted.routes());
     app.use(mounted.allowedMethods({ throw: true }));
   }
-
-  app.use((ctx) => {
-    throw new HttpError(404, `No such route: ${ctx.method} ${ctx.path}.`, 'ROUTE_NOT_FOUND');
-  });
   return app;
 }

@@ -33,12 +33,14 @@ interface ExposedHttpError {
 }
 
 function fromHttpErrors(error: ExposedHttpError, maxBodyBytes: number): HttpError | null {
-  if (typeof error.status !== 'number' || !error.expose) return null;
+  if (typeof error.status !== 'number') return null;
+  // co-body marks a JSON syntax error with status 400 but not as exposable
+  if (error instanceof SyntaxError && error.status === 400) {
+    return new HttpError(400, 'The request body is not valid JSON (an object or an array is expected).', 'MALFORMED_JSON');
+  }
+  if (!error.expose) return null;
   if (error.status === 413) {
     return new HttpError(413, `The request body is larger than the limit of ${maxBodyBytes} bytes.`, 'BODY_TOO_LARGE');
-  }
-  if (error.type === 'entity.parse.failed' || /json/i.test(error.message ?? '')) {
-    return new HttpError(400, 'The request body is not valid JSON (an object or an array is expected).', 'MALFORMED_JSON');
   }
   if (error.status === 405) {
     return new HttpError(405, error.message ?? 'Method not allowed.', 'METHOD_NOT_ALLOWED');
@@ -53,6 +55,10 @@ export function errorMiddleware({ logger, maxBodyBytes }: { logger: Logger; maxB
   return async (ctx, next) => {
     try {
       await next();
+      // nothing answered: no route matched (and allowedMethods found no 405)
+      if (ctx.status === 404 && ctx.body == null) {
+        throw new HttpError(404, `No such route: ${ctx.method} ${ctx.path}.`, 'ROUTE_NOT_FOUND');
+      }
     } catch (error) {
       let status: number;
       let body: { error: string; code: string };

@@ -43,7 +43,8 @@ export function mountEventRoutes(router: Router, { eventLog, longPollTimeoutMs, 
         timeoutMs: Math.min(timeout ?? longPollTimeoutMs, longPollTimeoutMs),
         signal: gone.signal,
       });
-      if (!gone.signal.aborted) sendJson(ctx, body);
+      // answered even when the client has gone: the write is simply dropped
+      sendJson(ctx, body);
     } finally {
       ctx.res.off('close', onClose);
     }

@@ -1,0 +1,110 @@
+// Bad input: each answers a clear JSON error with the right status, stores
+// nothing, leaks no stack trace, and the server keeps running.
+
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createSession, poll, request } from './helpers/client.js';
+import { startTestServer, type TestServer } from './helpers/server.js';
+
+let server: TestServer;
+let token: string;
+beforeAll(async () => {
+  server = await startTestServer({ maxBodyBytes: 1024 });
+  token = await createSession(server.baseUrl);
+});
+afterAll(async () => {
+  await server.close();
+});
+
+const UNKNOWN = '00000000-0000-4000-8000-000000000000';
+
+function expectError(res: { status: number; body: unknown; text: string }, status: number, code: string) {
+  expect(res.status).toBe(status);
+  expect(res.body).toEqual({ error: expect.any(String), code });
+  expect((res.body as { error: string }).error.length).toBeGreaterThan(10);
+  expect(res.text).not.toMatch(/\s+at\s+\S+\s+\(|node_modules|\.ts:\d+/);
+}
+
+async function expectNothingStored() {
+  expect((await poll(server.baseUrl, token, '?last_event=0&timeout=0')).body).toEqual([]);
+}
+
+describe('pushes that store nothing', () => {
+  const cases: [string, string | undefined, number, string][] = [
+    ['malformed JSON', '{"type": "status", ', 400, 'MALFORMED_JSON'],
+    ['a JSON string instead of an object', '"status"', 400, 'MALFORMED_JSON'],
+    ['an array body', '[{"type":"a","data":1}]', 400, 'INVALID_EVENT'],
+    ['a missing type', '{"data": 1}', 400, 'INVALID_EVENT'],
+    ['a non-string type', '{"type": 7, "data": 1}', 400, 'INVALID_EVENT'],
+    ['a malformed type name', '{"type": "Not-Valid", "data": 1}', 400, 'INVALID_EVENT'],
+    ['an invalid status', '{"type": "status", "data": "finished"}', 400, 'INVALID_EVENT_DATA'],
+    ['invalid observation results', '{"type": "observation_completed", "data": [{"name": "a"}]}', 400, 'INVALID_EVENT_DATA'],
+    ['an empty body', undefined, 400, 'INVALID_EVENT'],
+    ['an illegal status move', '{"type": "status", "data": "paused"}', 409, 'ILLEGAL_STATUS_TRANSITION'],
+    ['a body over MAX_BODY_BYTES', JSON.stringify({ type: 'big', data: 'x'.repeat(2000) }), 413, 'BODY_TOO_LARGE'],
+  ];
+  for (const [what, body, status, code] of cases) {
+    it(`${what}: ${status} ${code}`, async () => {
+      const res = await request(server.baseUrl, 'POST', `/api/sessions/${token}/events`, body ?? '', {
+        'Content-Type': 'application/json',
+      });
+      expectError(res, status, code);
+      await expectNothingStored();
+    });
+  }
+
+  it('names the limit when a body is too large', async () => {
+    const res = await request<{ error: string }>(server.baseUrl, 'POST', `/api/sessions/${token}/events`, {
+      type: 'big',
+      data: 'x'.repeat(2000),
+    });
+    expect(res.body.error).toContain('1024 bytes');
+  });
+
+  it('a push to an unknown session: 404, and no session appears', async () => {
+    const res = await request(server.baseUrl, 'POST', `/api/sessions/${UNKNOWN}/events`, { type: 'a', data: 1 });
+    expectError(res, 404, 'SESSION_NOT_FOUND');
+    expectError(await request(server.baseUrl, 'GET', `/api/sessions/${UNKNOWN}/status`), 404, 'SESSION_NOT_FOUND');
+  });
+});
+
+describe('polls', () => {
+  for (const query of ['last_event=abc', 'last_event=1.5', 'last_event=1e3', 'timeout=-1', 'timeout=soon', 'limit=0', 'limit=x', 'last_event=1&last_event=2']) {
+    it(`?${query}: 400 naming the parameter`, async () => {
+      const res = await request<{ error: string }>(server.baseUrl, 'GET', `/api/sessions/${token}/events?${query}`);
+      expectError(res, 400, 'INVALID_QUERY');
+      expect(res.body.error).toContain(query.split('=')[0]);
+    });
+  }
+
+  it('a poll of an unknown session: 404 at once', async () => {
+    expectError(await request(server.baseUrl, 'GET', `/api/sessions/${UNKNOWN}/events`), 404, 'SESSION_NOT_FOUND');
+    expectError(await request(server.baseUrl, 'GET', `/api/sessions/not-a-token/events?last_event=0`), 404, 'SESSION_NOT_FOUND');
+  });
+});
+
+describe('other bad input', () => {
+  it('create with malformed JSON or bad config: 400', async () => {
+    expectError(await request(server.baseUrl, 'POST', '/api/sessions', '{oops'), 400, 'MALFORMED_JSON');
+    expectError(await request(server.baseUrl, 'POST', '/api/sessions', { types: 'automatic' }), 400, 'INVALID_SESSION_CONFIG');
+    expectError(await request(server.baseUrl, 'POST', '/api/sessions', { types: ['bogus'] }), 400, 'INVALID_SESSION_CONFIG');
+    expectError(await request(server.baseUrl, 'POST', '/api/sessions', { expiration_date: 'tomorrow' }), 400, 'INVALID_SESSION_CONFIG');
+    const list = await request<{ items: string[] }>(server.baseUrl, 'GET', '/api/sessions?count=100');
+    expect(list.body.items).toEqual([token]);
+  });
+
+  it('labels that are not strings: 400, labels unchanged', async () => {
+    expectError(await request(server.baseUrl, 'PUT', `/api/sessions/${token}/labels`, { labels: [1] }), 400, 'INVALID_SESSION_CONFIG');
+    expectError(await request(server.baseUrl, 'PUT', `/api/sessions/${token}/labels`, 'null'), 400, 'MALFORMED_JSON');
+    expect((await request(server.baseUrl, 'GET', `/api/sessions/${token}/labels`)).body).toEqual([]);
+  });
+
+  it('an unknown route: 404 JSON; a wrong method: 405 JSON', async () => {
+    expectError(await request(server.baseUrl, 'GET', '/api/nothing-here'), 404, 'ROUTE_NOT_FOUND');
+    expectError(await request(server.baseUrl, 'GET', '/elsewhere'), 404, 'ROUTE_NOT_FOUND');
+    expectError(await request(server.baseUrl, 'PATCH', `/api/sessions/${token}/events`), 405, 'METHOD_NOT_ALLOWED');
+  });
+
+  it('the server keeps answering after all of the above', async () => {
+    expect((await request(server.baseUrl, 'GET', '/api/status')).status).toBe(200);
+  });
+});
