@@ -35,7 +35,7 @@ interface ExposedHttpError {
 function fromHttpErrors(error: ExposedHttpError, maxBodyBytes: number): HttpError | null {
   if (typeof error.status !== 'number') return null;
   // co-body marks a JSON syntax error with status 400 but not as exposable
-  if (error instanceof SyntaxError && error.status === 400) {
+  if (error instanceof SyntaxError && (error as ExposedHttpError).status === 400) {
     return new HttpError(400, 'The request body is not valid JSON (an object or an array is expected).', 'MALFORMED_JSON');
   }
   if (!error.expose) return null;
