@@ -17,6 +17,7 @@ import { openSqlite } from './store/sqlite.js';
 
 const MAX_EVENTS_PER_ANSWER = 1000;
 const EXPIRY_SWEEP_MS = 1000;
+const SHUTDOWN_GRACE_MS = 3000;
 
 export interface RunningServer {
   url: string;
@@ -72,6 +73,10 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
   sweep.unref();
 
   let closing: Promise<void> | undefined;
+  // once closing, every answer asks its client to close the connection
+  server.on('request', (_req, res: http.ServerResponse) => {
+    if (closing) res.setHeader('Connection', 'close');
+  });
   return {
     url: `http://${host}:${port}`,
     server,
@@ -80,8 +85,14 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
         clearInterval(sweep);
         const closed = new Promise<void>((resolve) => server.close(() => resolve()));
         notifier.releaseAll();
+        // keep-alive connections go idle once their answer is out: close them
+        // as they do, and cut whatever still lingers after the grace period
+        const idle = setInterval(() => server.closeIdleConnections(), 20);
+        const cut = setTimeout(() => server.closeAllConnections(), SHUTDOWN_GRACE_MS);
         server.closeIdleConnections();
         await closed;
+        clearInterval(idle);
+        clearTimeout(cut);
         await store.close();
       })()),
   };

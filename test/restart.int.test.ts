@@ -1,0 +1,82 @@
+// A restart on the same database file keeps history and numbering, and a
+// client of the old server polling through it misses nothing.
+
+import { describe, expect, it } from 'vitest';
+import { createSession, poll, pushEvent, request } from './helpers/client.js';
+import { startOldClient } from './helpers/old-client.js';
+import { startTestServer } from './helpers/server.js';
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+describe('restart on the same file', () => {
+  it('keeps sessions, events, status and numbering', async () => {
+    const server = await startTestServer();
+    try {
+      // Given a running session with three events
+      const token = await createSession(server.baseUrl, { labels: ['kept'] });
+      await pushEvent(server.baseUrl, token, 'status', 'running');
+      await pushEvent(server.baseUrl, token, 'test_ready', { test_path: '/a', test_name: 'a', test_description: 'd' });
+      await pushEvent(server.baseUrl, token, 'test_completed', '/a');
+      // When the server restarts on the same file
+      await server.restart();
+      // Then history, status and labels are there and numbering goes on
+      const history = await poll(server.baseUrl, token, '?last_event=0');
+      expect(history.body.map((e) => [e.number, e.type])).toEqual([
+        [1, 'status'],
+        [2, 'test_ready'],
+        [3, 'test_completed'],
+      ]);
+      const status = await request<{ status: string }>(server.baseUrl, 'GET', `/api/sessions/${token}/status`);
+      expect(status.body.status).toBe('running');
+      expect((await request(server.baseUrl, 'GET', `/api/sessions/${token}/labels`)).body).toEqual(['kept']);
+      expect((await pushEvent(server.baseUrl, token, 'after', 1)).body.number).toBe(4);
+      // and the status projection still guards transitions
+      expect((await pushEvent(server.baseUrl, token, 'status', 'running')).status).toBe(409);
+    } finally {
+      await server.close();
+    }
+  });
+
+  it('answers waiting polls with [] on shutdown', async () => {
+    const server = await startTestServer({ longPollTimeoutMs: 30_000 });
+    try {
+      const token = await createSession(server.baseUrl);
+      const waiting = poll(server.baseUrl, token, '?last_event=0');
+      await sleep(100);
+      const started = Date.now();
+      await server.restart();
+      const res = await waiting;
+      expect(res.status).toBe(200);
+      expect(res.body).toEqual([]);
+      expect(Date.now() - started).toBeLessThan(5000);
+    } finally {
+      await server.close();
+    }
+  });
+
+  it("the old client's polling loop, with id=, misses nothing across a restart", async () => {
+    const server = await startTestServer({ longPollTimeoutMs: 1000 });
+    const token = await createSession(server.baseUrl);
+    const client = startOldClient(() => server.baseUrl, token);
+    try {
+      // Given the client is waiting (it polls without last_event at first)
+      await sleep(150);
+      for (let i = 1; i <= 5; i++) await pushEvent(server.baseUrl, token, 'step', i);
+      await sleep(150);
+      // When the server restarts while the client polls
+      await server.restart();
+      for (let i = 6; i <= 10; i++) {
+        await pushEvent(server.baseUrl, token, 'step', i);
+        if (i === 8) await sleep(150);
+      }
+      const deadline = Date.now() + 5000;
+      while (client.events.length < 10 && Date.now() < deadline) await sleep(50);
+    } finally {
+      await client.stop();
+      await server.close();
+    }
+    // Then it saw every event exactly once, in order, numbered from 1
+    expect(client.events.map((e) => e.number)).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
+    expect(client.events.map((e) => e.data)).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
+  });
+});
