@@ -36,12 +36,17 @@ export function readPackageVersion(): string {
 }
 
 export async function startServer(config: Config, logger: Logger): Promise<RunningServer> {
-  const store = openSqlite(config.dbFile);
+  let store;
+  try {
+    store = openSqlite(config.dbFile);
+  } catch (error) {
+    throw new Error(`cannot open the database file ${config.dbFile}: ${(error as Error).message}`);
+  }
   try {
     await migrateToLatest(store.db as never);
   } catch (error) {
     await store.close();
-    throw error;
+    throw new Error(`cannot migrate the database file ${config.dbFile}: ${(error as Error).message}`);
   }
   const sessions = createSessionStore(store);
   const events = createEventStore(store);

@@ -43,12 +43,10 @@ describe('restart on the same file', () => {
       const token = await createSession(server.baseUrl);
       const waiting = poll(server.baseUrl, token, '?last_event=0');
       await sleep(100);
-      const started = Date.now();
       await server.restart();
       const res = await waiting;
       expect(res.status).toBe(200);
       expect(res.body).toEqual([]);
-      expect(Date.now() - started).toBeLessThan(5000);
     } finally {
       await server.close();
     }

@@ -1,0 +1,119 @@
+// The real server process: configuration, start-up failures, shutdown on a
+// signal, and acknowledged pushes surviving a SIGKILL.
+
+import fs from 'node:fs';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { createSession, poll, pushEvent, request } from './helpers/client.js';
+import { spawnServer, startServerProcess } from './helpers/process.js';
+import { tempDbFile } from './helpers/server.js';
+
+describe('configuration', () => {
+  const bad: [string, string[], Record<string, string>, RegExp][] = [
+    ['a non-numeric PORT', [], { PORT: 'abc' }, /PORT must be an integer/],
+    ['an out-of-range --port', ['--port', '70000'], {}, /--port must be an integer/],
+    ['a negative LONG_POLL_TIMEOUT_MS', [], { LONG_POLL_TIMEOUT_MS: '-1' }, /LONG_POLL_TIMEOUT_MS/],
+    ['a zero MAX_BODY_BYTES', [], { MAX_BODY_BYTES: '0' }, /MAX_BODY_BYTES/],
+    ['an unknown flag', ['--colour', 'blue'], {}, /unknown option '--colour'/],
+  ];
+  for (const [what, args, env, message] of bad) {
+    it(`stops the start with one clear line for ${what}`, async () => {
+      const proc = spawnServer(args, { DB_FILE: tempDbFile(), ...env });
+      const { code } = await proc.exited;
+      expect(code).toBe(2);
+      const lines = proc.stderr().trim().split('\n');
+      expect(lines).toHaveLength(1);
+      expect(lines[0]).toMatch(message);
+      expect(proc.stdout()).toBe('');
+    });
+  }
+
+  it('stops the start with one clear line when DB_FILE is not a database', async () => {
+    const file = tempDbFile();
+    fs.mkdirSync(path.dirname(file), { recursive: true });
+    fs.writeFileSync(file, 'this is a text file, not SQLite\n'.repeat(200));
+    const proc = spawnServer([], { DB_FILE: file });
+    expect((await proc.exited).code).toBe(1);
+    expect(proc.stderr().trim().split('\n')).toEqual([expect.stringMatching(/cannot open the database file .*not a database/)]);
+  });
+
+  it('logs its configuration in one line, creates the database folder, and takes flags over variables', async () => {
+    const file = tempDbFile();
+    const proc = await startServerProcess(['--long-poll-timeout-ms', '1234'], {
+      DB_FILE: file,
+      LONG_POLL_TIMEOUT_MS: '999',
+    });
+    try {
+      const line = proc.stdout().split('\n').find((l) => l.includes('"config"'))!;
+      const { config } = JSON.parse(line) as { config: Record<string, unknown> };
+      expect(config).toMatchObject({ host: '127.0.0.1', dbFile: file, longPollTimeoutMs: 1234, maxBodyBytes: 1048576 });
+      expect(fs.existsSync(file)).toBe(true);
+      expect((await request(proc.url, 'GET', '/api/status')).status).toBe(200);
+    } finally {
+      proc.child.kill('SIGTERM');
+      await proc.exited;
+    }
+  });
+});
+
+describe('shutdown', () => {
+  it('on SIGTERM answers waiting polls with [], then exits 0 within 5 s', async () => {
+    const proc = await startServerProcess([], { DB_FILE: tempDbFile() });
+    const token = await createSession(proc.url);
+    const waiting = poll(proc.url, token, '?last_event=0');
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    proc.child.kill('SIGTERM');
+    const res = await waiting;
+    expect(res.status).toBe(200);
+    expect(res.body).toEqual([]);
+    // a shutdown that overran its 5 s limit would exit 1
+    expect((await proc.exited).code).toBe(0);
+  });
+
+  it('on SIGINT exits 0 as well', async () => {
+    const proc = await startServerProcess([], { DB_FILE: tempDbFile() });
+    proc.child.kill('SIGINT');
+    expect((await proc.exited).code).toBe(0);
+  });
+});
+
+describe('durability', () => {
+  it('keeps every acknowledged push, with its number, after a SIGKILL', async () => {
+    const file = tempDbFile();
+    const first = await startServerProcess([], { DB_FILE: file });
+    const token = await createSession(first.url);
+    // Given pushes in flight from 16 concurrent pushers
+    const acked: { number: number; data: unknown }[] = [];
+    let killed = false;
+    const pushers = Array.from({ length: 16 }, async (_, p) => {
+      for (let i = 0; !killed; i++) {
+        try {
+          const res = await pushEvent(first.url, token, 'push', { p, i });
+          if (res.status === 200) acked.push({ number: res.body.number, data: res.body.data });
+        } catch {
+          return; // the server is gone
+        }
+      }
+    });
+    // When the process is killed without warning mid-stream
+    await new Promise((resolve) => setTimeout(resolve, 400));
+    first.child.kill('SIGKILL');
+    killed = true;
+    await first.exited;
+    await Promise.all(pushers);
+    expect(acked.length).toBeGreaterThan(10);
+    // Then a new server on the same file has every acknowledged event under its number, with no gaps
+    const second = await startServerProcess([], { DB_FILE: file });
+    try {
+      const stored = (await poll(second.url, token, '?last_event=0&limit=1000000')).body;
+      const numbers = stored.map((e) => e.number);
+      expect(numbers).toEqual(Array.from({ length: stored.length }, (_, i) => i + 1));
+      for (const a of acked) expect(stored[a.number - 1]?.data).toEqual(a.data);
+      // and numbering goes on from the head
+      expect((await pushEvent(second.url, token, 'after', 1)).body.number).toBe(stored.length + 1);
+    } finally {
+      second.child.kill('SIGTERM');
+      await second.exited;
+    }
+  });
+});
