@@ -41,7 +41,14 @@ function nonEmpty(value: string, name: string): string {
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
 
 export const SETTINGS: Setting[] = [
-  { key: 'port', env: 'PORT', flag: '--port', description: 'TCP port to listen on', fallback: '8000', parse: integer(0, 65535) },
+  {
+    key: 'port',
+    env: 'PORT',
+    flag: '--port',
+    description: 'TCP port to listen on',
+    fallback: '8000',
+    parse: integer(0, 65535),
+  },
   {
     key: 'host',
     env: 'HOST',
@@ -81,7 +88,10 @@ export const SETTINGS: Setting[] = [
     description: 'comma-separated origins allowed to call the API from a browser, or *',
     fallback: '*',
     parse: (value, name) => {
-      const origins = value.split(',').map((o) => o.trim()).filter(Boolean);
+      const origins = value
+        .split(',')
+        .map((o) => o.trim())
+        .filter(Boolean);
       if (origins.length === 0) throw new ConfigError(`${name} must list at least one origin or *.`);
       return origins;
     },
@@ -93,7 +103,8 @@ export const SETTINGS: Setting[] = [
     description: `log level (${LOG_LEVELS.join(', ')})`,
     fallback: 'info',
     parse: (value, name) => {
-      if (!LOG_LEVELS.includes(value)) throw new ConfigError(`${name} must be one of ${LOG_LEVELS.join(', ')}, not "${value}".`);
+      if (!LOG_LEVELS.includes(value))
+        throw new ConfigError(`${name} must be one of ${LOG_LEVELS.join(', ')}, not "${value}".`);
       return value;
     },
   },

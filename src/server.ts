@@ -63,7 +63,9 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
     corsOrigins: config.corsOrigins,
   });
 
-  const server = http.createServer(app.callback());
+  const handle = app.callback();
+  // Koa's handler returns a promise that it settles itself
+  const server = http.createServer((req, res) => void handle(req, res));
   // above the 60 s idle timeout of common proxies and load balancers
   server.keepAliveTimeout = 65_000;
   server.headersTimeout = 70_000;

@@ -38,7 +38,11 @@ describe('transition table', () => {
   });
 
   it('sets the start date once and clears the expiration date on the first start', () => {
-    const first = evolveStatus({ status: 'pending', dateStarted: null, dateFinished: null, expirationDate: 99 }, 'running', 10);
+    const first = evolveStatus(
+      { status: 'pending', dateStarted: null, dateFinished: null, expirationDate: 99 },
+      'running',
+      10,
+    );
     expect(first).toEqual({ status: 'running', dateStarted: 10, dateFinished: null, expirationDate: null });
     const paused = evolveStatus(first, 'paused', 20);
     const again = evolveStatus(paused, 'running', 30);

@@ -37,7 +37,12 @@ describe('pushes that store nothing', () => {
     ['a non-string type', '{"type": 7, "data": 1}', 400, 'INVALID_EVENT'],
     ['a malformed type name', '{"type": "Not-Valid", "data": 1}', 400, 'INVALID_EVENT'],
     ['an invalid status', '{"type": "status", "data": "finished"}', 400, 'INVALID_EVENT_DATA'],
-    ['invalid observation results', '{"type": "observation_completed", "data": [{"name": "a"}]}', 400, 'INVALID_EVENT_DATA'],
+    [
+      'invalid observation results',
+      '{"type": "observation_completed", "data": [{"name": "a"}]}',
+      400,
+      'INVALID_EVENT_DATA',
+    ],
     ['an empty body', undefined, 400, 'INVALID_EVENT'],
     ['an illegal status move', '{"type": "status", "data": "paused"}', 409, 'ILLEGAL_STATUS_TRANSITION'],
     ['a body over MAX_BODY_BYTES', JSON.stringify({ type: 'big', data: 'x'.repeat(2000) }), 413, 'BODY_TOO_LARGE'],
@@ -68,7 +73,16 @@ describe('pushes that store nothing', () => {
 });
 
 describe('polls', () => {
-  for (const query of ['last_event=abc', 'last_event=1.5', 'last_event=1e3', 'timeout=-1', 'timeout=soon', 'limit=0', 'limit=x', 'last_event=1&last_event=2']) {
+  for (const query of [
+    'last_event=abc',
+    'last_event=1.5',
+    'last_event=1e3',
+    'timeout=-1',
+    'timeout=soon',
+    'limit=0',
+    'limit=x',
+    'last_event=1&last_event=2',
+  ]) {
     it(`?${query}: 400 naming the parameter`, async () => {
       const res = await request<{ error: string }>(server.baseUrl, 'GET', `/api/sessions/${token}/events?${query}`);
       expectError(res, 400, 'INVALID_QUERY');
@@ -78,22 +92,42 @@ describe('polls', () => {
 
   it('a poll of an unknown session: 404 at once', async () => {
     expectError(await request(server.baseUrl, 'GET', `/api/sessions/${UNKNOWN}/events`), 404, 'SESSION_NOT_FOUND');
-    expectError(await request(server.baseUrl, 'GET', `/api/sessions/not-a-token/events?last_event=0`), 404, 'SESSION_NOT_FOUND');
+    expectError(
+      await request(server.baseUrl, 'GET', `/api/sessions/not-a-token/events?last_event=0`),
+      404,
+      'SESSION_NOT_FOUND',
+    );
   });
 });
 
 describe('other bad input', () => {
   it('create with malformed JSON or bad config: 400', async () => {
     expectError(await request(server.baseUrl, 'POST', '/api/sessions', '{oops'), 400, 'MALFORMED_JSON');
-    expectError(await request(server.baseUrl, 'POST', '/api/sessions', { types: 'automatic' }), 400, 'INVALID_SESSION_CONFIG');
-    expectError(await request(server.baseUrl, 'POST', '/api/sessions', { types: ['bogus'] }), 400, 'INVALID_SESSION_CONFIG');
-    expectError(await request(server.baseUrl, 'POST', '/api/sessions', { expiration_date: 'tomorrow' }), 400, 'INVALID_SESSION_CONFIG');
+    expectError(
+      await request(server.baseUrl, 'POST', '/api/sessions', { types: 'automatic' }),
+      400,
+      'INVALID_SESSION_CONFIG',
+    );
+    expectError(
+      await request(server.baseUrl, 'POST', '/api/sessions', { types: ['bogus'] }),
+      400,
+      'INVALID_SESSION_CONFIG',
+    );
+    expectError(
+      await request(server.baseUrl, 'POST', '/api/sessions', { expiration_date: 'tomorrow' }),
+      400,
+      'INVALID_SESSION_CONFIG',
+    );
     const list = await request<{ items: string[] }>(server.baseUrl, 'GET', '/api/sessions?count=100');
     expect(list.body.items).toEqual([token]);
   });
 
   it('labels that are not strings: 400, labels unchanged', async () => {
-    expectError(await request(server.baseUrl, 'PUT', `/api/sessions/${token}/labels`, { labels: [1] }), 400, 'INVALID_SESSION_CONFIG');
+    expectError(
+      await request(server.baseUrl, 'PUT', `/api/sessions/${token}/labels`, { labels: [1] }),
+      400,
+      'INVALID_SESSION_CONFIG',
+    );
     expectError(await request(server.baseUrl, 'PUT', `/api/sessions/${token}/labels`, 'null'), 400, 'MALFORMED_JSON');
     expect((await request(server.baseUrl, 'GET', `/api/sessions/${token}/labels`)).body).toEqual([]);
   });

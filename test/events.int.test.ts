@@ -90,7 +90,7 @@ describe('replay', () => {
     expect(rest.body.map((e) => e.number)).toEqual([8, 9, 10]);
   });
 
-  it('ignores unknown query parameters such as the old client\'s id=', async () => {
+  it("ignores unknown query parameters such as the old client's id=", async () => {
     await pushEvent(server.baseUrl, token, 'a', 1);
     const res = await poll(server.baseUrl, token, `?last_event=0&id=${Date.now()}&foo=bar`);
     expect(res.body.map((e) => e.number)).toEqual([1]);

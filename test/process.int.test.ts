@@ -34,7 +34,9 @@ describe('configuration', () => {
     fs.writeFileSync(file, 'this is a text file, not SQLite\n'.repeat(200));
     const proc = spawnServer([], { DB_FILE: file });
     expect((await proc.exited).code).toBe(1);
-    expect(proc.stderr().trim().split('\n')).toEqual([expect.stringMatching(/cannot open the database file .*not a database/)]);
+    expect(proc.stderr().trim().split('\n')).toEqual([
+      expect.stringMatching(/cannot open the database file .*not a database/),
+    ]);
   });
 
   it('logs its configuration in one line, creates the database folder, and takes flags over variables', async () => {
@@ -44,7 +46,10 @@ describe('configuration', () => {
       LONG_POLL_TIMEOUT_MS: '999',
     });
     try {
-      const line = proc.stdout().split('\n').find((l) => l.includes('"config"'))!;
+      const line = proc
+        .stdout()
+        .split('\n')
+        .find((l) => l.includes('"config"'))!;
       const { config } = JSON.parse(line) as { config: Record<string, unknown> };
       expect(config).toMatchObject({ host: '127.0.0.1', dbFile: file, longPollTimeoutMs: 1234, maxBodyBytes: 1048576 });
       expect(fs.existsSync(file)).toBe(true);

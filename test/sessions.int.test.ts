@@ -17,7 +17,7 @@ const CHROME_UA =
   'Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.6099.71 Safari/537.36';
 
 describe('GET /api/status', () => {
-  it('answers the old server\'s fields with the package version', async () => {
+  it("answers the old server's fields with the package version", async () => {
     const res = await request<Record<string, unknown>>(server.baseUrl, 'GET', '/api/status');
     expect(res.status).toBe(200);
     expect(res.body).toMatchObject({
@@ -63,7 +63,11 @@ describe('create and read', () => {
     const res = await fetch(`${server.baseUrl}/api/sessions`, { method: 'POST', headers: { 'User-Agent': '' } });
     expect(res.status).toBe(200);
     const { token } = (await res.json()) as { token: string };
-    const config = await request<{ browser: unknown; user_agent: unknown }>(server.baseUrl, 'GET', `/api/sessions/${token}`);
+    const config = await request<{ browser: unknown; user_agent: unknown }>(
+      server.baseUrl,
+      'GET',
+      `/api/sessions/${token}`,
+    );
     expect(config.body.browser).toEqual({ name: 'Other', version: '0' });
     expect(config.body.user_agent).toBeNull();
   });
@@ -94,7 +98,10 @@ describe('create and read', () => {
   it('answers 404 for an unknown token', async () => {
     const res = await request(server.baseUrl, 'GET', '/api/sessions/00000000-0000-4000-8000-000000000000');
     expect(res.status).toBe(404);
-    expect(res.body).toEqual({ error: expect.stringContaining('00000000-0000-4000-8000-000000000000'), code: 'SESSION_NOT_FOUND' });
+    expect(res.body).toEqual({
+      error: expect.stringContaining('00000000-0000-4000-8000-000000000000'),
+      code: 'SESSION_NOT_FOUND',
+    });
   });
 });
 

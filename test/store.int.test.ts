@@ -40,7 +40,10 @@ describe('the database file', () => {
     }
     const raw = new BetterSqlite3(file, { readonly: false });
     try {
-      const rows = raw.prepare('select * from events where token = ? order by number').all(token) as Record<string, unknown>[];
+      const rows = raw.prepare('select * from events where token = ? order by number').all(token) as Record<
+        string,
+        unknown
+      >[];
       expect(rows).toHaveLength(2);
       expect(rows[0]).toMatchObject({
         token,
@@ -52,7 +55,9 @@ describe('the database file', () => {
       });
       expect(Math.abs((rows[0]!.received_at as number) - Date.now())).toBeLessThan(60_000);
       expect(() => raw.prepare("update events set data = '1' where token = ?").run(token)).toThrow(/append-only/);
-      const session = raw.prepare('select last_event from sessions where token = ?').get(token) as { last_event: number };
+      const session = raw.prepare('select last_event from sessions where token = ?').get(token) as {
+        last_event: number;
+      };
       expect(session.last_event).toBe(2);
     } finally {
       raw.close();

@@ -44,11 +44,13 @@ async function sessionIn(status: Status): Promise<string> {
 }
 
 async function statusOf(token: string) {
-  return (await request<{ status: Status; date_started: string | null; date_finished: string | null }>(
-    server.baseUrl,
-    'GET',
-    `/api/sessions/${token}/status`,
-  )).body;
+  return (
+    await request<{ status: Status; date_started: string | null; date_finished: string | null }>(
+      server.baseUrl,
+      'GET',
+      `/api/sessions/${token}/status`,
+    )
+  ).body;
 }
 
 async function eventCount(token: string): Promise<number> {

@@ -44,9 +44,7 @@ export const DEFAULT_CONFIG: SessionConfig = {
 function parseWith<T extends z.ZodType>(schema: T, body: unknown, what: string): z.infer<T> {
   const result = schema.safeParse(body ?? {});
   if (!result.success) {
-    const detail = result.error.issues
-      .map((issue) => `${issue.path.join('.') || 'body'}: ${issue.message}`)
-      .join('; ');
+    const detail = result.error.issues.map((issue) => `${issue.path.join('.') || 'body'}: ${issue.message}`).join('; ');
     throw new ValidationError(`Invalid ${what}: ${detail}.`, 'INVALID_SESSION_CONFIG');
   }
   return result.data;

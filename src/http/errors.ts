@@ -36,7 +36,11 @@ function fromHttpErrors(error: ExposedHttpError, maxBodyBytes: number): HttpErro
   if (typeof error.status !== 'number') return null;
   // co-body marks a JSON syntax error with status 400 but not as exposable
   if (error instanceof SyntaxError && (error as ExposedHttpError).status === 400) {
-    return new HttpError(400, 'The request body is not valid JSON (an object or an array is expected).', 'MALFORMED_JSON');
+    return new HttpError(
+      400,
+      'The request body is not valid JSON (an object or an array is expected).',
+      'MALFORMED_JSON',
+    );
   }
   if (!error.expose) return null;
   if (error.status === 413) {
@@ -62,7 +66,7 @@ export function errorMiddleware({ logger, maxBodyBytes }: { logger: Logger; maxB
     } catch (error) {
       let status: number;
       let body: { error: string; code: string };
-      const parsed = error instanceof Error ? fromHttpErrors(error as ExposedHttpError, maxBodyBytes) : null;
+      const parsed = error instanceof Error ? fromHttpErrors(error, maxBodyBytes) : null;
       if (error instanceof HttpError) {
         status = error.status;
         body = { error: error.message, code: error.code };

@@ -24,7 +24,10 @@ function sendJson(ctx: Context, body: Buffer | object): void {
   ctx.body = Buffer.isBuffer(body) ? body : JSON.stringify(body);
 }
 
-export function mountEventRoutes(router: Router, { eventLog, longPollTimeoutMs, maxEventsPerAnswer }: EventsRouteOptions) {
+export function mountEventRoutes(
+  router: Router,
+  { eventLog, longPollTimeoutMs, maxEventsPerAnswer }: EventsRouteOptions,
+) {
   router.get('/sessions/:token/events', async (ctx) => {
     const lastEvent = readIntegerParam(ctx, 'last_event', { min: Number.MIN_SAFE_INTEGER });
     const timeout = readIntegerParam(ctx, 'timeout', { min: 0 });
@@ -37,7 +40,7 @@ export function mountEventRoutes(router: Router, { eventLog, longPollTimeoutMs, 
     };
     ctx.res.once('close', onClose);
     try {
-      const body = await eventLog.waitForEvents(ctx.params.token as string, {
+      const body = await eventLog.waitForEvents(ctx.params.token!, {
         lastEvent,
         limit: Math.min(limit ?? maxEventsPerAnswer, maxEventsPerAnswer),
         timeoutMs: Math.min(timeout ?? longPollTimeoutMs, longPollTimeoutMs),
@@ -52,7 +55,7 @@ export function mountEventRoutes(router: Router, { eventLog, longPollTimeoutMs, 
 
   router.post('/sessions/:token/events', async (ctx) => {
     const input = parseEventBody(ctx.request.body);
-    const event = await eventLog.append(ctx.params.token as string, input, sourceOf(ctx));
+    const event = await eventLog.append(ctx.params.token!, input, sourceOf(ctx));
     sendJson(ctx, { type: event.type, data: JSON.parse(event.data) as unknown, number: event.number });
   });
 }

@@ -13,7 +13,11 @@ export function readIntegerParam(ctx: Context, name: string, { min }: { min: num
   if (typeof raw !== 'string' || !INTEGER.test(raw) || Number(raw) < min) {
     const shown = Array.isArray(raw) ? raw.join(',') : raw;
     const expected = min === Number.MIN_SAFE_INTEGER ? 'an integer' : `an integer of at least ${min}`;
-    throw new HttpError(400, `The query parameter "${name}" must be ${expected}, not "${shown.slice(0, 40)}".`, 'INVALID_QUERY');
+    throw new HttpError(
+      400,
+      `The query parameter "${name}" must be ${expected}, not "${shown.slice(0, 40)}".`,
+      'INVALID_QUERY',
+    );
   }
   return Number(raw);
 }

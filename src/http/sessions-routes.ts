@@ -4,6 +4,7 @@
 
 import { randomUUID } from 'node:crypto';
 import type Router from '@koa/router';
+import type { RouterContext } from '@koa/router';
 import type { Context } from 'koa';
 import { UAParser } from 'ua-parser-js';
 import { ValidationError } from '../domain/errors.js';
@@ -68,7 +69,7 @@ export function mountSessionRoutes(
   router: Router,
   { sessions, eventLog, now = Date.now }: { sessions: SessionStore; eventLog: EventLog; now?: () => number },
 ) {
-  const token = (ctx: Context) => ctx.params.token as string;
+  const token = (ctx: RouterContext) => ctx.params.token as string;
 
   router.post('/sessions', async (ctx) => {
     const input = parseNewSession(ctx.request.body);

@@ -82,7 +82,9 @@ export function createEventStore({ db, writeTransaction }: SqliteStore) {
   return {
     /** Appends one event; resolves once it is committed to disk. */
     appendEvent(token: string, input: EventInput, source: EventSource, now: number): Promise<StoredEvent> {
-      return writeTransaction(async (trx) => insertNext(trx, await readLiveSession(trx, token, now), input, source, now));
+      return writeTransaction(async (trx) =>
+        insertNext(trx, await readLiveSession(trx, token, now), input, source, now),
+      );
     },
 
     /** Applies start, pause or stop; null when the call changes nothing. */
@@ -106,7 +108,13 @@ export function createEventStore({ db, writeTransaction }: SqliteStore) {
           throw new ValidationError('A session cannot be resumed with its own token.', 'INVALID_RESUME_TOKEN');
         }
         await readLiveSession(trx, resumeToken, now);
-        const event = await insertNext(trx, session, { type: 'resume', data: JSON.stringify(resumeToken) }, source, now);
+        const event = await insertNext(
+          trx,
+          session,
+          { type: 'resume', data: JSON.stringify(resumeToken) },
+          source,
+          now,
+        );
         await trx.updateTable('sessions').set({ deleted_at: now }).where('token', '=', token).execute();
         return event;
       });

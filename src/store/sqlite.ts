@@ -15,8 +15,8 @@ export interface SqliteStore {
    * statement (BEGIN IMMEDIATE), so a read-then-write never has to upgrade
    * its lock, and commits it to disk before resolving.
    */
-  writeTransaction<T>(fn: (trx: Kysely<Database>) => Promise<T>): Promise<T>;
-  close(): Promise<void>;
+  writeTransaction: <T>(fn: (trx: Kysely<Database>) => Promise<T>) => Promise<T>;
+  close: () => Promise<void>;
 }
 
 export function openSqlite(file: string): SqliteStore {

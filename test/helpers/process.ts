@@ -39,7 +39,10 @@ export async function startServerProcess(args: string[], env: Record<string, str
   const proc = spawnServer(['--port', '0', ...args], env);
   const deadline = Date.now() + 15_000;
   for (;;) {
-    const line = proc.stdout().split('\n').find((l) => l.includes('"url"'));
+    const line = proc
+      .stdout()
+      .split('\n')
+      .find((l) => l.includes('"url"'));
     if (line) return { ...proc, url: (JSON.parse(line) as { url: string }).url };
     const exited = proc.child.exitCode !== null || proc.child.signalCode !== null;
     if (exited || Date.now() > deadline) {
