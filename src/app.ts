@@ -10,6 +10,7 @@ import { corsMiddleware } from './http/cors.js';
 import { errorMiddleware } from './http/errors.js';
 import { mountEventRoutes } from './http/events-routes.js';
 import { mountSessionRoutes } from './http/sessions-routes.js';
+import type { Metrics } from './metrics.js';
 import type { SessionStore } from './store/session-store.js';
 
 export const API_PREFIXES = ['/api', '/_wave/api'] as const;
@@ -23,6 +24,7 @@ export interface AppDeps {
   maxBodyBytes: number;
   maxEventsPerAnswer: number;
   corsOrigins: readonly string[];
+  metrics: Metrics;
   now?: () => number;
 }
 
@@ -49,6 +51,14 @@ export function createApp(deps: AppDeps): Koa {
   // errors are answered by errorMiddleware; Koa's own handler would only log them twice
   app.silent = true;
 
+  app.use(async (ctx, next) => {
+    const end = deps.metrics.httpDuration.startTimer({ method: ctx.method });
+    try {
+      await next();
+    } finally {
+      end({ route: (ctx._matchedRoute as string | undefined) ?? 'unmatched', status: ctx.status });
+    }
+  });
   app.use(corsMiddleware(deps.corsOrigins));
   app.use(errorMiddleware({ logger: deps.logger, maxBodyBytes: deps.maxBodyBytes }));
   app.use(
@@ -60,6 +70,13 @@ export function createApp(deps: AppDeps): Koa {
       detectJSON: (ctx) => ctx.method === 'POST' || ctx.method === 'PUT',
     }),
   );
+
+  const root = new Router();
+  root.get('/metrics', async (ctx) => {
+    ctx.type = deps.metrics.registry.contentType;
+    ctx.body = await deps.metrics.registry.metrics();
+  });
+  app.use(root.routes());
 
   const api = apiRouter(deps);
   for (const prefix of API_PREFIXES) {

@@ -19,14 +19,20 @@ export interface WaitOptions {
 export function createEventLog({
   events,
   notifier,
+  onCommit = () => {},
   now = Date.now,
 }: {
   events: EventStore;
   notifier: Notifier;
+  /** Told of every committed event (metrics). */
+  onCommit?: (events: readonly StoredEvent[]) => void;
   now?: () => number;
 }) {
-  const published = (event: StoredEvent | null): StoredEvent | null => {
-    if (event) notifier.publish(event.token, [event]);
+  const published = <E extends StoredEvent | null>(event: E): E => {
+    if (event) {
+      onCommit([event]);
+      notifier.publish(event.token, [event]);
+    }
     return event;
   };
 
@@ -51,9 +57,7 @@ export function createEventLog({
 
   return {
     async append(token: string, input: EventInput, source: EventSource): Promise<StoredEvent> {
-      const event = await events.appendEvent(token, input, source, now());
-      notifier.publish(token, [event]);
-      return event;
+      return published(await events.appendEvent(token, input, source, now()));
     },
 
     async control(token: string, action: ControlAction, source: EventSource): Promise<StoredEvent | null> {

@@ -4,11 +4,12 @@
 import { once } from 'node:events';
 import fs from 'node:fs';
 import http from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 import type { Logger } from 'pino';
 import { createApp } from './app.js';
 import type { Config } from './config.js';
 import { createEventLog } from './event-log.js';
+import { createMetrics } from './metrics.js';
 import { createNotifier } from './notifier.js';
 import { createEventStore } from './store/event-store.js';
 import { migrateToLatest } from './store/migrate.js';
@@ -51,7 +52,8 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
   const sessions = createSessionStore(store);
   const events = createEventStore(store);
   const notifier = createNotifier();
-  const eventLog = createEventLog({ events, notifier });
+  const metrics = createMetrics(() => notifier.waiting());
+  const eventLog = createEventLog({ events, notifier, onCommit: (e) => metrics.eventsAppended.inc(e.length) });
   const app = createApp({
     logger,
     sessions,
@@ -61,6 +63,7 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
     maxBodyBytes: config.maxBodyBytes,
     maxEventsPerAnswer: MAX_EVENTS_PER_ANSWER,
     corsOrigins: config.corsOrigins,
+    metrics,
   });
 
   const handle = app.callback();
@@ -80,10 +83,30 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
   sweep.unref();
 
   let closing: Promise<void> | undefined;
-  // once closing, every answer asks its client to close the connection
-  server.on('request', (_req, res: http.ServerResponse) => {
+  // Requests in flight per socket, so that shutdown can close every socket
+  // that carries none (Node's closeIdleConnections misses sockets that were
+  // opened but have not sent a request yet).
+  const inFlight = new Map<Socket, number>();
+  server.on('connection', (socket: Socket) => {
+    inFlight.set(socket, 0);
+    socket.once('close', () => inFlight.delete(socket));
+  });
+  server.on('request', (req: http.IncomingMessage, res: http.ServerResponse) => {
+    const socket = req.socket;
+    inFlight.set(socket, (inFlight.get(socket) ?? 0) + 1);
+    res.once('close', () => {
+      const count = inFlight.get(socket);
+      if (count === undefined) return; // the socket has closed already
+      const left = count - 1;
+      inFlight.set(socket, left);
+      if (closing && left === 0) socket.destroy();
+    });
+    // once closing, every answer asks its client to close the connection
     if (closing) res.setHeader('Connection', 'close');
   });
+  const destroyIdleSockets = () => {
+    for (const [socket, count] of inFlight) if (count === 0) socket.destroy();
+  };
   return {
     url: `http://${host}:${port}`,
     server,
@@ -92,13 +115,11 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
         clearInterval(sweep);
         const closed = new Promise<void>((resolve) => server.close(() => resolve()));
         notifier.releaseAll();
-        // keep-alive connections go idle once their answer is out: close them
-        // as they do, and cut whatever still lingers after the grace period
-        const idle = setInterval(() => server.closeIdleConnections(), 20);
+        // idle sockets close now, busy ones once their answer is out; whatever
+        // still lingers after the grace period is cut
+        destroyIdleSockets();
         const cut = setTimeout(() => server.closeAllConnections(), SHUTDOWN_GRACE_MS);
-        server.closeIdleConnections();
         await closed;
-        clearInterval(idle);
         clearTimeout(cut);
         await store.close();
       })()),

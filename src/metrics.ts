@@ -1,0 +1,34 @@
+// Prometheus metrics, on a registry of the server's own (no global state, so
+// tests can run servers side by side).
+
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+export function createMetrics(waitingPolls: () => number) {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry, prefix: 'wave_sessions_' });
+  return {
+    registry,
+    eventsAppended: new Counter({
+      name: 'wave_sessions_events_appended_total',
+      help: 'Events committed to the log',
+      registers: [registry],
+    }),
+    httpDuration: new Histogram({
+      name: 'wave_sessions_http_request_duration_seconds',
+      help: 'Time to answer a request, long polls included',
+      labelNames: ['method', 'route', 'status'],
+      buckets: [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 30, 60],
+      registers: [registry],
+    }),
+    waiting: new Gauge({
+      name: 'wave_sessions_waiting_polls',
+      help: 'Long polls waiting for an event',
+      registers: [registry],
+      collect() {
+        this.set(waitingPolls());
+      },
+    }),
+  };
+}
+
+export type Metrics = ReturnType<typeof createMetrics>;

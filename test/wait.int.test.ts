@@ -1,0 +1,125 @@
+// Waiting polls leave nothing behind, a wake-up is never lost, and the
+// server's own cap pages a long history.
+
+import { afterEach, describe, expect, it } from 'vitest';
+import { createEventLog } from '../src/event-log.js';
+import { createNotifier } from '../src/notifier.js';
+import { createEventStore } from '../src/store/event-store.js';
+import { migrateToLatest } from '../src/store/migrate.js';
+import { openSqlite, type SqliteStore } from '../src/store/sqlite.js';
+import { createSessionStore } from '../src/store/session-store.js';
+import { createSession, poll, pushEvent } from './helpers/client.js';
+import { readMetric } from './helpers/metrics.js';
+import { startTestServer, tempDbFile, type TestServer } from './helpers/server.js';
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+const source = { address: null, userAgent: null };
+
+let server: TestServer | undefined;
+let store: SqliteStore | undefined;
+afterEach(async () => {
+  await server?.close();
+  await store?.close();
+  server = undefined;
+  store = undefined;
+});
+
+describe('waiting polls', () => {
+  it('a client that disconnects is dropped at once, with nothing left behind', async () => {
+    server = await startTestServer({ longPollTimeoutMs: 30_000 });
+    const token = await createSession(server.baseUrl);
+    // Given 20 polls waiting
+    const aborts = Array.from({ length: 20 }, () => new AbortController());
+    const polls = aborts.map((a) => poll(server!.baseUrl, token, '?last_event=0', a.signal).catch(() => null));
+    const deadline = Date.now() + 5000;
+    while ((await readMetric(server.baseUrl, 'wave_sessions_waiting_polls')) < 20 && Date.now() < deadline)
+      await sleep(20);
+    expect(await readMetric(server.baseUrl, 'wave_sessions_waiting_polls')).toBe(20);
+    // When their clients go away
+    for (const a of aborts) a.abort();
+    await Promise.all(polls);
+    // Then no waiter remains, long before any timeout
+    while ((await readMetric(server.baseUrl, 'wave_sessions_waiting_polls')) > 0 && Date.now() < deadline)
+      await sleep(20);
+    expect(await readMetric(server.baseUrl, 'wave_sessions_waiting_polls')).toBe(0);
+  });
+
+  it('a poll that times out or is answered leaves no waiter behind', async () => {
+    server = await startTestServer({ longPollTimeoutMs: 5000 });
+    const token = await createSession(server.baseUrl);
+    await poll(server.baseUrl, token, '?timeout=50');
+    const answered = poll(server.baseUrl, token, '');
+    await sleep(50);
+    await pushEvent(server.baseUrl, token, 'a', 1);
+    await answered;
+    expect(await readMetric(server.baseUrl, 'wave_sessions_waiting_polls')).toBe(0);
+    expect(await readMetric(server.baseUrl, 'wave_sessions_events_appended_total')).toBe(1);
+  });
+
+  it('caps one answer at the server limit of 1000 events; the rest comes on the next poll', async () => {
+    server = await startTestServer();
+    const token = await createSession(server.baseUrl);
+    for (let i = 0; i < 21; i++) {
+      await Promise.all(Array.from({ length: 50 }, () => pushEvent(server!.baseUrl, token, 'n', i)));
+    }
+    const first = await poll(server.baseUrl, token, '?last_event=0&limit=5000');
+    expect(first.body).toHaveLength(1000);
+    expect(first.body[999]!.number).toBe(1000);
+    const rest = await poll(server.baseUrl, token, '?last_event=1000');
+    expect(rest.body.map((e) => e.number)).toEqual(Array.from({ length: 50 }, (_, i) => 1001 + i));
+  });
+});
+
+describe('no lost wake-up', () => {
+  it('delivers an event committed between reading the log and starting to wait', async () => {
+    store = openSqlite(tempDbFile());
+    await migrateToLatest(store.db as never);
+    const sessions = createSessionStore(store);
+    const realEvents = createEventStore(store);
+    await sessions.createSession({
+      token: 't',
+      status: 'pending',
+      config: '{}',
+      labels: '[]',
+      is_public: 0,
+      user_agent: null,
+      browser_name: 'Other',
+      browser_version: '0',
+      date_created: Date.now(),
+      date_started: null,
+      date_finished: null,
+      expiration_date: null,
+      last_event: 0,
+      deleted_at: null,
+    });
+    const notifier = createNotifier();
+    // Given a log whose head read is overtaken by an append: the head it
+    // reports is already stale when the poll starts to wait
+    let racing = true;
+    const events = {
+      ...realEvents,
+      readHead: async (token: string, now: number) => {
+        const head = await realEvents.readHead(token, now);
+        if (racing) {
+          racing = false;
+          await eventLog.append(token, { type: 'raced', data: '1' }, source);
+        }
+        return head;
+      },
+    };
+    const eventLog = createEventLog({ events, notifier });
+    // When a poll waits for the next event
+    const controller = new AbortController();
+    const started = Date.now();
+    const body = await eventLog.waitForEvents('t', {
+      lastEvent: undefined,
+      limit: 10,
+      timeoutMs: 3000,
+      signal: controller.signal,
+    });
+    // Then it gets the raced event rather than waiting for the timeout
+    expect(JSON.parse(body.toString())).toEqual([{ type: 'raced', data: 1, number: 1 }]);
+    expect(Date.now() - started).toBeLessThan(2500);
+    expect(notifier.waiting()).toBe(0);
+  });
+});
