@@ -19,22 +19,22 @@ export interface WaitOptions {
 export function createEventLog({
   events,
   notifier,
-  onCommit = () => {},
   now = Date.now,
 }: {
   events: EventStore;
   notifier: Notifier;
-  /** Told of every committed event (metrics). */
-  onCommit?: (events: readonly StoredEvent[]) => void;
   now?: () => number;
 }) {
-  const published = <E extends StoredEvent | null>(event: E): E => {
-    if (event) {
-      onCommit([event]);
-      notifier.publish(event.token, [event]);
+  // each commit wakes each session's waiters once, with all of its events in the batch
+  events.onCommit((committed) => {
+    const byToken = new Map<string, StoredEvent[]>();
+    for (const event of committed) {
+      const list = byToken.get(event.token);
+      if (list) list.push(event);
+      else byToken.set(event.token, [event]);
     }
-    return event;
-  };
+    for (const [token, list] of byToken) notifier.publish(token, list);
+  });
 
   /** Resolves with the next batch for `token`, or null on timeout, abort or shutdown. */
   function nextBatch(token: string, timeoutMs: number, signal: AbortSignal) {
@@ -56,17 +56,13 @@ export function createEventLog({
   }
 
   return {
-    async append(token: string, input: EventInput, source: EventSource): Promise<StoredEvent> {
-      return published(await events.appendEvent(token, input, source, now()));
-    },
+    append: (token: string, input: EventInput, source: EventSource) => events.appendEvent(token, input, source, now()),
 
-    async control(token: string, action: ControlAction, source: EventSource): Promise<StoredEvent | null> {
-      return published(await events.control(token, action, source, now()));
-    },
+    control: (token: string, action: ControlAction, source: EventSource) =>
+      events.control(token, action, source, now()),
 
-    async resume(token: string, resumeToken: string, source: EventSource): Promise<StoredEvent | null> {
-      return published(await events.resume(token, resumeToken, source, now()));
-    },
+    resume: (token: string, resumeToken: string, source: EventSource) =>
+      events.resume(token, resumeToken, source, now()),
 
     /**
      * The long poll: events above the cursor at once if there are any, else

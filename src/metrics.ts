@@ -13,6 +13,17 @@ export function createMetrics(waitingPolls: () => number) {
       help: 'Events committed to the log',
       registers: [registry],
     }),
+    commits: new Counter({
+      name: 'wave_sessions_commits_total',
+      help: 'Transactions that committed events (group commit stores several pushes in one)',
+      registers: [registry],
+    }),
+    commitBatchSize: new Histogram({
+      name: 'wave_sessions_commit_batch_events',
+      help: 'Events stored per committed transaction',
+      buckets: [1, 2, 4, 8, 16, 32, 64, 128, 256, 512],
+      registers: [registry],
+    }),
     httpDuration: new Histogram({
       name: 'wave_sessions_http_request_duration_seconds',
       help: 'Time to answer a request, long polls included',

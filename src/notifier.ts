@@ -1,6 +1,8 @@
 // Wakes long polls after a commit. Waiters are kept per token; a publish hands
 // every waiter of the token the same batch, whose JSON body is serialized once
-// and shared by all waiters whose cursor sits just before it.
+// and shared by all waiters whose cursor sits just before it. Wakes run in
+// slices, one slice per turn of the event loop, so that answering thousands of
+// waiters never holds up pushes for long.
 
 import type { StoredEvent } from './store/event-store.js';
 
@@ -35,9 +37,40 @@ export function answerFromBatch(cursor: number, limit: number, batch: Batch): Bu
   return fresh.length > 0 ? serializeEvents(fresh) : null;
 }
 
-export function createNotifier() {
+interface PendingWake {
+  wakes: Wake[];
+  batch: Batch;
+  next: number;
+}
+
+export function createNotifier({ sliceSize = 500 }: { sliceSize?: number } = {}) {
   const waiters = new Map<string, Set<Wake>>();
   let count = 0;
+  const pending: PendingWake[] = [];
+  // wakes spent in this turn of the event loop, across every publish
+  let used = 0;
+  let turnScheduled = false;
+
+  function wakeSome(): void {
+    while (used < sliceSize && pending.length > 0) {
+      const head = pending[0]!;
+      const end = Math.min(head.wakes.length, head.next + sliceSize - used);
+      for (let i = head.next; i < end; i++) head.wakes[i]!(head.batch);
+      used += end - head.next;
+      head.next = end;
+      if (end === head.wakes.length) pending.shift();
+    }
+    if (used > 0 && !turnScheduled) {
+      turnScheduled = true;
+      setImmediate(nextTurn);
+    }
+  }
+
+  function nextTurn(): void {
+    turnScheduled = false;
+    used = 0;
+    wakeSome();
+  }
 
   return {
     /** Registers a waiter; the returned function removes it (idempotent). */
@@ -63,7 +96,9 @@ export function createNotifier() {
       count -= set.size;
       let body: Buffer | undefined;
       const batch: Batch = { events, body: () => (body ??= serializeEvents(events)) };
-      for (const wake of set) wake(batch);
+      pending.push({ wakes: [...set], batch, next: 0 });
+      // the first slice goes at once; the rest follows on the next turns
+      wakeSome();
     },
 
     /** Answers every waiter with nothing, so clients poll again (shutdown). */

@@ -53,7 +53,12 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
   const events = createEventStore(store);
   const notifier = createNotifier();
   const metrics = createMetrics(() => notifier.waiting());
-  const eventLog = createEventLog({ events, notifier, onCommit: (e) => metrics.eventsAppended.inc(e.length) });
+  events.onCommit((committed) => {
+    metrics.commits.inc();
+    metrics.commitBatchSize.observe(committed.length);
+    metrics.eventsAppended.inc(committed.length);
+  });
+  const eventLog = createEventLog({ events, notifier });
   const app = createApp({
     logger,
     sessions,

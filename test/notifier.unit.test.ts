@@ -29,9 +29,7 @@ describe('notifier', () => {
     const notifier = createNotifier();
     notifier.subscribe('t', (b) => (batch = b));
     notifier.publish('t', [event(3), event(4), event(5)]);
-    expect(numbersIn(answerFromBatch(3, 10, batch!))).toEqual([
-      4, 5,
-    ]);
+    expect(numbersIn(answerFromBatch(3, 10, batch!))).toEqual([4, 5]);
     expect(numbersIn(answerFromBatch(2, 1, batch!))).toEqual([3]);
     expect(answerFromBatch(5, 10, batch!)).toBeNull(); // nothing new
     expect(answerFromBatch(1, 10, batch!)).toBeNull(); // a gap: read the log instead
@@ -47,6 +45,25 @@ describe('notifier', () => {
     expect(notifier.waiting()).toBe(1);
     notifier.releaseAll();
     expect(woken).toEqual([null]);
+    expect(notifier.waiting()).toBe(0);
+  });
+});
+
+describe('fan-out in slices', () => {
+  const nextTurn = () => new Promise((resolve) => setImmediate(resolve));
+
+  it('wakes at most one slice per turn of the event loop, across sessions, and everyone in the end', async () => {
+    const notifier = createNotifier({ sliceSize: 3 });
+    const woken: string[] = [];
+    for (let i = 0; i < 5; i++) notifier.subscribe('a', () => woken.push(`a${i}`));
+    for (let i = 0; i < 2; i++) notifier.subscribe('b', () => woken.push(`b${i}`));
+    notifier.publish('a', [event(1)]);
+    notifier.publish('b', [event(1)]);
+    expect(woken).toEqual(['a0', 'a1', 'a2']);
+    await nextTurn();
+    expect(woken).toHaveLength(6);
+    await nextTurn();
+    expect(woken).toEqual(['a0', 'a1', 'a2', 'a3', 'a4', 'b0', 'b1']);
     expect(notifier.waiting()).toBe(0);
   });
 });

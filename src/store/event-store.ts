@@ -1,9 +1,13 @@
-// The append-only event log. An append reads the session's head number,
-// inserts the next event and updates the session's projection in one write
-// transaction; the primary key (token, number) is the safety net.
+// The append-only event log, with group commit. Appends, control calls and
+// resumes are queued; each flush takes every queued write and runs them in
+// one transaction: per write, read the session's head (once per session and
+// batch), check the move against its status, insert the next event, update
+// the projection. Each caller is answered only after that commit, and the
+// events of a batch are published together. The primary key (token, number)
+// is the safety net.
 
-import type { Kysely } from 'kysely';
-import { ValidationError } from '../domain/errors.js';
+import { sql } from 'kysely';
+import { DomainError, SessionNotFoundError, ValidationError } from '../domain/errors.js';
 import type { EventInput } from '../domain/event-types.js';
 import {
   assertLegalTransition,
@@ -12,7 +16,7 @@ import {
   evolveStatus,
   type PushableStatus,
 } from '../domain/session-status.js';
-import type { Database, SessionRow } from './database.js';
+import type { SessionRow } from './database.js';
 import { readLiveSession } from './session-store.js';
 import type { SqliteStore } from './sqlite.js';
 
@@ -29,70 +33,222 @@ export interface EventSource {
   userAgent: string | null;
 }
 
-/** Inserts the session's next event and moves its projection, inside `trx`. */
-async function insertNext(
-  trx: Kysely<Database>,
-  session: SessionRow,
-  input: EventInput,
-  source: EventSource,
-  now: number,
-): Promise<StoredEvent> {
-  const number = session.last_event + 1;
-  let projection: Partial<SessionRow> = { last_event: number };
-  if (input.type === 'status') {
-    const next = JSON.parse(input.data) as PushableStatus;
-    assertLegalTransition(session.status, next);
-    const evolved = evolveStatus(
-      {
-        status: session.status,
-        dateStarted: session.date_started,
-        dateFinished: session.date_finished,
-        expirationDate: session.expiration_date,
-      },
-      next,
-      now,
-    );
-    projection = {
-      ...projection,
-      status: evolved.status,
-      date_started: evolved.dateStarted,
-      date_finished: evolved.dateFinished,
-      expiration_date: evolved.expirationDate,
-    };
-  }
-  await trx
-    .insertInto('events')
-    .values({
-      token: session.token,
-      number,
-      type: input.type,
-      data: input.data,
-      received_at: now,
-      source_address: source.address,
-      source_user_agent: source.userAgent,
-    })
-    .execute();
-  await trx.updateTable('sessions').set(projection).where('token', '=', session.token).execute();
-  return { token: session.token, number, type: input.type, data: input.data };
+/** What a queued write does to its session: append an event, and maybe delete the session. */
+interface Decision {
+  event: EventInput | null;
+  deleteSession?: boolean;
+}
+
+interface Write {
+  token: string;
+  /** Sees the session as of the writes before it in the batch; may throw a DomainError. */
+  decide(session: SessionRow, isLive: (token: string) => boolean): Decision;
+  source: EventSource;
+  now: number;
+  resolve(event: StoredEvent | null): void;
+  reject(error: unknown): void;
 }
 
 const statusEvent = (status: PushableStatus): EventInput => ({ type: 'status', data: JSON.stringify(status) });
 
-export function createEventStore({ db, writeTransaction }: SqliteStore) {
+function isExpired(row: SessionRow, now: number): boolean {
+  return row.status === 'pending' && row.expiration_date !== null && row.expiration_date <= now;
+}
+
+/** The session after `input` is appended at `now`; throws on an illegal status move. */
+function evolveSession(session: SessionRow, input: EventInput, now: number): SessionRow {
+  const next: SessionRow = { ...session, last_event: session.last_event + 1 };
+  if (input.type !== 'status') return next;
+  const status = JSON.parse(input.data) as PushableStatus;
+  assertLegalTransition(session.status, status);
+  const evolved = evolveStatus(
+    {
+      status: session.status,
+      dateStarted: session.date_started,
+      dateFinished: session.date_finished,
+      expirationDate: session.expiration_date,
+    },
+    status,
+    now,
+  );
   return {
-    /** Appends one event; resolves once it is committed to disk. */
-    appendEvent(token: string, input: EventInput, source: EventSource, now: number): Promise<StoredEvent> {
-      return writeTransaction(async (trx) =>
-        insertNext(trx, await readLiveSession(trx, token, now), input, source, now),
+    ...next,
+    status: evolved.status,
+    date_started: evolved.dateStarted,
+    date_finished: evolved.dateFinished,
+    expiration_date: evolved.expirationDate,
+  };
+}
+
+export type CommitListener = (events: readonly StoredEvent[]) => void;
+
+export function createEventStore(store: SqliteStore) {
+  const { db, prepare, runExclusive } = store;
+  const commitListeners: CommitListener[] = [];
+  const p = sql<never>`?`;
+  const selectSession = prepare(
+    db.selectFrom('sessions').selectAll().where('token', '=', p).where('deleted_at', 'is', null),
+  );
+  const insertEvent = prepare(
+    db.insertInto('events').values({
+      token: p,
+      number: p,
+      type: p,
+      data: p,
+      received_at: p,
+      source_address: p,
+      source_user_agent: p,
+    }),
+  );
+  const updateSession = prepare(
+    db
+      .updateTable('sessions')
+      .set({
+        status: p,
+        date_started: p,
+        date_finished: p,
+        expiration_date: p,
+        last_event: p,
+        deleted_at: p,
+      })
+      .where('token', '=', p),
+  );
+
+  let queue: Write[] = [];
+  let scheduled = false;
+
+  /** Runs every write of `batch` in one transaction; returns each write's outcome. */
+  function applyBatch(batch: Write[]): (StoredEvent | null | DomainError)[] {
+    // the sessions the batch touched, as they will be after it
+    const sessions = new Map<string, SessionRow | null>();
+    const dirty = new Set<string>();
+    const lookup = (token: string, now: number): SessionRow | null => {
+      if (!sessions.has(token)) {
+        let row = (selectSession.get(token) as SessionRow | undefined) ?? null;
+        if (row && isExpired(row, now)) {
+          // a pending session past its expiration date is deleted on the spot
+          row = { ...row, deleted_at: now };
+          dirty.add(token);
+        }
+        sessions.set(token, row);
+      }
+      const session = sessions.get(token) ?? null;
+      return session && session.deleted_at === null ? session : null;
+    };
+
+    const outcomes = batch.map((write): StoredEvent | null | DomainError => {
+      try {
+        const session = lookup(write.token, write.now);
+        if (!session) throw new SessionNotFoundError(write.token);
+        const decision = write.decide(session, (t) => lookup(t, write.now) !== null);
+        let next = session;
+        let stored: StoredEvent | null = null;
+        if (decision.event) {
+          next = evolveSession(session, decision.event, write.now);
+          stored = {
+            token: write.token,
+            number: next.last_event,
+            type: decision.event.type,
+            data: decision.event.data,
+          };
+          insertEvent.run(
+            write.token,
+            stored.number,
+            stored.type,
+            stored.data,
+            write.now,
+            write.source.address,
+            write.source.userAgent,
+          );
+        }
+        if (decision.deleteSession) next = { ...next, deleted_at: write.now };
+        if (next !== session) {
+          sessions.set(write.token, next);
+          dirty.add(write.token);
+        }
+        return stored;
+      } catch (error) {
+        // a refused write changed nothing; anything else fails the whole batch
+        if (error instanceof DomainError) return error;
+        throw error;
+      }
+    });
+
+    for (const token of dirty) {
+      const s = sessions.get(token)!;
+      updateSession.run(
+        s.status,
+        s.date_started,
+        s.date_finished,
+        s.expiration_date,
+        s.last_event,
+        s.deleted_at,
+        token,
       );
+    }
+    return outcomes;
+  }
+
+  async function flush(): Promise<void> {
+    let batch: Write[] = [];
+    let outcomes: (StoredEvent | null | DomainError)[];
+    try {
+      outcomes = await runExclusive(() => {
+        // taken inside, so that writes queued while waiting for the connection join
+        batch = queue;
+        queue = [];
+        scheduled = false;
+        return applyBatch(batch);
+      });
+    } catch (error) {
+      for (const write of batch) write.reject(error);
+      return;
+    } finally {
+      if (queue.length > 0 && !scheduled) schedule();
+    }
+    const committed = outcomes.filter((o): o is StoredEvent => o !== null && !(o instanceof DomainError));
+    if (committed.length > 0) for (const listener of commitListeners) listener(committed);
+    batch.forEach((write, i) => {
+      const outcome = outcomes[i];
+      if (outcome instanceof DomainError) write.reject(outcome);
+      else write.resolve(outcome ?? null);
+    });
+  }
+
+  function schedule(): void {
+    scheduled = true;
+    // after the current I/O phase, so the pushes that arrived together commit together
+    setImmediate(() => void flush());
+  }
+
+  function enqueue(
+    token: string,
+    source: EventSource,
+    now: number,
+    decide: Write['decide'],
+  ): Promise<StoredEvent | null> {
+    return new Promise((resolve, reject) => {
+      queue.push({ token, decide, source, now, resolve, reject });
+      if (!scheduled) schedule();
+    });
+  }
+
+  return {
+    /** Calls `listener` with the events of every commit, oldest first, before their writers are answered. */
+    onCommit(listener: CommitListener): void {
+      commitListeners.push(listener);
+    },
+
+    /** Appends one event; resolves once it is committed to disk. */
+    async appendEvent(token: string, input: EventInput, source: EventSource, now: number): Promise<StoredEvent> {
+      return (await enqueue(token, source, now, () => ({ event: input })))!;
     },
 
     /** Applies start, pause or stop; null when the call changes nothing. */
     control(token: string, action: ControlAction, source: EventSource, now: number): Promise<StoredEvent | null> {
-      return writeTransaction(async (trx) => {
-        const session = await readLiveSession(trx, token, now);
+      return enqueue(token, source, now, (session) => {
         const next = decideControl(session.status, action);
-        return next === null ? null : insertNext(trx, session, statusEvent(next), source, now);
+        return { event: next === null ? null : statusEvent(next) };
       });
     },
 
@@ -101,22 +257,13 @@ export function createEventStore({ db, writeTransaction }: SqliteStore) {
      * `resumeToken`, then deletes the session; null unless it was pending.
      */
     resume(token: string, resumeToken: string, source: EventSource, now: number): Promise<StoredEvent | null> {
-      return writeTransaction(async (trx) => {
-        const session = await readLiveSession(trx, token, now);
-        if (session.status !== 'pending') return null;
+      return enqueue(token, source, now, (session, isLive) => {
+        if (session.status !== 'pending') return { event: null };
         if (resumeToken === token) {
           throw new ValidationError('A session cannot be resumed with its own token.', 'INVALID_RESUME_TOKEN');
         }
-        await readLiveSession(trx, resumeToken, now);
-        const event = await insertNext(
-          trx,
-          session,
-          { type: 'resume', data: JSON.stringify(resumeToken) },
-          source,
-          now,
-        );
-        await trx.updateTable('sessions').set({ deleted_at: now }).where('token', '=', token).execute();
-        return event;
+        if (!isLive(resumeToken)) throw new SessionNotFoundError(resumeToken);
+        return { event: { type: 'resume', data: JSON.stringify(resumeToken) }, deleteSession: true };
       });
     },
 

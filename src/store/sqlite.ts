@@ -1,11 +1,12 @@
 // Everything that is SQLite-only: opening the file, the pragmas that make a
-// commit durable, write transactions that take the lock up front, and the
-// mapping of SQLite's error codes. A PostgreSQL store replaces this file.
+// commit durable, write transactions that take the lock up front, and running
+// Kysely-written statements synchronously for the append path. A PostgreSQL
+// store replaces this file.
 
 import fs from 'node:fs';
 import path from 'node:path';
 import BetterSqlite3 from 'better-sqlite3';
-import { Kysely, SqliteDialect, sql } from 'kysely';
+import { type Compilable, Kysely, SqliteDialect, sql } from 'kysely';
 import type { Database } from './database.js';
 
 export interface SqliteStore {
@@ -16,6 +17,18 @@ export interface SqliteStore {
    * its lock, and commits it to disk before resolving.
    */
   writeTransaction: <T>(fn: (trx: Kysely<Database>) => Promise<T>) => Promise<T>;
+  /**
+   * Prepares a query written with Kysely, whose values are `?` placeholders
+   * (sql`?`), as a statement that runs synchronously inside `runExclusive`.
+   */
+  prepare: (query: Compilable) => BetterSqlite3.Statement;
+  /**
+   * Runs the synchronous `fn` in one BEGIN IMMEDIATE transaction, between
+   * Kysely's own queries (it waits for Kysely's connection), and resolves
+   * once the transaction is committed to disk. If `fn` throws, nothing of it
+   * is kept.
+   */
+  runExclusive: <T>(fn: () => T) => Promise<T>;
   close: () => Promise<void>;
 }
 
@@ -46,6 +59,10 @@ export function openSqlite(file: string): SqliteStore {
           throw error;
         }
       }),
+    prepare: (query) => raw.prepare(query.compile().sql),
+    // a throw inside the executor rejects the promise
+    runExclusive: (fn) =>
+      db.connection().execute(() => new Promise((resolve) => resolve(raw.transaction(fn).immediate()))),
     close: () => db.destroy(),
   };
 }

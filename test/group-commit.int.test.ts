@@ -1,0 +1,93 @@
+// Group commit: pushes that arrive together are stored in one transaction,
+// yet each is answered only after its commit, numbers stay gap-free, and a
+// refused push in a batch changes nothing for the others.
+
+import BetterSqlite3 from 'better-sqlite3';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { createSession, poll, pushEvent, request } from './helpers/client.js';
+import { readMetric } from './helpers/metrics.js';
+import { startServerProcess } from './helpers/process.js';
+import { startTestServer, tempDbFile, type TestServer } from './helpers/server.js';
+
+let server: TestServer;
+beforeEach(async () => {
+  server = await startTestServer();
+});
+afterEach(async () => {
+  await server.close();
+});
+
+describe('group commit', () => {
+  it('stores concurrent pushes in fewer transactions, each answered after its commit', async () => {
+    // a server of its own process, so that the pushes really arrive together
+    const dbFile = tempDbFile();
+    const proc = await startServerProcess([], { DB_FILE: dbFile });
+    const url = proc.url;
+    const token = await createSession(url);
+    // a second connection to the file sees only what is committed
+    const reader = new BetterSqlite3(dbFile, { readonly: true });
+    const committed = reader.prepare('select count(*) as n from events where token = ? and number = ?');
+    const unseen: number[] = [];
+    try {
+      const results = await Promise.all(
+        Array.from({ length: 200 }, async (_, i) => {
+          const res = await pushEvent(url, token, 'push', i);
+          // When its answer arrives, the event is already on disk
+          if ((committed.get(token, res.body.number) as { n: number }).n !== 1) unseen.push(res.body.number);
+          return res;
+        }),
+      );
+      expect(unseen).toEqual([]);
+      expect(results.map((r) => r.body.number).sort((a, b) => a - b)).toEqual(
+        Array.from({ length: 200 }, (_, i) => i + 1),
+      );
+      const commits = await readMetric(url, 'wave_sessions_commits_total');
+      expect(await readMetric(url, 'wave_sessions_events_appended_total')).toBe(200);
+      expect(commits).toBeGreaterThan(0);
+      expect(commits).toBeLessThan(200);
+    } finally {
+      reader.close();
+      proc.child.kill('SIGTERM');
+      await proc.exited;
+    }
+  });
+
+  it('applies status moves in arrival order within a batch: one running wins, the rest are refused', async () => {
+    const token = await createSession(server.baseUrl);
+    const results = await Promise.all(
+      Array.from({ length: 10 }, () => pushEvent(server.baseUrl, token, 'status', 'running')),
+    );
+    expect(results.filter((r) => r.status === 200)).toHaveLength(1);
+    expect(results.filter((r) => r.status === 409)).toHaveLength(9);
+    const stored = (await poll(server.baseUrl, token, '?last_event=0')).body;
+    expect(stored).toEqual([{ type: 'status', data: 'running', number: 1 }]);
+  });
+
+  it('keeps numbers gap-free when refused pushes share a batch with accepted ones', async () => {
+    const token = await createSession(server.baseUrl);
+    const other = await createSession(server.baseUrl);
+    await request(server.baseUrl, 'DELETE', `/api/sessions/${other}`);
+    const results = await Promise.all(
+      Array.from({ length: 60 }, (_, i) => {
+        if (i % 3 === 0) return pushEvent(server.baseUrl, other, 'gone', i); // 404
+        if (i % 3 === 1) return pushEvent(server.baseUrl, token, 'status', 'paused'); // 409 from pending
+        return pushEvent(server.baseUrl, token, 'ok', i);
+      }),
+    );
+    expect(results.filter((r) => r.status === 404)).toHaveLength(20);
+    expect(results.filter((r) => r.status === 409)).toHaveLength(20);
+    const stored = (await poll(server.baseUrl, token, '?last_event=0')).body;
+    expect(stored.map((e) => e.number)).toEqual(Array.from({ length: 20 }, (_, i) => i + 1));
+    expect(stored.every((e) => e.type === 'ok')).toBe(true);
+  });
+
+  it('wakes a waiter once with every event of the batch', async () => {
+    const token = await createSession(server.baseUrl);
+    const waiting = poll(server.baseUrl, token, '?last_event=0');
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    await Promise.all(Array.from({ length: 20 }, (_, i) => pushEvent(server.baseUrl, token, 'n', i)));
+    const answer = (await waiting).body;
+    // whatever the first batch held, the waiter got a gap-free run from 1
+    expect(answer.map((e) => e.number)).toEqual(Array.from({ length: answer.length }, (_, i) => i + 1));
+  });
+});
