@@ -3,6 +3,7 @@
 // the first batch past its cursor without ever missing one.
 
 import type { EventInput } from './domain/event-types.js';
+import { SessionNotFoundError } from './domain/errors.js';
 import type { ControlAction } from './domain/session-status.js';
 import { answerFromBatch, type Batch, EMPTY_ANSWER, type Notifier, serializeEvents } from './notifier.js';
 import type { EventSource, EventStore, StoredEvent } from './store/event-store.js';
@@ -38,24 +39,35 @@ export function createEventLog({
 
   /** Resolves with the next batch for `token`, or null on timeout, abort or shutdown. */
   function nextBatch(token: string, timeoutMs: number, signal: AbortSignal) {
-    let unsubscribe = () => {};
-    const woken = new Promise<Batch | null>((resolve) => {
-      const timer = setTimeout(() => finish(null), timeoutMs);
-      const onAbort = () => finish(null);
-      function finish(batch: Batch | null) {
-        clearTimeout(timer);
-        signal.removeEventListener('abort', onAbort);
-        unsubscribe();
-        resolve(batch);
-      }
-      signal.addEventListener('abort', onAbort);
-      unsubscribe = notifier.subscribe(token, finish);
-      if (signal.aborted) finish(null);
-    });
-    return { woken, cancel: () => unsubscribe() };
+    let resolveWoken: (batch: Batch | null) => void = () => {};
+    const woken = new Promise<Batch | null>((resolve) => (resolveWoken = resolve));
+    let arrived: Batch | null | undefined;
+    const finish = (batch: Batch | null) => {
+      if (arrived !== undefined) return;
+      arrived = batch;
+      clearTimeout(timer);
+      signal.removeEventListener('abort', onAbort);
+      unsubscribe();
+      resolveWoken(batch);
+    };
+    const onAbort = () => finish(null);
+    const timer = setTimeout(onAbort, timeoutMs);
+    signal.addEventListener('abort', onAbort);
+    const unsubscribe = notifier.subscribe(token, finish);
+    if (signal.aborted) finish(null);
+    return {
+      woken,
+      /** The batch that has woken the waiter already, if any. */
+      arrived: () => arrived,
+      /** Ends the wait and leaves nothing behind: no waiter, no timer, no listener. */
+      cancel: onAbort,
+    };
   }
 
   return {
+    /** Ends the waits on `token` with `[]`: the session has been deleted or has expired. */
+    release: (token: string) => notifier.release(token),
+
     append: (token: string, input: EventInput, source: EventSource) => events.appendEvent(token, input, source, now()),
 
     control: (token: string, action: ControlAction, source: EventSource) =>
@@ -75,20 +87,30 @@ export function createEventLog({
       for (;;) {
         // subscribe before reading, so an append committed during the read still wakes us
         const pending = nextBatch(token, Math.max(0, deadline - now()), signal);
-        let head: number;
+        let log: { head: number; open: boolean };
         try {
-          head = await events.readHead(token, now());
+          log = await events.readLogState(token, now());
         } catch (error) {
           pending.cancel();
           throw error;
         }
+        const { head } = log;
         if (cursor === undefined) {
           const asked = options.lastEvent;
-          cursor = asked === undefined ? head : Math.min(Math.max(asked, 0), head);
+          // without a cursor the poll began at the head it saw, or before the
+          // batch that woke it while it read, whichever is lower
+          const early = pending.arrived()?.events[0]?.number;
+          const began = early === undefined ? head : Math.min(head, early - 1);
+          cursor = asked === undefined ? began : Math.min(Math.max(asked, 0), head);
         }
         if (head > cursor) {
           pending.cancel();
           return serializeEvents(await events.readEventsAfter(token, cursor, limit));
+        }
+        if (!log.open) {
+          // a resumed session serves its log but gets no new events
+          pending.cancel();
+          throw new SessionNotFoundError(token);
         }
         const batch = await pending.woken;
         if (batch === null) return EMPTY_ANSWER;

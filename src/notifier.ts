@@ -101,6 +101,15 @@ export function createNotifier({ sliceSize = 500 }: { sliceSize?: number } = {})
       wakeSome();
     },
 
+    /** Answers the waiters of `token` with nothing (the session is gone). */
+    release(token: string): void {
+      const set = waiters.get(token);
+      if (!set) return;
+      waiters.delete(token);
+      count -= set.size;
+      for (const wake of set) wake(null);
+    },
+
     /** Answers every waiter with nothing, so clients poll again (shutdown). */
     releaseAll(): void {
       const all = [...waiters.values()];

@@ -83,7 +83,10 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
   const host = config.host.includes(':') ? `[${config.host}]` : config.host;
 
   const sweep = setInterval(() => {
-    sessions.expireSessions(Date.now()).catch((err: unknown) => logger.error({ err }, 'expiring sessions failed'));
+    sessions.expireSessions(Date.now()).then(
+      (tokens) => tokens.forEach((token) => eventLog.release(token)),
+      (err: unknown) => logger.error({ err }, 'expiring sessions failed'),
+    );
   }, EXPIRY_SWEEP_MS);
   sweep.unref();
 

@@ -8,7 +8,7 @@ import { startTestServer, type TestServer } from './helpers/server.js';
 let server: TestServer;
 let token: string;
 beforeAll(async () => {
-  server = await startTestServer({ maxBodyBytes: 1024 });
+  server = await startTestServer({ maxBodyBytes: 1024, longPollTimeoutMs: 200 });
   token = await createSession(server.baseUrl);
 });
 afterAll(async () => {
@@ -17,11 +17,16 @@ afterAll(async () => {
 
 const UNKNOWN = '00000000-0000-4000-8000-000000000000';
 
-function expectError(res: { status: number; body: unknown; text: string }, status: number, code: string) {
+function expectError(
+  res: { status: number; body: unknown; text: string; headers: Headers },
+  status: number,
+  code: string,
+) {
   expect(res.status).toBe(status);
   expect(res.body).toEqual({ error: expect.any(String), code });
   expect((res.body as { error: string }).error.length).toBeGreaterThan(10);
   expect(res.text).not.toMatch(/\s+at\s+\S+\s+\(|node_modules|\.ts:\d+/);
+  expect(res.headers.get('cache-control')).toBe('no-store');
 }
 
 async function expectNothingStored() {
@@ -90,6 +95,19 @@ describe('polls', () => {
     });
   }
 
+  it('clamps huge but well-formed numbers rather than refusing them', async () => {
+    const res = await request(
+      server.baseUrl,
+      'GET',
+      `/api/sessions/${token}/events?last_event=${'9'.repeat(30)}&timeout=${'9'.repeat(20)}&limit=${'9'.repeat(20)}`,
+    );
+    // capped by LONG_POLL_TIMEOUT_MS of this server
+    expect(res.status).toBe(200);
+    expect(res.body).toEqual([]);
+    const list = await request(server.baseUrl, 'GET', `/api/sessions?index=${'9'.repeat(25)}&count=${'9'.repeat(25)}`);
+    expect(list.status).toBe(200);
+  });
+
   it('a poll of an unknown session: 404 at once', async () => {
     expectError(await request(server.baseUrl, 'GET', `/api/sessions/${UNKNOWN}/events`), 404, 'SESSION_NOT_FOUND');
     expectError(
@@ -100,8 +118,65 @@ describe('polls', () => {
   });
 });
 
+describe('event types over HTTP', () => {
+  const valid: [string, unknown][] = [
+    ['resume', 'aaaaaaaa-0000-4000-8000-000000000000'],
+    ['test_completed', '/a.html'],
+    ['test_ready', { test_path: '/a.html', test_name: 'A', test_description: 'd' }],
+    ['observation_ready', { test_path: '/a.html' }],
+    ['observation_completed', [{ name: 'n', status: 'TIMEOUT', message: 'slow' }]],
+    ['constructor', { a: 1 }],
+    ['to_string', 'x'],
+  ];
+  const invalid: [string, unknown][] = [
+    ['resume', ''],
+    ['test_completed', 3],
+    ['test_ready', { test_path: '/a.html' }],
+    ['observation_ready', ['/a.html']],
+    ['observation_completed', [{ name: 'n', status: 'SKIPPED', message: null }]],
+  ];
+
+  it('stores each known type with valid data, and custom types whose names look like Object members', async () => {
+    const own = await createSession(server.baseUrl);
+    for (const [type, data] of valid) {
+      const res = await request(server.baseUrl, 'POST', `/api/sessions/${own}/events`, { type, data });
+      expect([type, res.status]).toEqual([type, 200]);
+    }
+    const stored = (await poll(server.baseUrl, own, '?last_event=0')).body;
+    expect(stored.map((e) => [e.type, e.data])).toEqual(valid);
+  });
+
+  it('refuses each known type with invalid data, and reserved-looking names, storing nothing', async () => {
+    for (const [type, data] of invalid) {
+      expectError(
+        await request(server.baseUrl, 'POST', `/api/sessions/${token}/events`, { type, data }),
+        400,
+        'INVALID_EVENT_DATA',
+      );
+    }
+    for (const type of ['__proto__', 'hasOwnProperty']) {
+      expectError(
+        await request(server.baseUrl, 'POST', `/api/sessions/${token}/events`, { type, data: 1 }),
+        400,
+        'INVALID_EVENT',
+      );
+    }
+    await expectNothingStored();
+  });
+
+  it('a body that claims gzip but is not: 400', async () => {
+    const res = await request(server.baseUrl, 'POST', `/api/sessions/${token}/events`, 'not gzip at all', {
+      'Content-Type': 'application/json',
+      'Content-Encoding': 'gzip',
+    });
+    expectError(res, 400, 'MALFORMED_BODY');
+    await expectNothingStored();
+  });
+});
+
 describe('other bad input', () => {
   it('create with malformed JSON or bad config: 400', async () => {
+    const before = await request<{ items: string[] }>(server.baseUrl, 'GET', '/api/sessions?count=100');
     expectError(await request(server.baseUrl, 'POST', '/api/sessions', '{oops'), 400, 'MALFORMED_JSON');
     expectError(
       await request(server.baseUrl, 'POST', '/api/sessions', { types: 'automatic' }),
@@ -119,7 +194,7 @@ describe('other bad input', () => {
       'INVALID_SESSION_CONFIG',
     );
     const list = await request<{ items: string[] }>(server.baseUrl, 'GET', '/api/sessions?count=100');
-    expect(list.body.items).toEqual([token]);
+    expect(list.body.items).toEqual(before.body.items);
   });
 
   it('labels that are not strings: 400, labels unchanged', async () => {

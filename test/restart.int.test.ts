@@ -1,6 +1,7 @@
 // A restart on the same database file keeps history and numbering, and a
 // client of the old server polling through it misses nothing.
 
+import fs from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { createSession, poll, pushEvent, request } from './helpers/client.js';
 import { startOldClient } from './helpers/old-client.js';
@@ -32,6 +33,33 @@ describe('restart on the same file', () => {
       expect((await pushEvent(server.baseUrl, token, 'after', 1)).body.number).toBe(4);
       // and the status projection still guards transitions
       expect((await pushEvent(server.baseUrl, token, 'status', 'running')).status).toBe(409);
+    } finally {
+      await server.close();
+    }
+  });
+
+  it('finishes pushes in flight and closes the database on shutdown', async () => {
+    const server = await startTestServer();
+    const token = await createSession(server.baseUrl);
+    // Given pushes on their way when the shutdown begins
+    const pushes = Array.from({ length: 30 }, (_, i) =>
+      pushEvent(server.baseUrl, token, 'inflight', i).then(
+        (res) => res,
+        () => null, // never reached the server
+      ),
+    );
+    await Promise.race(pushes);
+    await server.close();
+    const answered = (await Promise.all(pushes)).filter((r) => r !== null);
+    // Then every push the server took was answered 200, nothing half-done
+    expect(answered.length).toBeGreaterThan(0);
+    expect(answered.map((r) => r.status).filter((s) => s !== 200)).toEqual([]);
+    // and the database was closed cleanly: its WAL folded back into the file
+    expect(fs.existsSync(`${server.dbFile}-wal`)).toBe(false);
+    await server.restart();
+    try {
+      const stored = (await poll(server.baseUrl, token, '?last_event=0&limit=1000')).body;
+      for (const r of answered) expect(stored[r.body.number - 1]).toEqual(r.body);
     } finally {
       await server.close();
     }

@@ -14,6 +14,23 @@ import { startTestServer, tempDbFile, type TestServer } from './helpers/server.j
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 const source = { address: null, userAgent: null };
+const sessionRow = (token: string) => ({
+  token,
+  status: 'pending' as const,
+  config: '{}',
+  labels: '[]',
+  is_public: 0,
+  user_agent: null,
+  browser_name: 'Other',
+  browser_version: '0',
+  date_created: Date.now(),
+  date_started: null,
+  date_finished: null,
+  expiration_date: null,
+  last_event: 0,
+  deleted_at: null,
+  deleted_reason: null,
+});
 
 let server: TestServer | undefined;
 let store: SqliteStore | undefined;
@@ -70,41 +87,60 @@ describe('waiting polls', () => {
   });
 });
 
+describe('ends of a wait', () => {
+  it('answers waiters of a deleted session with [] at once; their next poll gets 404', async () => {
+    server = await startTestServer({ longPollTimeoutMs: 30_000 });
+    const token = await createSession(server.baseUrl);
+    const waiting = poll(server.baseUrl, token, '?last_event=0');
+    await sleep(100);
+    await fetch(`${server.baseUrl}/api/sessions/${token}`, { method: 'DELETE' });
+    expect((await waiting).body).toEqual([]);
+    expect((await fetch(`${server.baseUrl}/api/sessions/${token}/events?last_event=0`)).status).toBe(404);
+  });
+
+  it('expires sessions in the background: gone from the list, waiters answered', async () => {
+    server = await startTestServer({ longPollTimeoutMs: 30_000 });
+    const token = await createSession(server.baseUrl, { expiration_date: Date.now() + 200 });
+    const waiting = poll(server.baseUrl, token, '?last_event=0');
+    // the sweep runs every second; the list does not check expiry itself
+    expect((await waiting).body).toEqual([]);
+    const list = (await (await fetch(`${server.baseUrl}/api/sessions?count=100`)).json()) as { items: string[] };
+    expect(list.items).not.toContain(token);
+  });
+
+  it('answers that return at once leave no timer behind', async () => {
+    server = await startTestServer({ longPollTimeoutMs: 60_000 });
+    const token = await createSession(server.baseUrl);
+    await pushEvent(server.baseUrl, token, 'a', 1);
+    const timers = () => process.getActiveResourcesInfo().filter((r) => r === 'Timeout').length;
+    const before = timers();
+    for (let i = 0; i < 50; i++) await poll(server.baseUrl, token, '?last_event=0');
+    for (let i = 0; i < 50; i++)
+      await fetch(`${server.baseUrl}/api/sessions/00000000-0000-4000-8000-000000000000/events`);
+    expect(timers() - before).toBeLessThan(10);
+  });
+});
+
 describe('no lost wake-up', () => {
   it('delivers an event committed between reading the log and starting to wait', async () => {
     store = openSqlite(tempDbFile());
     await migrateToLatest(store.db as never);
     const sessions = createSessionStore(store);
     const realEvents = createEventStore(store);
-    await sessions.createSession({
-      token: 't',
-      status: 'pending',
-      config: '{}',
-      labels: '[]',
-      is_public: 0,
-      user_agent: null,
-      browser_name: 'Other',
-      browser_version: '0',
-      date_created: Date.now(),
-      date_started: null,
-      date_finished: null,
-      expiration_date: null,
-      last_event: 0,
-      deleted_at: null,
-    });
+    await sessions.createSession(sessionRow('t'));
     const notifier = createNotifier();
     // Given a log whose head read is overtaken by an append: the head it
     // reports is already stale when the poll starts to wait
     let racing = true;
     const events = {
       ...realEvents,
-      readHead: async (token: string, now: number) => {
-        const head = await realEvents.readHead(token, now);
+      readLogState: async (token: string, now: number) => {
+        const state = await realEvents.readLogState(token, now);
         if (racing) {
           racing = false;
           await eventLog.append(token, { type: 'raced', data: '1' }, source);
         }
-        return head;
+        return state;
       },
     };
     const eventLog = createEventLog({ events, notifier });
@@ -121,5 +157,35 @@ describe('no lost wake-up', () => {
     expect(JSON.parse(body.toString())).toEqual([{ type: 'raced', data: 1, number: 1 }]);
     expect(Date.now() - started).toBeLessThan(2500);
     expect(notifier.waiting()).toBe(0);
+  });
+
+  it('delivers an event committed after the poll began but before it read the head (no last_event)', async () => {
+    store = openSqlite(tempDbFile());
+    await migrateToLatest(store.db as never);
+    await createSessionStore(store).createSession(sessionRow('u'));
+    const realEvents = createEventStore(store);
+    const notifier = createNotifier();
+    // Given an append that commits after the poll subscribed and before its head read
+    let racing = true;
+    const events = {
+      ...realEvents,
+      readLogState: async (token: string, now: number) => {
+        if (racing) {
+          racing = false;
+          await eventLog.append(token, { type: 'early', data: '2' }, source);
+        }
+        return realEvents.readLogState(token, now);
+      },
+    };
+    const eventLog = createEventLog({ events, notifier });
+    // When a poll without last_event starts
+    const body = await eventLog.waitForEvents('u', {
+      lastEvent: undefined,
+      limit: 10,
+      timeoutMs: 3000,
+      signal: new AbortController().signal,
+    });
+    // Then that append counts as appended since the poll began
+    expect(JSON.parse(body.toString())).toEqual([{ type: 'early', data: 2, number: 1 }]);
   });
 });

@@ -53,7 +53,8 @@ export function parseEventBody(body: unknown): EventInput {
   if (typeof type !== 'string') {
     throw new ValidationError('The event "type" must be a string.', 'INVALID_EVENT');
   }
-  const schema: z.ZodType | undefined = (KNOWN_TYPES as Record<string, z.ZodType>)[type];
+  // own keys only: a type named "constructor" is a custom type, not Object's
+  const schema = Object.hasOwn(KNOWN_TYPES, type) ? (KNOWN_TYPES as Record<string, z.ZodType>)[type] : undefined;
   if (schema) {
     const result = schema.safeParse(data);
     if (!result.success) {

@@ -29,7 +29,8 @@ const configSchema = z.object({
   reference_tokens: stringList.nullish(),
   labels: stringList.nullish(),
   type: z.string().nullish(),
-  expiration_date: z.number().int().nonnegative().nullish(),
+  // the largest time a JavaScript Date can hold
+  expiration_date: z.number().int().nonnegative().max(8.64e15).nullish(),
   is_public: z.boolean().nullish(),
 });
 

@@ -32,7 +32,11 @@ interface ExposedHttpError {
   message?: string;
 }
 
-function fromHttpErrors(error: ExposedHttpError, maxBodyBytes: number): HttpError | null {
+function fromHttpErrors(error: ExposedHttpError & { code?: unknown }, maxBodyBytes: number): HttpError | null {
+  // zlib's errors for a body that claims a Content-Encoding it does not have
+  if (typeof error.code === 'string' && error.code.startsWith('Z_')) {
+    return new HttpError(400, 'The request body could not be decompressed.', 'MALFORMED_BODY');
+  }
   if (typeof error.status !== 'number') return null;
   // co-body marks a JSON syntax error with status 400 but not as exposable
   if (error instanceof SyntaxError && (error as ExposedHttpError).status === 400) {
@@ -83,6 +87,7 @@ export function errorMiddleware({ logger, maxBodyBytes }: { logger: Logger; maxB
         body = { error: `Internal server error (request id ${requestId}).`, code: 'INTERNAL_ERROR' };
       }
       ctx.status = status;
+      ctx.set('Cache-Control', 'no-store');
       ctx.body = body;
     }
   };

@@ -29,7 +29,7 @@ export function mountEventRoutes(
   { eventLog, longPollTimeoutMs, maxEventsPerAnswer }: EventsRouteOptions,
 ) {
   router.get('/sessions/:token/events', async (ctx) => {
-    const lastEvent = readIntegerParam(ctx, 'last_event', { min: Number.MIN_SAFE_INTEGER });
+    const lastEvent = readIntegerParam(ctx, 'last_event', { min: -Infinity });
     const timeout = readIntegerParam(ctx, 'timeout', { min: 0 });
     const limit = readIntegerParam(ctx, 'limit', { min: 1 });
 

@@ -9,7 +9,6 @@ import type { Context } from 'koa';
 import { UAParser } from 'ua-parser-js';
 import { ValidationError } from '../domain/errors.js';
 import { parseConfigUpdate, parseLabels, parseNewSession } from '../domain/session-config.js';
-import { ConflictError } from '../domain/errors.js';
 import type { ControlAction } from '../domain/session-status.js';
 import type { EventLog } from '../event-log.js';
 import type { Session, SessionStore } from '../store/session-store.js';
@@ -26,7 +25,9 @@ const isoOrNull = (ms: number | null) => (ms === null ? null : new Date(ms).toIS
 /** The browser as the old server reports it: name "Other", version "0" when unknown. */
 export function parseBrowser(userAgent: string | null): { name: string; version: string } {
   const browser = new UAParser(userAgent ?? '').getBrowser();
-  return { name: browser.name ?? 'Other', version: browser.version ?? '0' };
+  // major.minor.patch at most, as the old server reports it
+  const version = browser.version?.split('.').slice(0, 3).join('.');
+  return { name: browser.name ?? 'Other', version: version || '0' };
 }
 
 function configBody(session: Session) {
@@ -103,7 +104,7 @@ export function mountSessionRoutes(
   });
 
   router.get('/sessions', async (ctx) => {
-    const index = readIntegerParam(ctx, 'index', { min: 0 }) ?? 0;
+    const index = Math.min(readIntegerParam(ctx, 'index', { min: 0 }) ?? 0, Number.MAX_SAFE_INTEGER);
     const count = Math.min(readIntegerParam(ctx, 'count', { min: 1 }) ?? 10, 1000);
     const expand = new Set(String(ctx.query.expand ?? '').split(','));
     const { total, sessions: page } = await sessions.listSessions(index, count);
@@ -150,20 +151,26 @@ export function mountSessionRoutes(
   });
 
   router.put('/sessions/:token', async (ctx) => {
+    let status: string | undefined;
     await sessions.updateSession(token(ctx), now(), (session) => {
-      if (session.status !== 'pending') {
-        throw new ConflictError(
-          `The configuration of a ${session.status} session cannot change (only while pending).`,
-          'SESSION_NOT_PENDING',
-        );
-      }
-      return { config: parseConfigUpdate(ctx.request.body, session.config) };
+      const config = parseConfigUpdate(ctx.request.body, session.config);
+      status = session.status;
+      return status === 'pending' ? { config } : {};
     });
-    sendJson(ctx, {});
+    // like the old server, a started session answers 200 and keeps its
+    // configuration; the body says so for clients that read it
+    sendJson(
+      ctx,
+      status === 'pending'
+        ? { updated: true }
+        : { updated: false, reason: `The configuration of a ${status} session does not change (only while pending).` },
+    );
   });
 
   router.delete('/sessions/:token', async (ctx) => {
     await sessions.deleteSession(token(ctx), now());
+    // its waiting polls answer [] now, and 404 on their next poll
+    eventLog.release(token(ctx));
     sendJson(ctx, {});
   });
 

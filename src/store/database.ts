@@ -23,7 +23,10 @@ export interface SessionsTable {
   last_event: number;
   /** Set when the session is deleted or expires; its events stay for the audit trail. */
   deleted_at: number | null;
+  deleted_reason: DeletedReason | null;
 }
+
+export type DeletedReason = 'deleted' | 'expired' | 'resumed';
 
 export interface EventsTable {
   token: string;

@@ -7,7 +7,7 @@
 // is the safety net.
 
 import { sql } from 'kysely';
-import { DomainError, SessionNotFoundError, ValidationError } from '../domain/errors.js';
+import { DomainError, SessionNotFoundError } from '../domain/errors.js';
 import type { EventInput } from '../domain/event-types.js';
 import {
   assertLegalTransition,
@@ -16,7 +16,7 @@ import {
   evolveStatus,
   type PushableStatus,
 } from '../domain/session-status.js';
-import type { SessionRow } from './database.js';
+import type { DeletedReason, SessionRow } from './database.js';
 import { readLiveSession } from './session-store.js';
 import type { SqliteStore } from './sqlite.js';
 
@@ -33,16 +33,16 @@ export interface EventSource {
   userAgent: string | null;
 }
 
-/** What a queued write does to its session: append an event, and maybe delete the session. */
+/** What a queued write does to its session: append an event, and maybe end the session. */
 interface Decision {
   event: EventInput | null;
-  deleteSession?: boolean;
+  deleteAs?: DeletedReason;
 }
 
 interface Write {
   token: string;
   /** Sees the session as of the writes before it in the batch; may throw a DomainError. */
-  decide(session: SessionRow, isLive: (token: string) => boolean): Decision;
+  decide(session: SessionRow): Decision;
   source: EventSource;
   now: number;
   resolve(event: StoredEvent | null): void;
@@ -110,6 +110,7 @@ export function createEventStore(store: SqliteStore) {
         expiration_date: p,
         last_event: p,
         deleted_at: p,
+        deleted_reason: p,
       })
       .where('token', '=', p),
   );
@@ -127,7 +128,7 @@ export function createEventStore(store: SqliteStore) {
         let row = (selectSession.get(token) as SessionRow | undefined) ?? null;
         if (row && isExpired(row, now)) {
           // a pending session past its expiration date is deleted on the spot
-          row = { ...row, deleted_at: now };
+          row = { ...row, deleted_at: now, deleted_reason: 'expired' };
           dirty.add(token);
         }
         sessions.set(token, row);
@@ -140,7 +141,7 @@ export function createEventStore(store: SqliteStore) {
       try {
         const session = lookup(write.token, write.now);
         if (!session) throw new SessionNotFoundError(write.token);
-        const decision = write.decide(session, (t) => lookup(t, write.now) !== null);
+        const decision = write.decide(session);
         let next = session;
         let stored: StoredEvent | null = null;
         if (decision.event) {
@@ -161,7 +162,7 @@ export function createEventStore(store: SqliteStore) {
             write.source.userAgent,
           );
         }
-        if (decision.deleteSession) next = { ...next, deleted_at: write.now };
+        if (decision.deleteAs) next = { ...next, deleted_at: write.now, deleted_reason: decision.deleteAs };
         if (next !== session) {
           sessions.set(write.token, next);
           dirty.add(write.token);
@@ -183,6 +184,7 @@ export function createEventStore(store: SqliteStore) {
         s.expiration_date,
         s.last_event,
         s.deleted_at,
+        s.deleted_reason,
         token,
       );
     }
@@ -257,19 +259,25 @@ export function createEventStore(store: SqliteStore) {
      * `resumeToken`, then deletes the session; null unless it was pending.
      */
     resume(token: string, resumeToken: string, source: EventSource, now: number): Promise<StoredEvent | null> {
-      return enqueue(token, source, now, (session, isLive) => {
-        if (session.status !== 'pending') return { event: null };
-        if (resumeToken === token) {
-          throw new ValidationError('A session cannot be resumed with its own token.', 'INVALID_RESUME_TOKEN');
-        }
-        if (!isLive(resumeToken)) throw new SessionNotFoundError(resumeToken);
-        return { event: { type: 'resume', data: JSON.stringify(resumeToken) }, deleteSession: true };
-      });
+      // like the old server, the resume token is passed on as given
+      return enqueue(token, source, now, (session) =>
+        session.status === 'pending'
+          ? { event: { type: 'resume', data: JSON.stringify(resumeToken) }, deleteAs: 'resumed' }
+          : { event: null },
+      );
     },
 
-    /** The number of a live session's newest event (0 before the first). */
-    async readHead(token: string, now: number): Promise<number> {
-      return (await readLiveSession(db, token, now)).last_event;
+    /**
+     * The number of a session's newest event (0 before the first), and
+     * whether new events can still come. A live session is open; a resumed
+     * one still serves its log, closed; any other deleted one is not found.
+     */
+    async readLogState(token: string, now: number): Promise<{ head: number; open: boolean }> {
+      const row = await db.selectFrom('sessions').selectAll().where('token', '=', token).executeTakeFirst();
+      if (row?.deleted_reason === 'resumed') return { head: row.last_event, open: false };
+      if (row && row.deleted_at === null && !isExpired(row, now)) return { head: row.last_event, open: true };
+      // not found, deleted or expired: the slow path deletes an expired session and throws
+      return { head: (await readLiveSession(db, token, now)).last_event, open: true };
     },
 
     /** Up to `limit` events numbered above `after`, oldest first. */

@@ -57,7 +57,11 @@ export async function readLiveSession(trx: Kysely<Database>, token: string, now:
     .executeTakeFirst();
   if (!row) throw new SessionNotFoundError(token);
   if (isExpired(row, now)) {
-    await trx.updateTable('sessions').set({ deleted_at: now }).where('token', '=', token).execute();
+    await trx
+      .updateTable('sessions')
+      .set({ deleted_at: now, deleted_reason: 'expired' })
+      .where('token', '=', token)
+      .execute();
     throw new SessionNotFoundError(token);
   }
   return row;
@@ -82,6 +86,7 @@ export function createSessionStore({ db, writeTransaction }: SqliteStore) {
       return writeTransaction(async (trx) => {
         const current = toSession(await readLiveSession(trx, token, now));
         const change = update(current);
+        if (!change.config && !change.labels) return current;
         await trx
           .updateTable('sessions')
           .set({
@@ -98,22 +103,27 @@ export function createSessionStore({ db, writeTransaction }: SqliteStore) {
     async deleteSession(token: string, now: number): Promise<void> {
       await writeTransaction(async (trx) => {
         await readLiveSession(trx, token, now);
-        await trx.updateTable('sessions').set({ deleted_at: now }).where('token', '=', token).execute();
+        await trx
+          .updateTable('sessions')
+          .set({ deleted_at: now, deleted_reason: 'deleted' })
+          .where('token', '=', token)
+          .execute();
       });
     },
 
-    /** Deletes every pending session whose expiration date has passed. */
-    async expireSessions(now: number): Promise<number> {
-      const result = await writeTransaction((trx) =>
+    /** Deletes every pending session whose expiration date has passed; returns their tokens. */
+    async expireSessions(now: number): Promise<string[]> {
+      const rows = await writeTransaction((trx) =>
         trx
           .updateTable('sessions')
-          .set({ deleted_at: now })
+          .set({ deleted_at: now, deleted_reason: 'expired' })
           .where('deleted_at', 'is', null)
           .where('status', '=', 'pending')
           .where('expiration_date', '<=', now)
-          .executeTakeFirst(),
+          .returning('token')
+          .execute(),
       );
-      return Number(result.numUpdatedRows);
+      return rows.map((r) => r.token);
     },
 
     async listPublicTokens(): Promise<string[]> {
