@@ -31,3 +31,19 @@ export class ConflictError extends DomainError {
     super(message);
   }
 }
+
+/** The database is full: nothing of the write was stored. */
+export class StorageFullError extends DomainError {
+  readonly code = 'STORAGE_FULL';
+  constructor() {
+    super('The database or the disk is full: nothing was stored. Free some space and try again.');
+  }
+}
+
+/** The database is locked by someone else for longer than the busy timeout. */
+export class StorageBusyError extends DomainError {
+  readonly code = 'STORAGE_BUSY';
+  constructor() {
+    super('The database is locked by another process: nothing was stored. Try again shortly.');
+  }
+}

@@ -4,7 +4,14 @@
 import { randomUUID } from 'node:crypto';
 import type { Middleware } from 'koa';
 import type { Logger } from 'pino';
-import { ConflictError, DomainError, SessionNotFoundError, ValidationError } from '../domain/errors.js';
+import {
+  ConflictError,
+  DomainError,
+  SessionNotFoundError,
+  StorageBusyError,
+  StorageFullError,
+  ValidationError,
+} from '../domain/errors.js';
 
 /** An error raised by the HTTP layer itself (routing, query strings, bodies). */
 export class HttpError extends Error {
@@ -21,6 +28,8 @@ function statusOf(error: DomainError): number {
   if (error instanceof ValidationError) return 400;
   if (error instanceof SessionNotFoundError) return 404;
   if (error instanceof ConflictError) return 409;
+  if (error instanceof StorageFullError) return 507;
+  if (error instanceof StorageBusyError) return 503;
   return 400;
 }
 
@@ -77,6 +86,7 @@ export function errorMiddleware({ logger, maxBodyBytes }: { logger: Logger; maxB
       } else if (error instanceof DomainError) {
         status = statusOf(error);
         body = { error: error.message, code: error.code };
+        if (status === 503) ctx.set('Retry-After', '1');
       } else if (parsed) {
         status = parsed.status;
         body = { error: parsed.message, code: parsed.code };

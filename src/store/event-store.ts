@@ -191,26 +191,30 @@ export function createEventStore(store: SqliteStore) {
     return outcomes;
   }
 
+  function takeQueue(): Write[] {
+    const taken = queue;
+    queue = [];
+    scheduled = false;
+    return taken;
+  }
+
   async function flush(): Promise<void> {
-    let batch: Write[] = [];
+    let batch: Write[] | undefined;
     let outcomes: (StoredEvent | null | DomainError)[];
     try {
-      outcomes = await runExclusive(() => {
-        // taken inside, so that writes queued while waiting for the connection join
-        batch = queue;
-        queue = [];
-        scheduled = false;
-        return applyBatch(batch);
-      });
+      // taken inside, so that writes queued while waiting for the connection
+      // join; kept across a retry of the same batch
+      outcomes = await runExclusive(() => applyBatch((batch ??= takeQueue())));
     } catch (error) {
-      for (const write of batch) write.reject(error);
+      // the transaction never began (busy) or rolled back: fail what it held
+      for (const write of batch ?? takeQueue()) write.reject(error);
       return;
     } finally {
       if (queue.length > 0 && !scheduled) schedule();
     }
     const committed = outcomes.filter((o): o is StoredEvent => o !== null && !(o instanceof DomainError));
     if (committed.length > 0) for (const listener of commitListeners) listener(committed);
-    batch.forEach((write, i) => {
+    batch!.forEach((write, i) => {
       const outcome = outcomes[i];
       if (outcome instanceof DomainError) write.reject(outcome);
       else write.resolve(outcome ?? null);

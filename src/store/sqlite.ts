@@ -7,6 +7,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import BetterSqlite3 from 'better-sqlite3';
 import { type Compilable, Kysely, SqliteDialect, sql } from 'kysely';
+import { StorageBusyError, StorageFullError } from '../domain/errors.js';
 import type { Database } from './database.js';
 
 export interface SqliteStore {
@@ -32,14 +33,45 @@ export interface SqliteStore {
   close: () => Promise<void>;
 }
 
-export function openSqlite(file: string): SqliteStore {
+/** SQLite's errors that callers can act on, as domain errors; others pass through. */
+function mapStorageError(error: unknown): unknown {
+  const code = (error as { code?: unknown } | null)?.code;
+  if (code === 'SQLITE_FULL') return new StorageFullError();
+  if (code === 'SQLITE_BUSY' || code === 'SQLITE_LOCKED') return new StorageBusyError();
+  return error;
+}
+
+const isBusy = (error: unknown) => {
+  const code = (error as { code?: unknown } | null)?.code;
+  return code === 'SQLITE_BUSY' || code === 'SQLITE_LOCKED';
+};
+
+/**
+ * Runs `attempt` until it is not refused as busy, for up to `waitMs`. The
+ * waiting is done here, between attempts, rather than by SQLite's own busy
+ * timeout, which would block the event loop and every other request.
+ */
+async function retryingWhileBusy<T>(attempt: () => Promise<T>, waitMs: number): Promise<T> {
+  const deadline = Date.now() + waitMs;
+  for (let delay = 5; ; delay = Math.min(delay * 2, 100)) {
+    try {
+      return await attempt();
+    } catch (error) {
+      if (!isBusy(error) || Date.now() + delay > deadline) throw mapStorageError(error);
+      await new Promise((resolve) => setTimeout(resolve, delay));
+    }
+  }
+}
+
+export function openSqlite(file: string, { busyWaitMs = 5000 }: { busyWaitMs?: number } = {}): SqliteStore {
   if (file !== ':memory:') fs.mkdirSync(path.dirname(path.resolve(file)), { recursive: true });
   const raw = new BetterSqlite3(file);
   // WAL with synchronous=FULL fsyncs the log on every commit: an answered
   // push survives a crash of the process or of the machine.
   raw.pragma('journal_mode = WAL');
   raw.pragma('synchronous = FULL');
-  raw.pragma('busy_timeout = 5000');
+  // short: longer waits for a lock happen in retryingWhileBusy, off the event loop
+  raw.pragma('busy_timeout = 20');
   raw.pragma('foreign_keys = ON');
   const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: raw }) });
 
@@ -48,21 +80,28 @@ export function openSqlite(file: string): SqliteStore {
     writeTransaction: (fn) =>
       // connection() holds Kysely's single SQLite connection for the whole
       // transaction, so no other query interleaves with it.
-      db.connection().execute(async (conn) => {
-        await sql`begin immediate`.execute(conn);
-        try {
-          const result = await fn(conn);
-          await sql`commit`.execute(conn);
-          return result;
-        } catch (error) {
-          if (raw.inTransaction) await sql`rollback`.execute(conn);
-          throw error;
-        }
-      }),
+      retryingWhileBusy(
+        () =>
+          db.connection().execute(async (conn) => {
+            await sql`begin immediate`.execute(conn);
+            try {
+              const result = await fn(conn);
+              await sql`commit`.execute(conn);
+              return result;
+            } catch (error) {
+              if (raw.inTransaction) await sql`rollback`.execute(conn);
+              throw error;
+            }
+          }),
+        busyWaitMs,
+      ),
     prepare: (query) => raw.prepare(query.compile().sql),
     // a throw inside the executor rejects the promise
     runExclusive: (fn) =>
-      db.connection().execute(() => new Promise((resolve) => resolve(raw.transaction(fn).immediate()))),
+      retryingWhileBusy(
+        () => db.connection().execute(() => new Promise((resolve) => resolve(raw.transaction(fn).immediate()))),
+        busyWaitMs,
+      ),
     close: () => db.destroy(),
   };
 }

@@ -1,0 +1,93 @@
+// Storage faults: a full disk answers 507 and stores nothing of the refused
+// push, and the server recovers when space returns; a database locked by
+// another process answers 503 with Retry-After.
+
+import { execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import BetterSqlite3 from 'better-sqlite3';
+import { describe, expect, it } from 'vitest';
+import { createSession, poll, pushEvent } from './helpers/client.js';
+import { startServerProcess } from './helpers/process.js';
+import { startTestServer, tempDbFile } from './helpers/server.js';
+
+function mountTmpfs(sizeKb: number): string {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'wave-sessions-full-'));
+  execFileSync('mount', ['-t', 'tmpfs', '-o', `size=${sizeKb}k`, 'tmpfs', dir]);
+  return dir;
+}
+
+function fillDisk(dir: string): string {
+  const filler = path.join(dir, 'filler');
+  const fd = fs.openSync(filler, 'w');
+  const chunk = Buffer.alloc(64 * 1024, 1);
+  try {
+    for (;;) fs.writeSync(fd, chunk);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'ENOSPC') throw error;
+  } finally {
+    fs.closeSync(fd);
+  }
+  return filler;
+}
+
+describe('a full disk', () => {
+  it('answers 507, stores nothing of the refused pushes, and recovers when space returns', async () => {
+    // Given a server whose database lives on a small filesystem
+    const dir = mountTmpfs(4096);
+    const server = await startTestServer({ dbFile: path.join(dir, 'wave-sessions.db') });
+    try {
+      const token = await createSession(server.baseUrl);
+      expect((await pushEvent(server.baseUrl, token, 'before', 1)).status).toBe(200);
+      // When the disk fills up
+      const filler = fillDisk(dir);
+      const statuses: number[] = [];
+      let refused: { error: string; code: string } | undefined;
+      for (let i = 0; i < 200 && !refused; i++) {
+        const res = await pushEvent(server.baseUrl, token, 'big', 'x'.repeat(20_000));
+        statuses.push(res.status);
+        if (res.status !== 200) refused = res.body as unknown as { error: string; code: string };
+      }
+      // Then pushes are refused with 507 and a clear error
+      expect(statuses.at(-1)).toBe(507);
+      expect(refused).toEqual({ error: expect.stringContaining('full'), code: 'STORAGE_FULL' });
+      const accepted = statuses.filter((s) => s === 200).length;
+      // and the server keeps answering reads
+      const stored = (await poll(server.baseUrl, token, '?last_event=0&limit=1000')).body;
+      expect(stored.map((e) => e.number)).toEqual(Array.from({ length: 1 + accepted }, (_, i) => i + 1));
+      // When space returns, pushes succeed again with the next number
+      fs.rmSync(filler);
+      const after = await pushEvent(server.baseUrl, token, 'after', 1);
+      expect(after.status).toBe(200);
+      expect(after.body.number).toBe(2 + accepted);
+    } finally {
+      await server.close();
+      execFileSync('umount', [dir]);
+    }
+  });
+});
+
+describe('a database locked by another process', () => {
+  it('answers 503 with Retry-After after the busy timeout, and stores nothing', async () => {
+    const dbFile = tempDbFile();
+    const proc = await startServerProcess([], { DB_FILE: dbFile });
+    const token = await createSession(proc.url);
+    const other = new BetterSqlite3(dbFile);
+    try {
+      // Given another process holding the write lock
+      other.prepare('begin immediate').run();
+      const res = await pushEvent(proc.url, token, 'blocked', 1);
+      expect(res.status).toBe(503);
+      expect(res.headers.get('retry-after')).toBe('1');
+      expect(res.body).toEqual({ error: expect.stringContaining('locked'), code: 'STORAGE_BUSY' });
+      other.prepare('rollback').run();
+      // Then the next push takes number 1: nothing half-written
+      expect((await pushEvent(proc.url, token, 'free', 1)).body.number).toBe(1);
+    } finally {
+      other.close();
+      proc.child.kill('SIGTERM');
+      await proc.exited;
+    }
+  });
+});
