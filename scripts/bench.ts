@@ -1,0 +1,641 @@
+// npm run bench: measures the built server (`node dist/src/main.js`, as
+// `npm start` runs it) through real HTTP on 127.0.0.1, each server a child
+// process on a database in a temporary folder. Prints a table; with --json,
+// the last line of stdout is one JSON object with every figure. --quick runs
+// a reduced version (under a minute). Progress goes to stderr.
+//
+//   node --import tsx scripts/bench.ts [--quick] [--json]
+
+import { execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import http from 'node:http';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import BetterSqlite3 from 'better-sqlite3';
+import {
+  closedLoop,
+  freePort,
+  httpRequest,
+  killAllChildren,
+  type LoadResult,
+  mapLimit,
+  median,
+  now,
+  percentile,
+  perSecond,
+  readRssKb,
+  type ServerProcess,
+  sleep,
+  spawnServer,
+} from './bench-lib.js';
+
+const ROOT = fileURLToPath(new URL('..', import.meta.url));
+const MAIN = path.join(ROOT, 'dist', 'src', 'main.js');
+const QUICK = process.argv.includes('--quick');
+const JSON_OUT = process.argv.includes('--json');
+
+const PUSHERS = 64;
+const P = QUICK
+  ? {
+      repeats: 1,
+      warmupMs: 500,
+      pushMs: 3000,
+      openLoopMs: 3000,
+      wake1Reps: 20,
+      spreadSessions: 200,
+      replayEvents: 20_000,
+      bigEvents: 100_000,
+      bigSessions: 800, // besides the replay session
+      watchdogMs: 180_000,
+    }
+  : {
+      repeats: 3,
+      warmupMs: 2000,
+      pushMs: 10_000,
+      openLoopMs: 10_000,
+      wake1Reps: 50,
+      spreadSessions: 1000,
+      replayEvents: 100_000,
+      bigEvents: 1_000_000,
+      bigSessions: 900,
+      watchdogMs: 720_000,
+    };
+const RATE = 1000; // pushes per second in the open-loop test
+const MANY_WAITERS = 1000; // on one session
+const WAITERS_PER_SESSION = 10; // in the spread test
+const RATIO_PUSH_MS = 3000; // the push test on the 1M-event file runs the quick duration
+
+const T0 = now();
+const log = (message: string) => process.stderr.write(`[bench ${((now() - T0) / 1000).toFixed(1)}s] ${message}\n`);
+
+// ---------------------------------------------------------------- results
+
+const figures: Record<string, number | string | boolean> = {};
+const rows: { label: string; value: string; note: string }[] = [];
+let totalErrors = 0;
+
+function report(key: string, value: number, label: string, unit: string, note = '') {
+  figures[key] = Number.isFinite(value) ? Number(value.toFixed(value >= 100 ? 0 : 3)) : String(value);
+  const shown = !Number.isFinite(value)
+    ? String(value)
+    : value >= 100
+      ? Math.round(value).toLocaleString('en-US')
+      : value.toFixed(2);
+  rows.push({ label, value: `${shown} ${unit}`, note });
+}
+
+function countErrors(key: string, errors: number, firstError?: string) {
+  figures[`errors_${key}`] = errors;
+  totalErrors += errors;
+  if (errors > 0) log(`${key}: ${errors} errors, first: ${firstError ?? '?'}`);
+}
+
+// ---------------------------------------------------------------- servers
+
+const tempDirs: string[] = [];
+function tempDir(): string {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'wave-bench-'));
+  tempDirs.push(dir);
+  return dir;
+}
+
+interface Running {
+  proc: ServerProcess;
+  base: URL;
+}
+
+async function startReal(dbFile: string, extraEnv: Record<string, string> = {}): Promise<Running> {
+  const env = { DB_FILE: dbFile, PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'info', ...extraEnv };
+  const proc = spawnServer('server', [MAIN], env, ROOT);
+  return { proc, base: await proc.url };
+}
+
+async function startScript(script: string, env: Record<string, string>): Promise<Running> {
+  const proc = spawnServer(script, ['--import', 'tsx', path.join('scripts', script)], { PORT: '0', ...env }, ROOT);
+  return { proc, base: await proc.url };
+}
+
+// ---------------------------------------------------------------- API calls
+
+const pushBody = (w: number, i: number) => JSON.stringify({ type: 'bench', data: { w, i } });
+
+async function createSessions(base: URL, count: number): Promise<string[]> {
+  const agent = new http.Agent({ keepAlive: true, maxSockets: 16 });
+  try {
+    return await mapLimit(
+      Array.from({ length: count }, (_, i) => i),
+      16,
+      async () => {
+        const answer = await httpRequest(base, { agent, method: 'POST', path: '/api/sessions' });
+        if (answer.status !== 200) throw new Error(`POST /api/sessions answered ${answer.status}: ${answer.body}`);
+        return (JSON.parse(answer.body) as { token: string }).token;
+      },
+    );
+  } finally {
+    agent.destroy();
+  }
+}
+
+async function push(base: URL, agent: http.Agent, token: string, body: string) {
+  const answer = await httpRequest(base, { agent, method: 'POST', path: `/api/sessions/${token}/events`, body });
+  if (answer.status !== 200) throw new Error(`push answered ${answer.status}: ${answer.body.slice(0, 200)}`);
+  return answer;
+}
+
+/** The number of waiting polls that the server reports in /metrics. */
+async function readWaiting(base: URL, agent: http.Agent): Promise<number> {
+  const answer = await httpRequest(base, { agent, path: '/metrics' });
+  const match = /^wave_sessions_waiting_polls (\d+)/m.exec(answer.body);
+  if (answer.status !== 200 || !match?.[1]) throw new Error(`/metrics answered ${answer.status} without waiting_polls`);
+  return Number(match[1]);
+}
+
+async function waitForWaiting(base: URL, agent: http.Agent, atLeast: number, timeoutMs = 60_000): Promise<void> {
+  const deadline = now() + timeoutMs;
+  let seen = -1;
+  while (now() < deadline) {
+    seen = await readWaiting(base, agent);
+    if (seen >= atLeast) return;
+    await sleep(seen === 0 ? 2 : 20);
+  }
+  throw new Error(`only ${seen} of ${atLeast} polls waiting after ${timeoutMs} ms`);
+}
+
+interface WaiterResult {
+  ok: boolean;
+  doneAt: number;
+  error?: string;
+}
+
+/** A long poll that expects event after+1 first; never rejects. */
+function openWaiter(base: URL, agent: http.Agent, token: string, after: number): Promise<WaiterResult> {
+  const path = `/api/sessions/${token}/events?last_event=${after}&timeout=100000`;
+  return httpRequest(base, { agent, path, timeoutMs: 110_000 }).then(
+    (answer) => {
+      if (answer.status !== 200) return { ok: false, doneAt: answer.doneAt, error: `poll answered ${answer.status}` };
+      const events = JSON.parse(answer.body) as { number: number }[];
+      if (events[0]?.number !== after + 1) {
+        return { ok: false, doneAt: answer.doneAt, error: `poll got ${answer.body.slice(0, 100)}` };
+      }
+      return { ok: true, doneAt: answer.doneAt };
+    },
+    (error: Error) => ({ ok: false, doneAt: now(), error: error.message }),
+  );
+}
+
+// ---------------------------------------------------------------- measurements
+
+/** 64 closed-loop pushers, each on its own keep-alive connection; `tokenOf` picks each one's session. */
+async function pushLoad(base: URL, tokenOf: (worker: number) => string, durationMs: number): Promise<LoadResult> {
+  const agents = Array.from({ length: PUSHERS }, () => new http.Agent({ keepAlive: true, maxSockets: 1 }));
+  try {
+    return await closedLoop(PUSHERS, durationMs, async (w, i) => {
+      await push(base, agents[w]!, tokenOf(w), pushBody(w, i));
+    });
+  } finally {
+    for (const agent of agents) agent.destroy();
+  }
+}
+
+interface Summary {
+  eps: number;
+  p50: number;
+  p99: number;
+  errors: number;
+  firstError?: string;
+}
+
+/** Runs `run` `repeats` times; the median of each figure over the runs. */
+async function repeated(name: string, repeats: number, run: () => Promise<LoadResult>): Promise<Summary> {
+  const runs: LoadResult[] = [];
+  for (let r = 0; r < repeats; r++) {
+    const result = await run();
+    log(
+      `${name} run ${r + 1}/${repeats}: ${perSecond(result).toFixed(0)}/s, p50 ${percentile(result.latencies, 50).toFixed(2)} ms, p99 ${percentile(result.latencies, 99).toFixed(2)} ms, ${result.errors} errors`,
+    );
+    runs.push(result);
+  }
+  return {
+    eps: median(runs.map(perSecond)),
+    p50: median(runs.map((r) => percentile(r.latencies, 50))),
+    p99: median(runs.map((r) => percentile(r.latencies, 99))),
+    errors: runs.reduce((sum, r) => sum + r.errors, 0),
+    firstError: runs.find((r) => r.firstError)?.firstError,
+  };
+}
+
+function reportPushes(suffix: string, label: string, s: Summary) {
+  report(`push_eps_${suffix}`, s.eps, `${label}: throughput`, 'events/s');
+  report(`push_p50_ms_${suffix}`, s.p50, `${label}: p50`, 'ms');
+  report(`push_p99_ms_${suffix}`, s.p99, `${label}: p99`, 'ms');
+  countErrors(`push_${suffix}`, s.errors, s.firstError);
+}
+
+/**
+ * Open loop: push i is due at start + i/rate, whatever happened to the
+ * others. Latency is measured from that scheduled time (not from the actual
+ * send), so a stall of the server or of this client counts against every
+ * push it delays (no coordinated omission).
+ */
+async function openLoop(base: URL, tokens: string[], rate: number, durationMs: number): Promise<LoadResult> {
+  const agent = new http.Agent({ keepAlive: true, maxSockets: 256 });
+  const total = Math.round((rate * durationMs) / 1000);
+  const result: LoadResult = { ok: 0, errors: 0, latencies: [], elapsedMs: 0 };
+  const inFlight: Promise<void>[] = [];
+  const start = now() + 5;
+  let next = 0;
+  await new Promise<void>((resolve) => {
+    const tick = () => {
+      const t = now();
+      for (; next < total && start + (next * 1000) / rate <= t; next++) {
+        const scheduled = start + (next * 1000) / rate;
+        const token = tokens[next % tokens.length]!;
+        inFlight.push(
+          push(base, agent, token, pushBody(-1, next)).then(
+            (answer) => {
+              result.ok += 1;
+              result.latencies.push(answer.doneAt - scheduled);
+            },
+            (error: Error) => {
+              result.errors += 1;
+              result.firstError ??= error.message;
+            },
+          ),
+        );
+      }
+      if (next < total) setTimeout(tick, 1);
+      else resolve();
+    };
+    tick();
+  });
+  await Promise.all(inFlight);
+  result.elapsedMs = now() - start;
+  agent.destroy();
+  return result;
+}
+
+/** One waiter, one push, `reps` times: push sent → waiter holds its answer. */
+async function wakeOne(base: URL, reps: number): Promise<{ latencies: number[]; errors: number }> {
+  const [token] = await createSessions(base, 1);
+  const agents = [1, 2, 3].map(() => new http.Agent({ keepAlive: true, maxSockets: 1 }));
+  const [waitAgent, pushAgent, metricsAgent] = agents as [http.Agent, http.Agent, http.Agent];
+  const latencies: number[] = [];
+  let errors = 0;
+  try {
+    for (let head = 0; head < reps; head++) {
+      const waiter = openWaiter(base, waitAgent, token!, head);
+      await waitForWaiting(base, metricsAgent, 1);
+      const pushed = await push(base, pushAgent, token!, pushBody(0, head));
+      const woken = await waiter;
+      if (woken.ok) latencies.push(woken.doneAt - pushed.sentAt);
+      else errors += 1;
+    }
+  } finally {
+    for (const agent of agents) agent.destroy();
+  }
+  return { latencies, errors };
+}
+
+/**
+ * Opens `perSession` polls on each of `tokens` (cursor `heads[i]`), in
+ * batches so that the server's accept queue keeps up, and waits until the
+ * server counts them all as waiting.
+ */
+async function openWaiters(
+  base: URL,
+  agent: http.Agent,
+  metricsAgent: http.Agent,
+  tokens: readonly string[],
+  heads: readonly number[],
+  perSession: number,
+): Promise<Promise<WaiterResult>[][]> {
+  const BATCH = 500;
+  const waiters: Promise<WaiterResult>[][] = tokens.map(() => []);
+  let opened = 0;
+  for (let k = 0; k < perSession; k++) {
+    for (let s = 0; s < tokens.length; s++) {
+      waiters[s]!.push(openWaiter(base, agent, tokens[s]!, heads[s]!));
+      opened += 1;
+      if (opened % BATCH === 0) await waitForWaiting(base, metricsAgent, opened);
+    }
+  }
+  await waitForWaiting(base, metricsAgent, opened);
+  return waiters;
+}
+
+/**
+ * Polls waiting on `tokens`, then one push to each session, all sent at once
+ * over 64 keep-alive connections. Each waiter's latency runs from its own
+ * session's push being handed to a connection (sentAt) to its whole answer.
+ * Returns the latencies, the errors, and the server's RSS growth per poll.
+ */
+async function wakeMany(
+  base: URL,
+  pid: number,
+  tokens: readonly string[],
+  heads: number[],
+  perSession: number,
+  agent: http.Agent,
+) {
+  const metricsAgent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+  const pushAgent = new http.Agent({ keepAlive: true, maxSockets: PUSHERS });
+  try {
+    const rssBefore = readRssKb(pid);
+    const waiters = await openWaiters(base, agent, metricsAgent, tokens, heads, perSession);
+    await sleep(500);
+    const rssKbPerPoll = (readRssKb(pid) - rssBefore) / (tokens.length * perSession);
+
+    const pushes = tokens.map((token, s) => push(base, pushAgent, token, pushBody(s, heads[s]!)));
+    const latencies: number[] = [];
+    let errors = 0;
+    for (let s = 0; s < tokens.length; s++) {
+      let sentAt: number;
+      try {
+        sentAt = (await pushes[s]!).sentAt;
+        heads[s]! += 1;
+      } catch {
+        errors += waiters[s]!.length + 1;
+        continue;
+      }
+      for (const woken of await Promise.all(waiters[s]!)) {
+        if (woken.ok) latencies.push(woken.doneAt - sentAt);
+        else errors += 1;
+      }
+    }
+    return { latencies, errors, rssKbPerPoll };
+  } finally {
+    metricsAgent.destroy();
+    pushAgent.destroy();
+  }
+}
+
+/** Reads a session from event 0 to `total` with one client, 1000 events per poll. */
+async function replay(base: URL, token: string, total: number) {
+  const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+  let cursor = 0;
+  let errors = 0;
+  const start = now();
+  try {
+    for (let page = 0; cursor < total && page < total / 1000 + 10; page++) {
+      const path = `/api/sessions/${token}/events?last_event=${cursor}&limit=1000&timeout=0`;
+      const answer = await httpRequest(base, { agent, path });
+      const events = answer.status === 200 ? (JSON.parse(answer.body) as { number: number }[]) : [];
+      if (events.length === 0 || events[0]?.number !== cursor + 1) {
+        errors += 1;
+        break;
+      }
+      cursor = events[events.length - 1]!.number;
+    }
+  } finally {
+    agent.destroy();
+  }
+  return { eps: (cursor * 1000) / (now() - start), errors, read: cursor };
+}
+
+/** Spawns the server on a known port; ms from the spawn until /api/status answers 200. */
+async function timedStart(dbFile: string): Promise<{ ms: number; running: Running }> {
+  const port = await freePort();
+  const proc = spawnServer('server', [MAIN], { DB_FILE: dbFile, PORT: String(port), LOG_LEVEL: 'info' }, ROOT);
+  const base = new URL(`http://127.0.0.1:${port}`);
+  let exitedEarly: Error | undefined;
+  proc.url.catch((error: Error) => (exitedEarly = error));
+  const deadline = now() + 120_000;
+  while (now() < deadline) {
+    if (exitedEarly) throw exitedEarly;
+    try {
+      const answer = await httpRequest(base, { agent: false, path: '/api/status', timeoutMs: 2000 });
+      if (answer.status === 200) {
+        const ms = answer.doneAt - proc.spawnedAt;
+        const logged = await proc.url;
+        if (logged.port !== String(port)) throw new Error(`the server logged ${logged.href}, expected port ${port}`);
+        return { ms, running: { proc, base } };
+      }
+    } catch (error) {
+      const code = (error as { code?: string }).code;
+      if (code !== 'ECONNREFUSED' && code !== 'ECONNRESET') {
+        await proc.stop();
+        throw error;
+      }
+    }
+    await sleep(3);
+  }
+  await proc.stop();
+  throw new Error('the server did not answer /api/status within 120 s');
+}
+
+/** Appends `count` events to each session straight into the file (server stopped). */
+function fillDatabase(dbFile: string, sessions: { token: string; count: number }[]): void {
+  const db = new BetterSqlite3(dbFile);
+  try {
+    db.pragma('synchronous = OFF'); // a fixture: durability of the load itself does not matter
+    const insert = db.prepare(
+      `insert into events (token, number, type, data, received_at, source_address, source_user_agent)
+       values (?, ?, 'bench', ?, ?, '127.0.0.1', 'wave-sessions-bench')`,
+    );
+    const setHead = db.prepare('update sessions set last_event = ? where token = ? and last_event = 0');
+    const fill = db.transaction((token: string, count: number) => {
+      const at = Date.now();
+      for (let n = 1; n <= count; n++) insert.run(token, n, `{"n":${n},"note":"bulk-loaded for the benchmark"}`, at);
+      if (setHead.run(count, token).changes !== 1) throw new Error(`session ${token} is missing or not empty`);
+    });
+    for (const s of sessions) fill(s.token, s.count);
+  } finally {
+    db.close(); // the last connection checkpoints the WAL into the file
+  }
+}
+
+// ---------------------------------------------------------------- the run
+
+async function main() {
+  if (!fs.existsSync(MAIN)) {
+    log('dist/ is missing: building with tsc -p tsconfig.build.json');
+    execFileSync(path.join(ROOT, 'node_modules', '.bin', 'tsc'), ['-p', 'tsconfig.build.json'], {
+      cwd: ROOT,
+      stdio: 'inherit',
+    });
+  }
+  const cpus = os.cpus();
+  const machine = `${cpus[0]?.model ?? 'unknown CPU'}, ${cpus.length} cores, ${(os.totalmem() / 2 ** 30).toFixed(1)} GiB, node ${process.version}, ${os.platform()} ${os.release()}`;
+  figures.machine = machine;
+  figures.quick = QUICK;
+  log(`${QUICK ? 'quick' : 'full'} run on ${machine}`);
+
+  // -- the server on an empty database: pushes, wake-ups, memory
+  let server = await startReal(path.join(tempDir(), 'empty.db'), { LONG_POLL_TIMEOUT_MS: '120000' });
+  let { base } = server;
+  log(`server on ${base.href} (pid ${server.proc.pid})`);
+  const tokens = await createSessions(base, PUSHERS);
+  await pushLoad(base, (w) => tokens[w]!, P.warmupMs);
+
+  const spread64 = await repeated('64 sessions', P.repeats, () => pushLoad(base, (w) => tokens[w]!, P.pushMs));
+  reportPushes('64_sessions', '64 pushers, 64 sessions', spread64);
+  const single = await repeated('1 session', P.repeats, () => pushLoad(base, () => tokens[0]!, P.pushMs));
+  reportPushes('1_session', '64 pushers, 1 session', single);
+
+  const steady = await repeated('1000/s open loop', P.repeats, () => openLoop(base, tokens, RATE, P.openLoopMs));
+  report('push_p50_ms_1000rps', steady.p50, '1,000 pushes/s open loop: p50', 'ms', 'from scheduled send');
+  report('push_p99_ms_1000rps', steady.p99, '1,000 pushes/s open loop: p99', 'ms', 'from scheduled send');
+  report('push_eps_1000rps', steady.eps, '1,000 pushes/s open loop: achieved', 'events/s');
+  countErrors('push_1000rps', steady.errors, steady.firstError);
+
+  log(`wake: 1 waiter x ${P.wake1Reps}`);
+  const one = await wakeOne(base, P.wake1Reps);
+  report('wake_p50_ms_1', percentile(one.latencies, 50), '1 waiter: push sent -> answer, p50', 'ms');
+  report('wake_p99_ms_1', percentile(one.latencies, 99), '1 waiter: push sent -> answer, p99', 'ms');
+  countErrors('wake_1', one.errors);
+
+  const [manyToken] = await createSessions(base, 1);
+  const manyHeads = [0];
+  const manyAgent = new http.Agent({ keepAlive: true, maxSockets: MANY_WAITERS + 10 });
+  const manyRounds: { p50: number; p99: number }[] = [];
+  let manyErrors = 0;
+  try {
+    for (let r = 0; r < P.repeats; r++) {
+      const round = await wakeMany(base, server.proc.pid, [manyToken!], manyHeads, MANY_WAITERS, manyAgent);
+      manyRounds.push({ p50: percentile(round.latencies, 50), p99: percentile(round.latencies, 99) });
+      manyErrors += round.errors;
+      log(`wake: ${MANY_WAITERS} waiters on 1 session, round ${r + 1}: p99 ${manyRounds.at(-1)?.p99.toFixed(2)} ms`);
+    }
+  } finally {
+    manyAgent.destroy();
+  }
+  report(
+    'wake_p50_ms_1000',
+    median(manyRounds.map((r) => r.p50)),
+    `${MANY_WAITERS.toLocaleString('en-US')} waiters, 1 session: p50`,
+    'ms',
+  );
+  report(
+    'wake_p99_ms_1000',
+    median(manyRounds.map((r) => r.p99)),
+    `${MANY_WAITERS.toLocaleString('en-US')} waiters, 1 session: p99`,
+    'ms',
+  );
+  countErrors('wake_1000', manyErrors);
+
+  const spreadWaiters = P.spreadSessions * WAITERS_PER_SESSION;
+  log(`wake: ${spreadWaiters} waiters over ${P.spreadSessions} sessions`);
+  const spreadTokens = await createSessions(base, P.spreadSessions);
+  const spreadAgent = new http.Agent({ keepAlive: true, maxSockets: spreadWaiters + 10 });
+  let spread;
+  try {
+    const heads = spreadTokens.map(() => 0);
+    spread = await wakeMany(base, server.proc.pid, spreadTokens, heads, WAITERS_PER_SESSION, spreadAgent);
+  } finally {
+    spreadAgent.destroy();
+  }
+  figures.waiters_spread = spreadWaiters;
+  const spreadLabel = `${spreadWaiters.toLocaleString('en-US')} waiters, ${P.spreadSessions} sessions`;
+  report('wake_p50_ms_10000_spread', percentile(spread.latencies, 50), `${spreadLabel}: p50`, 'ms');
+  report('wake_p99_ms_10000_spread', percentile(spread.latencies, 99), `${spreadLabel}: p99`, 'ms');
+  report('rss_kb_per_poll', spread.rssKbPerPoll, `server RSS per idle poll (${spreadWaiters})`, 'KiB');
+  countErrors('wake_10000_spread', spread.errors);
+  await server.proc.stop();
+
+  // -- the baselines, under the same 64-pusher load
+  for (const [script, key] of [
+    ['baseline-http.ts', 'baseline_http_eps'],
+    ['baseline-fsync.ts', 'baseline_fsync_eps'],
+  ] as const) {
+    const baseline = await startScript(script, { DB_FILE: path.join(tempDir(), 'baseline.db') });
+    await pushLoad(baseline.base, () => 'x', P.warmupMs);
+    const s = await repeated(script, P.repeats, () => pushLoad(baseline.base, () => 'x', P.pushMs));
+    await baseline.proc.stop();
+    const name = key.replace('_eps', '');
+    report(key, s.eps, `${script}: throughput`, 'events/s');
+    report(`${name}_p50_ms`, s.p50, `${script}: p50`, 'ms');
+    report(`${name}_p99_ms`, s.p99, `${script}: p99`, 'ms');
+    countErrors(name, s.errors, s.firstError);
+  }
+
+  // -- a big history: start-up time, replay, pushes on a full file
+  const bigFile = path.join(tempDir(), 'big.db');
+  log(`preparing ${P.bigEvents.toLocaleString('en-US')} events`);
+  server = await startReal(bigFile); // creates the schema through the migrations
+  const [replayToken] = await createSessions(server.base, 1);
+  const bigTokens = await createSessions(server.base, P.bigSessions);
+  await server.proc.stop();
+  const perSession = Math.floor((P.bigEvents - P.replayEvents) / P.bigSessions);
+  const fillStart = now();
+  fillDatabase(bigFile, [
+    { token: replayToken!, count: P.replayEvents },
+    ...bigTokens.map((token) => ({ token, count: perSession })),
+  ]);
+  const stored = P.replayEvents + perSession * P.bigSessions;
+  log(`filled ${stored} events in ${((now() - fillStart) / 1000).toFixed(1)} s`);
+  figures.events_stored_big = stored;
+
+  const startups: number[] = [];
+  for (let r = 0; r < P.repeats; r++) {
+    const started = await timedStart(bigFile);
+    startups.push(started.ms);
+    log(`start-up ${r + 1}/${P.repeats}: ${started.ms.toFixed(0)} ms`);
+    if (r < P.repeats - 1) await started.running.proc.stop();
+    else server = started.running;
+  }
+  base = server.base;
+  report('startup_ms_1m', median(startups), `start-up with ${stored.toLocaleString('en-US')} events`, 'ms');
+
+  const replayed = await replay(base, replayToken!, P.replayEvents);
+  report('replay_eps', replayed.eps, `replay of ${P.replayEvents.toLocaleString('en-US')} events`, 'events/s');
+  countErrors('replay', replayed.errors);
+
+  await pushLoad(base, (w) => bigTokens[w]!, P.warmupMs);
+  const full = await repeated('64 sessions, big file', P.repeats, () =>
+    pushLoad(base, (w) => bigTokens[w]!, RATIO_PUSH_MS),
+  );
+  report('push_eps_64_sessions_1m', full.eps, '64 pushers, 64 sessions, big file', 'events/s');
+  report('push_ratio_1m_vs_empty', full.eps / spread64.eps, 'big file / empty file throughput', 'x');
+  countErrors('push_1m', full.errors, full.firstError);
+  await server.proc.stop();
+}
+
+function printTable() {
+  const width = Math.max(...rows.map((r) => r.label.length));
+  const valueWidth = Math.max(...rows.map((r) => r.value.length));
+  const lines = [
+    `wave-sessions bench (${QUICK ? 'quick' : 'full'}; medians of ${P.repeats} run${P.repeats > 1 ? 's' : ''})`,
+    `machine: ${String(figures.machine)}`,
+    '',
+    ...rows.map((r) => `${r.label.padEnd(width)}  ${r.value.padStart(valueWidth)}${r.note ? `  (${r.note})` : ''}`),
+    '',
+    `errors (non-200 answers, failed requests, wrong answers): ${totalErrors}`,
+    `took ${((now() - T0) / 1000).toFixed(1)} s`,
+  ];
+  process.stdout.write(`${lines.join('\n')}\n`);
+}
+
+// Children and temporary folders never outlive the bench: cleaned up on exit,
+// on signals, and by a watchdog.
+function cleanUp() {
+  killAllChildren();
+  for (const dir of tempDirs.splice(0)) fs.rmSync(dir, { recursive: true, force: true });
+}
+process.on('exit', cleanUp);
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.once(signal, () => {
+    log(`${signal}: stopping`);
+    process.exit(130); // the exit handler cleans up
+  });
+}
+setTimeout(() => {
+  log(`still running after ${P.watchdogMs / 1000} s: giving up`);
+  process.exit(1);
+}, P.watchdogMs).unref();
+
+let failed = false;
+try {
+  await main();
+} catch (error) {
+  failed = true;
+  log(`failed: ${(error as Error).stack ?? String(error)}`);
+  figures.error = (error as Error).message;
+} finally {
+  cleanUp();
+}
+figures.errors = totalErrors;
+figures.duration_s = Number(((now() - T0) / 1000).toFixed(1));
+printTable();
+if (JSON_OUT) process.stdout.write(`${JSON.stringify(figures)}\n`);
+process.exit(failed ? 1 : 0);
