@@ -11,6 +11,9 @@ export interface Config {
   maxBodyBytes: number;
   corsOrigins: string[];
   logLevel: string;
+  maxWaitingPolls: number;
+  maxWaitingPollsPerSession: number;
+  requestTimeoutMs: number;
 }
 
 interface Setting {
@@ -80,6 +83,30 @@ export const SETTINGS: Setting[] = [
     description: 'largest request body accepted',
     fallback: String(1024 * 1024),
     parse: integer(1, 1024 * 1024 * 1024),
+  },
+  {
+    key: 'maxWaitingPolls',
+    env: 'MAX_WAITING_POLLS',
+    flag: '--max-waiting-polls',
+    description: 'most long polls waiting at once; more answer 503 with Retry-After',
+    fallback: '20000',
+    parse: integer(1, 10_000_000),
+  },
+  {
+    key: 'maxWaitingPollsPerSession',
+    env: 'MAX_WAITING_POLLS_PER_SESSION',
+    flag: '--max-waiting-polls-per-session',
+    description: 'most long polls waiting on one session; more answer 503 with Retry-After',
+    fallback: '5000',
+    parse: integer(1, 10_000_000),
+  },
+  {
+    key: 'requestTimeoutMs',
+    env: 'REQUEST_TIMEOUT_MS',
+    flag: '--request-timeout-ms',
+    description: 'time a client has to send its request headers and body (a long poll then waits on its own timeout)',
+    fallback: '30000',
+    parse: integer(100, 3_600_000),
   },
   {
     key: 'corsOrigins',

@@ -3,10 +3,10 @@
 // the first batch past its cursor without ever missing one.
 
 import type { EventInput } from './domain/event-types.js';
-import { SessionNotFoundError } from './domain/errors.js';
+import { SessionNotFoundError, TooManyPollsError } from './domain/errors.js';
 import type { ControlAction } from './domain/session-status.js';
 import { answerFromBatch, type Batch, EMPTY_ANSWER, type Notifier, serializeEvents } from './notifier.js';
-import type { EventSource, EventStore, StoredEvent } from './store/event-store.js';
+import type { EventSource, EventStore, Idempotency, StoredEvent } from './store/event-store.js';
 
 export interface WaitOptions {
   /** The client's cursor; undefined waits for the next append. */
@@ -20,10 +20,15 @@ export interface WaitOptions {
 export function createEventLog({
   events,
   notifier,
+  maxWaiting = Infinity,
+  maxWaitingPerSession = Infinity,
   now = Date.now,
 }: {
   events: EventStore;
   notifier: Notifier;
+  /** Caps on waiting polls, in all and per session; a poll past them that would wait answers 503. */
+  maxWaiting?: number;
+  maxWaitingPerSession?: number;
   now?: () => number;
 }) {
   // each commit wakes each session's waiters once, with all of its events in the batch
@@ -68,13 +73,18 @@ export function createEventLog({
     /** Ends the waits on `token` with `[]`: the session has been deleted or has expired. */
     release: (token: string) => notifier.release(token),
 
-    append: (token: string, input: EventInput, source: EventSource) => events.appendEvent(token, input, source, now()),
+    append: (
+      token: string,
+      input: EventInput,
+      source: EventSource,
+      options?: { expectedLastEvent?: number; idempotency?: Idempotency },
+    ) => events.appendEvent(token, input, source, now(), options),
 
-    control: (token: string, action: ControlAction, source: EventSource) =>
-      events.control(token, action, source, now()),
+    control: (token: string, action: ControlAction, source: EventSource, idempotency?: Idempotency) =>
+      events.control(token, action, source, now(), idempotency),
 
-    resume: (token: string, resumeToken: string, source: EventSource) =>
-      events.resume(token, resumeToken, source, now()),
+    resume: (token: string, resumeToken: string, source: EventSource, idempotency?: Idempotency) =>
+      events.resume(token, resumeToken, source, now(), idempotency),
 
     /**
      * The long poll: events above the cursor at once if there are any, else
@@ -85,6 +95,17 @@ export function createEventLog({
       const deadline = now() + options.timeoutMs;
       let cursor: number | undefined;
       for (;;) {
+        const full = notifier.waiting() >= maxWaiting || notifier.waitingFor(token) >= maxWaitingPerSession;
+        if (full) {
+          // no room to wait: answer from the log if it has something, else refuse
+          const { head } = await events.readLogState(token, now());
+          const from =
+            cursor ?? (options.lastEvent === undefined ? head : Math.min(Math.max(options.lastEvent, 0), head));
+          if (head > from) return serializeEvents(await events.readEventsAfter(token, from, limit));
+          throw new TooManyPollsError(
+            `Too many long polls are waiting (at most ${maxWaiting} in all, ${maxWaitingPerSession} per session); poll again shortly.`,
+          );
+        }
         // subscribe before reading, so an append committed during the read still wakes us
         const pending = nextBatch(token, Math.max(0, deadline - now()), signal);
         let log: { head: number; open: boolean };

@@ -6,11 +6,15 @@
 
 import type { StoredEvent } from './store/event-store.js';
 
+/** One event as the events API shows it: `{type, data, number}`. */
+export function serializeEvent(e: StoredEvent): string {
+  // data is already canonical JSON text: splice it in rather than parse it again
+  return `{"type":${JSON.stringify(e.type)},"data":${e.data},"number":${e.number}}`;
+}
+
 /** The JSON array of `{type, data, number}` the events API answers with. */
 export function serializeEvents(events: readonly StoredEvent[]): Buffer {
-  // data is already canonical JSON text: splice it in rather than parse it again
-  const items = events.map((e) => `{"type":${JSON.stringify(e.type)},"data":${e.data},"number":${e.number}}`);
-  return Buffer.from(`[${items.join(',')}]`);
+  return Buffer.from(`[${events.map(serializeEvent).join(',')}]`);
 }
 
 export const EMPTY_ANSWER = Buffer.from('[]');
@@ -120,6 +124,10 @@ export function createNotifier({ sliceSize = 500 }: { sliceSize?: number } = {})
 
     waiting(): number {
       return count;
+    },
+
+    waitingFor(token: string): number {
+      return waiters.get(token)?.size ?? 0;
     },
   };
 }

@@ -58,7 +58,12 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
     metrics.commitBatchSize.observe(committed.length);
     metrics.eventsAppended.inc(committed.length);
   });
-  const eventLog = createEventLog({ events, notifier });
+  const eventLog = createEventLog({
+    events,
+    notifier,
+    maxWaiting: config.maxWaitingPolls,
+    maxWaitingPerSession: config.maxWaitingPollsPerSession,
+  });
   const app = createApp({
     logger,
     sessions,
@@ -73,10 +78,18 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
 
   const handle = app.callback();
   // Koa's handler returns a promise that it settles itself
-  const server = http.createServer((req, res) => void handle(req, res));
+  const server = http.createServer(
+    {
+      // a client that sends its request too slowly is answered 408 and cut
+      // off; a long poll has sent its request and waits on its own timeout
+      requestTimeout: config.requestTimeoutMs,
+      headersTimeout: config.requestTimeoutMs,
+      connectionsCheckingInterval: Math.min(1000, config.requestTimeoutMs / 2),
+    },
+    (req, res) => void handle(req, res),
+  );
   // above the 60 s idle timeout of common proxies and load balancers
   server.keepAliveTimeout = 65_000;
-  server.headersTimeout = 70_000;
   server.listen(config.port, config.host);
   await once(server, 'listening');
   const { port } = server.address() as AddressInfo;

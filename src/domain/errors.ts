@@ -47,3 +47,21 @@ export class StorageBusyError extends DomainError {
     super('The database is locked by another process: nothing was stored. Try again shortly.');
   }
 }
+
+/** Too many long polls are waiting; the client should come back shortly. */
+export class TooManyPollsError extends DomainError {
+  readonly code = 'TOO_MANY_POLLS';
+}
+
+/** The session's newest event is not the one the writer expected (optimistic concurrency). */
+export class PreconditionFailedError extends DomainError {
+  readonly code = 'LAST_EVENT_MISMATCH';
+}
+
+/** An Idempotency-Key reused with a different request. */
+export class IdempotencyKeyReusedError extends DomainError {
+  readonly code = 'IDEMPOTENCY_KEY_REUSED';
+  constructor() {
+    super('This Idempotency-Key was used with a different request; nothing was stored. Use a new key.');
+  }
+}

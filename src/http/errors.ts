@@ -10,6 +10,9 @@ import {
   SessionNotFoundError,
   StorageBusyError,
   StorageFullError,
+  PreconditionFailedError,
+  IdempotencyKeyReusedError,
+  TooManyPollsError,
   ValidationError,
 } from '../domain/errors.js';
 
@@ -29,7 +32,9 @@ function statusOf(error: DomainError): number {
   if (error instanceof SessionNotFoundError) return 404;
   if (error instanceof ConflictError) return 409;
   if (error instanceof StorageFullError) return 507;
-  if (error instanceof StorageBusyError) return 503;
+  if (error instanceof StorageBusyError || error instanceof TooManyPollsError) return 503;
+  if (error instanceof PreconditionFailedError) return 412;
+  if (error instanceof IdempotencyKeyReusedError) return 422;
   return 400;
 }
 

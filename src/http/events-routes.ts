@@ -5,6 +5,9 @@ import type { Context } from 'koa';
 import { parseEventBody } from '../domain/event-types.js';
 import type { EventLog } from '../event-log.js';
 import type { EventSource } from '../store/event-store.js';
+import { serializeEvent } from '../notifier.js';
+import { HttpError } from './errors.js';
+import { readIdempotency } from './idempotency.js';
 import { readIntegerParam } from './query.js';
 
 export interface EventsRouteOptions {
@@ -16,6 +19,23 @@ export interface EventsRouteOptions {
 
 export function sourceOf(ctx: Context): EventSource {
   return { address: ctx.req.socket.remoteAddress ?? null, userAgent: ctx.get('User-Agent') || null };
+}
+
+/** Optimistic concurrency: `?expected_last_event=N` or `If-Match: "N"`. */
+function readExpectedLastEvent(ctx: Context): number | undefined {
+  const fromQuery = readIntegerParam(ctx, 'expected_last_event', { min: 0 });
+  if (fromQuery !== undefined) return fromQuery;
+  const ifMatch = ctx.get('If-Match');
+  if (!ifMatch) return undefined;
+  const match = /^\s*(?:W\/)?"?(\d{1,15})"?\s*$/.exec(ifMatch);
+  if (!match) {
+    throw new HttpError(
+      400,
+      `If-Match must name an event number, like "12", not ${ifMatch.slice(0, 40)}.`,
+      'INVALID_IF_MATCH',
+    );
+  }
+  return Number(match[1]);
 }
 
 function sendJson(ctx: Context, body: Buffer | object): void {
@@ -55,7 +75,10 @@ export function mountEventRoutes(
 
   router.post('/sessions/:token/events', async (ctx) => {
     const input = parseEventBody(ctx.request.body);
-    const event = await eventLog.append(ctx.params.token!, input, sourceOf(ctx));
-    sendJson(ctx, { type: event.type, data: JSON.parse(event.data) as unknown, number: event.number });
+    const result = await eventLog.append(ctx.params.token!, input, sourceOf(ctx), {
+      expectedLastEvent: readExpectedLastEvent(ctx),
+      idempotency: readIdempotency(ctx, (_session, event) => serializeEvent(event!)),
+    });
+    sendJson(ctx, Buffer.from(result.response ?? serializeEvent(result.event!)));
   });
 }

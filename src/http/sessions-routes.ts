@@ -11,9 +11,10 @@ import { ValidationError } from '../domain/errors.js';
 import { parseConfigUpdate, parseLabels, parseNewSession } from '../domain/session-config.js';
 import type { ControlAction } from '../domain/session-status.js';
 import type { EventLog } from '../event-log.js';
-import type { Session, SessionStore } from '../store/session-store.js';
+import { type Session, type SessionStore, toSession } from '../store/session-store.js';
 import { sourceOf } from './events-routes.js';
 import { HttpError } from './errors.js';
+import { readIdempotency } from './idempotency.js';
 import { readIntegerParam } from './query.js';
 
 const TOKEN_LENGTH = 36;
@@ -61,6 +62,13 @@ function sendJson(ctx: Context, body: unknown): void {
   ctx.body = body;
 }
 
+/** Sends JSON that is already text. */
+function sendRaw(ctx: Context, json: string): void {
+  ctx.set('Cache-Control', 'no-store');
+  ctx.type = 'application/json';
+  ctx.body = json;
+}
+
 /** The prefix the request came in under (/api or /_wave/api), for links. */
 function apiPrefix(ctx: Context): string {
   return ctx.path.slice(0, ctx.path.indexOf('/api/') + '/api'.length);
@@ -84,23 +92,27 @@ export function mountSessionRoutes(
     const userAgent = ctx.get('User-Agent') || null;
     const browser = parseBrowser(userAgent);
     const newToken = randomUUID();
-    await sessions.createSession({
-      token: newToken,
-      status: 'pending',
-      config: JSON.stringify(input.config),
-      labels: JSON.stringify(input.labels),
-      is_public: input.isPublic ? 1 : 0,
-      user_agent: userAgent,
-      browser_name: browser.name,
-      browser_version: browser.version,
-      date_created: now(),
-      date_started: null,
-      date_finished: null,
-      expiration_date: input.expirationDate,
-      last_event: 0,
-      deleted_at: null,
-    });
-    sendJson(ctx, { token: newToken });
+    const idempotency = readIdempotency(ctx, (session) => JSON.stringify({ token: session.token }));
+    const response = await sessions.createSession(
+      {
+        token: newToken,
+        status: 'pending',
+        config: JSON.stringify(input.config),
+        labels: JSON.stringify(input.labels),
+        is_public: input.isPublic ? 1 : 0,
+        user_agent: userAgent,
+        browser_name: browser.name,
+        browser_version: browser.version,
+        date_created: now(),
+        date_started: null,
+        date_finished: null,
+        expiration_date: input.expirationDate,
+        last_event: 0,
+        deleted_at: null,
+      },
+      idempotency,
+    );
+    sendRaw(ctx, response);
   });
 
   router.get('/sessions', async (ctx) => {
@@ -190,8 +202,9 @@ export function mountSessionRoutes(
 
   for (const action of ['start', 'pause', 'stop'] as const satisfies readonly ControlAction[]) {
     router.post(`/sessions/:token/${action}`, async (ctx) => {
-      await eventLog.control(token(ctx), action, sourceOf(ctx));
-      sendJson(ctx, statusBody(await sessions.readSession(token(ctx), now())));
+      const idempotency = readIdempotency(ctx, (session) => JSON.stringify(statusBody(toSession(session))));
+      const result = await eventLog.control(token(ctx), action, sourceOf(ctx), idempotency);
+      sendRaw(ctx, result.response ?? JSON.stringify(statusBody(toSession(result.session!))));
     });
   }
 
@@ -201,7 +214,12 @@ export function mountSessionRoutes(
     if (typeof resumeToken !== 'string' || resumeToken.length === 0) {
       throw new ValidationError('The body must be {"resume_token": "<token>"}.', 'INVALID_RESUME_TOKEN');
     }
-    await eventLog.resume(token(ctx), resumeToken, sourceOf(ctx));
+    await eventLog.resume(
+      token(ctx),
+      resumeToken,
+      sourceOf(ctx),
+      readIdempotency(ctx, () => '{}'),
+    );
     sendJson(ctx, {});
   });
 }

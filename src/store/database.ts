@@ -39,9 +39,19 @@ export interface EventsTable {
   source_user_agent: string | null;
 }
 
+export interface IdempotencyKeysTable {
+  key: string;
+  /** sha256 of the request (method, route, token, body) the key was first used with. */
+  fingerprint: string;
+  /** The JSON body of the 200 answer. */
+  response: string;
+  created_at: number;
+}
+
 export interface Database {
   sessions: SessionsTable;
   events: EventsTable;
+  idempotency_keys: IdempotencyKeysTable;
 }
 
 export type SessionRow = Selectable<SessionsTable>;

@@ -7,7 +7,12 @@
 // is the safety net.
 
 import { sql } from 'kysely';
-import { DomainError, SessionNotFoundError } from '../domain/errors.js';
+import {
+  DomainError,
+  IdempotencyKeyReusedError,
+  PreconditionFailedError,
+  SessionNotFoundError,
+} from '../domain/errors.js';
 import type { EventInput } from '../domain/event-types.js';
 import {
   assertLegalTransition,
@@ -39,13 +44,31 @@ interface Decision {
   deleteAs?: DeletedReason;
 }
 
+/** A write made with an Idempotency-Key: its answer is stored with it. */
+export interface Idempotency {
+  key: string;
+  /** Identifies the request; the same key with another fingerprint is refused. */
+  fingerprint: string;
+  /** The JSON body of the answer, from the session after the write and its event. */
+  render(session: SessionRow, event: StoredEvent | null): string;
+}
+
+export interface WriteResult {
+  event: StoredEvent | null;
+  /** The session after the write; null when the answer is a replay. */
+  session: SessionRow | null;
+  /** The stored answer, for a write with an Idempotency-Key (replayed or new). */
+  response: string | null;
+}
+
 interface Write {
   token: string;
   /** Sees the session as of the writes before it in the batch; may throw a DomainError. */
   decide(session: SessionRow): Decision;
+  idempotency: Idempotency | undefined;
   source: EventSource;
   now: number;
-  resolve(event: StoredEvent | null): void;
+  resolve(result: WriteResult): void;
   reject(error: unknown): void;
 }
 
@@ -115,14 +138,21 @@ export function createEventStore(store: SqliteStore) {
       .where('token', '=', p),
   );
 
+  const selectKey = prepare(db.selectFrom('idempotency_keys').select(['fingerprint', 'response']).where('key', '=', p));
+  const insertKey = prepare(
+    db.insertInto('idempotency_keys').values({ key: p, fingerprint: p, response: p, created_at: p }),
+  );
+
   let queue: Write[] = [];
   let scheduled = false;
 
   /** Runs every write of `batch` in one transaction; returns each write's outcome. */
-  function applyBatch(batch: Write[]): (StoredEvent | null | DomainError)[] {
+  function applyBatch(batch: Write[]): (WriteResult | DomainError)[] {
     // the sessions the batch touched, as they will be after it
     const sessions = new Map<string, SessionRow | null>();
     const dirty = new Set<string>();
+    // keys used earlier in this batch, not yet readable from the table
+    const keys = new Map<string, { fingerprint: string; response: string }>();
     const lookup = (token: string, now: number): SessionRow | null => {
       if (!sessions.has(token)) {
         let row = (selectSession.get(token) as SessionRow | undefined) ?? null;
@@ -137,8 +167,18 @@ export function createEventStore(store: SqliteStore) {
       return session && session.deleted_at === null ? session : null;
     };
 
-    const outcomes = batch.map((write): StoredEvent | null | DomainError => {
+    const outcomes = batch.map((write): WriteResult | DomainError => {
       try {
+        const { idempotency } = write;
+        if (idempotency) {
+          const prior =
+            keys.get(idempotency.key) ??
+            (selectKey.get(idempotency.key) as { fingerprint: string; response: string } | undefined);
+          if (prior) {
+            if (prior.fingerprint !== idempotency.fingerprint) throw new IdempotencyKeyReusedError();
+            return { event: null, session: null, response: prior.response };
+          }
+        }
         const session = lookup(write.token, write.now);
         if (!session) throw new SessionNotFoundError(write.token);
         const decision = write.decide(session);
@@ -167,7 +207,13 @@ export function createEventStore(store: SqliteStore) {
           sessions.set(write.token, next);
           dirty.add(write.token);
         }
-        return stored;
+        let response: string | null = null;
+        if (idempotency) {
+          response = idempotency.render(next, stored);
+          insertKey.run(idempotency.key, idempotency.fingerprint, response, write.now);
+          keys.set(idempotency.key, { fingerprint: idempotency.fingerprint, response });
+        }
+        return { event: stored, session: next, response };
       } catch (error) {
         // a refused write changed nothing; anything else fails the whole batch
         if (error instanceof DomainError) return error;
@@ -200,7 +246,7 @@ export function createEventStore(store: SqliteStore) {
 
   async function flush(): Promise<void> {
     let batch: Write[] | undefined;
-    let outcomes: (StoredEvent | null | DomainError)[];
+    let outcomes: (WriteResult | DomainError)[];
     try {
       // taken inside, so that writes queued while waiting for the connection
       // join; kept across a retry of the same batch
@@ -212,12 +258,14 @@ export function createEventStore(store: SqliteStore) {
     } finally {
       if (queue.length > 0 && !scheduled) schedule();
     }
-    const committed = outcomes.filter((o): o is StoredEvent => o !== null && !(o instanceof DomainError));
+    const committed: StoredEvent[] = [];
+    for (const outcome of outcomes)
+      if (!(outcome instanceof DomainError) && outcome.event) committed.push(outcome.event);
     if (committed.length > 0) for (const listener of commitListeners) listener(committed);
     batch!.forEach((write, i) => {
-      const outcome = outcomes[i];
+      const outcome = outcomes[i]!;
       if (outcome instanceof DomainError) write.reject(outcome);
-      else write.resolve(outcome ?? null);
+      else write.resolve(outcome);
     });
   }
 
@@ -231,10 +279,11 @@ export function createEventStore(store: SqliteStore) {
     token: string,
     source: EventSource,
     now: number,
+    idempotency: Idempotency | undefined,
     decide: Write['decide'],
-  ): Promise<StoredEvent | null> {
+  ): Promise<WriteResult> {
     return new Promise((resolve, reject) => {
-      queue.push({ token, decide, source, now, resolve, reject });
+      queue.push({ token, decide, idempotency, source, now, resolve, reject });
       if (!scheduled) schedule();
     });
   }
@@ -245,14 +294,36 @@ export function createEventStore(store: SqliteStore) {
       commitListeners.push(listener);
     },
 
-    /** Appends one event; resolves once it is committed to disk. */
-    async appendEvent(token: string, input: EventInput, source: EventSource, now: number): Promise<StoredEvent> {
-      return (await enqueue(token, source, now, () => ({ event: input })))!;
+    /**
+     * Appends one event; resolves once it is committed to disk. With
+     * `expectedLastEvent`, refuses unless that is the session's newest number.
+     */
+    appendEvent(
+      token: string,
+      input: EventInput,
+      source: EventSource,
+      now: number,
+      { expectedLastEvent, idempotency }: { expectedLastEvent?: number; idempotency?: Idempotency } = {},
+    ): Promise<WriteResult> {
+      return enqueue(token, source, now, idempotency, (session) => {
+        if (expectedLastEvent !== undefined && session.last_event !== expectedLastEvent) {
+          throw new PreconditionFailedError(
+            `The session's newest event is ${session.last_event}, not ${expectedLastEvent}: nothing was stored.`,
+          );
+        }
+        return { event: input };
+      });
     },
 
-    /** Applies start, pause or stop; null when the call changes nothing. */
-    control(token: string, action: ControlAction, source: EventSource, now: number): Promise<StoredEvent | null> {
-      return enqueue(token, source, now, (session) => {
+    /** Applies start, pause or stop; no event when the call changes nothing. */
+    control(
+      token: string,
+      action: ControlAction,
+      source: EventSource,
+      now: number,
+      idempotency?: Idempotency,
+    ): Promise<WriteResult> {
+      return enqueue(token, source, now, idempotency, (session) => {
         const next = decideControl(session.status, action);
         return { event: next === null ? null : statusEvent(next) };
       });
@@ -260,11 +331,17 @@ export function createEventStore(store: SqliteStore) {
 
     /**
      * Appends the `resume` event that sends the session's clients on to
-     * `resumeToken`, then deletes the session; null unless it was pending.
+     * `resumeToken`, then deletes the session; nothing unless it was pending.
      */
-    resume(token: string, resumeToken: string, source: EventSource, now: number): Promise<StoredEvent | null> {
+    resume(
+      token: string,
+      resumeToken: string,
+      source: EventSource,
+      now: number,
+      idempotency?: Idempotency,
+    ): Promise<WriteResult> {
       // like the old server, the resume token is passed on as given
-      return enqueue(token, source, now, (session) =>
+      return enqueue(token, source, now, idempotency, (session) =>
         session.status === 'pending'
           ? { event: { type: 'resume', data: JSON.stringify(resumeToken) }, deleteAs: 'resumed' }
           : { event: null },

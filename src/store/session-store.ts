@@ -2,9 +2,10 @@
 // store keeps in step with the log. All SQL for the sessions table is here.
 
 import type { Kysely } from 'kysely';
-import { SessionNotFoundError } from '../domain/errors.js';
+import { IdempotencyKeyReusedError, SessionNotFoundError } from '../domain/errors.js';
 import type { SessionConfig } from '../domain/session-config.js';
 import type { Database, NewSessionRow, SessionRow } from './database.js';
+import type { Idempotency } from './event-store.js';
 import type { SqliteStore } from './sqlite.js';
 
 export interface Session {
@@ -69,8 +70,39 @@ export async function readLiveSession(trx: Kysely<Database>, token: string, now:
 
 export function createSessionStore({ db, writeTransaction }: SqliteStore) {
   return {
-    async createSession(row: NewSessionRow): Promise<void> {
-      await writeTransaction((trx) => trx.insertInto('sessions').values(row).execute());
+    /**
+     * Creates a session. With an Idempotency-Key, a repeat of the same request
+     * answers the first answer and creates nothing. Returns the answer.
+     */
+    async createSession(row: NewSessionRow, idempotency?: Idempotency): Promise<string> {
+      return writeTransaction(async (trx) => {
+        if (idempotency) {
+          const prior = await trx
+            .selectFrom('idempotency_keys')
+            .select(['fingerprint', 'response'])
+            .where('key', '=', idempotency.key)
+            .executeTakeFirst();
+          if (prior) {
+            if (prior.fingerprint !== idempotency.fingerprint) throw new IdempotencyKeyReusedError();
+            return prior.response;
+          }
+        }
+        await trx.insertInto('sessions').values(row).execute();
+        const created = await readLiveSession(trx, row.token, row.date_created);
+        const response = idempotency ? idempotency.render(created, null) : JSON.stringify({ token: row.token });
+        if (idempotency) {
+          await trx
+            .insertInto('idempotency_keys')
+            .values({
+              key: idempotency.key,
+              fingerprint: idempotency.fingerprint,
+              response,
+              created_at: row.date_created,
+            })
+            .execute();
+        }
+        return response;
+      });
     },
 
     async readSession(token: string, now: number): Promise<Session> {

@@ -30,6 +30,9 @@ export async function startTestServer(overrides: Partial<Config> = {}): Promise<
     maxBodyBytes: 1024 * 1024,
     corsOrigins: ['*'],
     logLevel: 'silent',
+    maxWaitingPolls: 20_000,
+    maxWaitingPollsPerSession: 5_000,
+    requestTimeoutMs: 30_000,
     ...overrides,
   };
   const logger = pino({ level: 'silent' });
