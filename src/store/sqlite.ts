@@ -73,6 +73,8 @@ export function openSqlite(file: string, { busyWaitMs = 5000 }: { busyWaitMs?: n
   // short: longer waits for a lock happen in retryingWhileBusy, off the event loop
   raw.pragma('busy_timeout = 20');
   raw.pragma('foreign_keys = ON');
+  // 32 MiB of page cache: appends to many sessions of a large log touch many pages
+  raw.pragma('cache_size = -32768');
   const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: raw }) });
 
   return {
