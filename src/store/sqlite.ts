@@ -75,7 +75,21 @@ export function openSqlite(file: string, { busyWaitMs = 5000 }: { busyWaitMs?: n
   raw.pragma('foreign_keys = ON');
   // 32 MiB of page cache: appends to many sessions of a large log touch many pages
   raw.pragma('cache_size = -32768');
-  const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: raw }) });
+  // Kysely's driver prepares every query it runs; a query's SQL text is the
+  // same each time, so its compiled statement is kept and reused
+  const statements = new Map<string, BetterSqlite3.Statement>();
+  const database = {
+    close: () => raw.close(),
+    prepare: (text: string) => {
+      let statement = statements.get(text);
+      if (!statement) {
+        statement = raw.prepare(text);
+        if (statements.size < 1000) statements.set(text, statement);
+      }
+      return statement;
+    },
+  };
+  const db = new Kysely<Database>({ dialect: new SqliteDialect({ database }) });
 
   return {
     db,
