@@ -9,6 +9,7 @@ import type { EventLog } from './event-log.js';
 import { corsMiddleware } from './http/cors.js';
 import { errorMiddleware } from './http/errors.js';
 import { mountEventRoutes } from './http/events-routes.js';
+import { requestLogMiddleware } from './http/request-log.js';
 import { mountSessionRoutes } from './http/sessions-routes.js';
 import type { Metrics } from './metrics.js';
 import type { SessionStore } from './store/session-store.js';
@@ -51,14 +52,7 @@ export function createApp(deps: AppDeps): Koa {
   // errors are answered by errorMiddleware; Koa's own handler would only log them twice
   app.silent = true;
 
-  app.use(async (ctx, next) => {
-    const end = deps.metrics.httpDuration.startTimer({ method: ctx.method });
-    try {
-      await next();
-    } finally {
-      end({ route: (ctx._matchedRoute as string | undefined) ?? 'unmatched', status: ctx.status });
-    }
-  });
+  app.use(requestLogMiddleware({ logger: deps.logger, metrics: deps.metrics }));
   app.use(corsMiddleware(deps.corsOrigins));
   app.use(errorMiddleware({ logger: deps.logger, maxBodyBytes: deps.maxBodyBytes }));
   app.use(

@@ -122,3 +122,39 @@ describe('durability', () => {
     }
   });
 });
+
+describe('request logs', () => {
+  it('logs one structured line per request under the id its answer carries, without bodies or credentials', async () => {
+    const proc = await startServerProcess([], { DB_FILE: tempDbFile() });
+    try {
+      const token = await createSession(proc.url);
+      const bad = await fetch(`${proc.url}/api/sessions/${token}/events?secret_query=q-value`, {
+        method: 'POST',
+        headers: { 'Content-Type': 'application/json', Authorization: 'Bearer very-secret-key' },
+        body: JSON.stringify({ type: 'status', data: 'secret-body-value' }),
+      });
+      expect(bad.status).toBe(400);
+      const id = bad.headers.get('x-request-id')!;
+      expect(id).toMatch(/^[0-9a-f-]{36}$/);
+      const mine = await fetch(`${proc.url}/api/status`, { headers: { 'X-Request-Id': 'lab-probe-42' } });
+      expect(mine.headers.get('x-request-id')).toBe('lab-probe-42');
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      const lines = proc
+        .stdout()
+        .split('\n')
+        .filter(Boolean)
+        .map((l) => JSON.parse(l) as Record<string, unknown>);
+      expect(lines.find((l) => l.req_id === id)).toMatchObject({
+        msg: 'request',
+        method: 'POST',
+        path: `/api/sessions/${token}/events`,
+        status: 400,
+      });
+      expect(lines.find((l) => l.req_id === 'lab-probe-42')).toMatchObject({ path: '/api/status', status: 200 });
+      expect(proc.stdout()).not.toMatch(/secret-body-value|very-secret-key|q-value/);
+    } finally {
+      proc.child.kill('SIGTERM');
+      await proc.exited;
+    }
+  });
+});

@@ -96,8 +96,8 @@ export function errorMiddleware({ logger, maxBodyBytes }: { logger: Logger; maxB
         status = parsed.status;
         body = { error: parsed.message, code: parsed.code };
       } else {
-        const requestId = randomUUID();
-        logger.error({ err: error, requestId, method: ctx.method, url: ctx.url }, 'request failed');
+        const requestId = String(ctx.state.requestId ?? randomUUID());
+        logger.error({ err: error, req_id: requestId, method: ctx.method, path: ctx.path }, 'request failed');
         status = 500;
         body = { error: `Internal server error (request id ${requestId}).`, code: 'INTERNAL_ERROR' };
       }

@@ -1,0 +1,39 @@
+// One structured log line and one metrics sample per request, under a request
+// id that the answer carries in X-Request-Id (a client may send its own).
+// Logged: method, path, status, duration, remote address. Never bodies,
+// query strings or credentials.
+
+import { randomUUID } from 'node:crypto';
+import type { Middleware } from 'koa';
+import type { Logger } from 'pino';
+import type { Metrics } from '../metrics.js';
+
+const CLIENT_ID = /^[\w.:-]{1,64}$/;
+
+export function requestLogMiddleware({ logger, metrics }: { logger: Logger; metrics: Metrics }): Middleware {
+  return async (ctx, next) => {
+    const started = performance.now();
+    const offered = ctx.get('X-Request-Id');
+    const id = CLIENT_ID.test(offered) ? offered : randomUUID();
+    ctx.state.requestId = id;
+    ctx.set('X-Request-Id', id);
+    try {
+      await next();
+    } finally {
+      const seconds = (performance.now() - started) / 1000;
+      const route = (ctx._matchedRoute as string | undefined) ?? 'unmatched';
+      metrics.httpDuration.observe({ method: ctx.method, route, status: ctx.status }, seconds);
+      logger.info(
+        {
+          req_id: id,
+          method: ctx.method,
+          path: ctx.path,
+          status: ctx.status,
+          ms: Math.round(seconds * 10_000) / 10,
+          remote: ctx.req.socket.remoteAddress,
+        },
+        'request',
+      );
+    }
+  };
+}
