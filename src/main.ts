@@ -3,7 +3,7 @@
 // SIGTERM or SIGINT. The only module that reads the environment.
 
 import { ConfigError, readConfig } from './config.js';
-import { createLogger } from './logger.js';
+import { createLogger, flushLogs } from './logger.js';
 import { startServer } from './server.js';
 
 const SHUTDOWN_LIMIT_MS = 5000;
@@ -35,9 +35,14 @@ async function main(): Promise<void> {
       process.exit(1);
     }, SHUTDOWN_LIMIT_MS).unref();
     running.close().then(
-      () => process.exit(0),
-      (err: unknown) => {
+      async () => {
+        logger.info('stopped');
+        await flushLogs(logger);
+        process.exit(0);
+      },
+      async (err: unknown) => {
         logger.error({ err }, 'shutdown failed');
+        await flushLogs(logger);
         process.exit(1);
       },
     );
