@@ -7,7 +7,7 @@ import bodyParser from 'koa-bodyparser';
 import type { Logger } from 'pino';
 import type { EventLog } from './event-log.js';
 import { corsMiddleware } from './http/cors.js';
-import { errorMiddleware } from './http/errors.js';
+import { errorMiddleware, toBodyError } from './http/errors.js';
 import { mountEventRoutes } from './http/events-routes.js';
 import { requestLogMiddleware } from './http/request-log.js';
 import { mountSessionRoutes } from './http/sessions-routes.js';
@@ -54,16 +54,25 @@ export function createApp(deps: AppDeps): Koa {
 
   app.use(requestLogMiddleware({ logger: deps.logger, metrics: deps.metrics }));
   app.use(corsMiddleware(deps.corsOrigins));
-  app.use(errorMiddleware({ logger: deps.logger, maxBodyBytes: deps.maxBodyBytes }));
-  app.use(
-    bodyParser({
-      enableTypes: ['json'],
-      jsonLimit: `${deps.maxBodyBytes}b`,
-      strict: true,
-      // clients of the old server do not always say that they send JSON
-      detectJSON: (ctx) => ctx.method === 'POST' || ctx.method === 'PUT',
-    }),
-  );
+  app.use(errorMiddleware({ logger: deps.logger }));
+  const parseBody = bodyParser({
+    enableTypes: ['json'],
+    jsonLimit: `${deps.maxBodyBytes}b`,
+    strict: true,
+    // clients of the old server do not always say that they send JSON
+    detectJSON: () => true,
+  });
+  app.use(async (ctx, next) => {
+    // only writes carry a body; a GET's claimed Content-Encoding is not read at all
+    if (ctx.method === 'POST' || ctx.method === 'PUT') {
+      try {
+        await parseBody(ctx, () => Promise.resolve());
+      } catch (error) {
+        throw toBodyError(error, deps.maxBodyBytes);
+      }
+    }
+    await next();
+  });
 
   const root = new Router();
   root.get('/metrics', async (ctx) => {

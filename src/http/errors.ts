@@ -38,42 +38,38 @@ function statusOf(error: DomainError): number {
   return 400;
 }
 
-/** Errors of http-errors (thrown by koa-bodyparser and the router) carry `status` and `expose`. */
-interface ExposedHttpError {
-  status?: number;
-  type?: string;
-  expose?: boolean;
-  message?: string;
-}
-
-function fromHttpErrors(error: ExposedHttpError & { code?: unknown }, maxBodyBytes: number): HttpError | null {
-  // zlib's errors for a body that claims a Content-Encoding it does not have
-  if (typeof error.code === 'string' && error.code.startsWith('Z_')) {
-    return new HttpError(400, 'The request body could not be decompressed.', 'MALFORMED_BODY');
+/**
+ * What went wrong reading a request body, as an answer: too large (413), an
+ * encoding this server does not take (415), or anything else that makes it
+ * unreadable: not JSON, or not decompressible as it claims (400).
+ */
+export function toBodyError(error: unknown, maxBodyBytes: number): HttpError {
+  const status = (error as { status?: unknown } | null)?.status;
+  if (status === 413) {
+    return new HttpError(413, `The request body is larger than the limit of ${maxBodyBytes} bytes.`, 'BODY_TOO_LARGE');
   }
-  if (typeof error.status !== 'number') return null;
-  // co-body marks a JSON syntax error with status 400 but not as exposable
-  if (error instanceof SyntaxError && (error as ExposedHttpError).status === 400) {
+  if (status === 415) {
+    return new HttpError(
+      415,
+      'The request body uses a Content-Encoding this server does not accept.',
+      'UNSUPPORTED_ENCODING',
+    );
+  }
+  if (error instanceof SyntaxError) {
     return new HttpError(
       400,
       'The request body is not valid JSON (an object or an array is expected).',
       'MALFORMED_JSON',
     );
   }
-  if (!error.expose) return null;
-  if (error.status === 413) {
-    return new HttpError(413, `The request body is larger than the limit of ${maxBodyBytes} bytes.`, 'BODY_TOO_LARGE');
-  }
-  if (error.status === 405) {
-    return new HttpError(405, error.message ?? 'Method not allowed.', 'METHOD_NOT_ALLOWED');
-  }
-  if (error.status === 415) {
-    return new HttpError(415, 'The request body uses an encoding this server does not accept.', 'UNSUPPORTED_ENCODING');
-  }
-  return new HttpError(error.status, error.message ?? 'The request could not be read.', 'BAD_REQUEST');
+  return new HttpError(
+    400,
+    'The request body could not be read (truncated, or not encoded as it claims).',
+    'MALFORMED_BODY',
+  );
 }
 
-export function errorMiddleware({ logger, maxBodyBytes }: { logger: Logger; maxBodyBytes: number }): Middleware {
+export function errorMiddleware({ logger }: { logger: Logger }): Middleware {
   return async (ctx, next) => {
     try {
       await next();
@@ -84,7 +80,6 @@ export function errorMiddleware({ logger, maxBodyBytes }: { logger: Logger; maxB
     } catch (error) {
       let status: number;
       let body: { error: string; code: string };
-      const parsed = error instanceof Error ? fromHttpErrors(error, maxBodyBytes) : null;
       if (error instanceof HttpError) {
         status = error.status;
         body = { error: error.message, code: error.code };
@@ -92,9 +87,9 @@ export function errorMiddleware({ logger, maxBodyBytes }: { logger: Logger; maxB
         status = statusOf(error);
         body = { error: error.message, code: error.code };
         if (status === 503) ctx.set('Retry-After', '1');
-      } else if (parsed) {
-        status = parsed.status;
-        body = { error: parsed.message, code: parsed.code };
+      } else if ((error as { status?: unknown } | null)?.status === 405) {
+        status = 405;
+        body = { error: (error as Error).message, code: 'METHOD_NOT_ALLOWED' };
       } else {
         const requestId = String(ctx.state.requestId ?? randomUUID());
         logger.error({ err: error, req_id: requestId, method: ctx.method, path: ctx.path }, 'request failed');
