@@ -6,6 +6,7 @@ import Koa from 'koa';
 import bodyParser from 'koa-bodyparser';
 import type { Logger } from 'pino';
 import type { EventLog } from './event-log.js';
+import type { Access } from './http/auth.js';
 import { corsMiddleware } from './http/cors.js';
 import { errorMiddleware, toBodyError } from './http/errors.js';
 import { mountEventRoutes } from './http/events-routes.js';
@@ -26,6 +27,7 @@ export interface AppDeps {
   maxEventsPerAnswer: number;
   corsOrigins: readonly string[];
   metrics: Metrics;
+  access: Access;
   now?: () => number;
 }
 
@@ -55,6 +57,7 @@ export function createApp(deps: AppDeps): Koa {
   app.use(requestLogMiddleware({ logger: deps.logger, metrics: deps.metrics }));
   app.use(corsMiddleware(deps.corsOrigins));
   app.use(errorMiddleware({ logger: deps.logger }));
+  app.use(deps.access.identify);
   const parseBody = bodyParser({
     enableTypes: ['json'],
     jsonLimit: `${deps.maxBodyBytes}b`,
@@ -75,7 +78,7 @@ export function createApp(deps: AppDeps): Koa {
   });
 
   const root = new Router();
-  root.get('/metrics', async (ctx) => {
+  root.get('/metrics', deps.access.allow('reader'), async (ctx) => {
     ctx.type = deps.metrics.registry.contentType;
     ctx.body = await deps.metrics.registry.metrics();
   });

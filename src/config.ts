@@ -14,6 +14,7 @@ export interface Config {
   maxWaitingPolls: number;
   maxWaitingPollsPerSession: number;
   requestTimeoutMs: number;
+  accessControl: boolean;
 }
 
 interface Setting {
@@ -107,6 +108,17 @@ export const SETTINGS: Setting[] = [
     description: 'time a client has to send its request headers and body (a long poll then waits on its own timeout)',
     fallback: '30000',
     parse: integer(100, 3_600_000),
+  },
+  {
+    key: 'accessControl',
+    env: 'ACCESS_CONTROL',
+    flag: '--access-control',
+    description: 'on: writes, deletes and cross-session reads need an API key (wave-sessions keys add)',
+    fallback: 'off',
+    parse: (value, name) => {
+      if (value !== 'on' && value !== 'off') throw new ConfigError(`${name} must be on or off, not "${value}".`);
+      return value === 'on';
+    },
   },
   {
     key: 'corsOrigins',

@@ -1,17 +1,28 @@
 #!/usr/bin/env node
-// Entry point: read the configuration, start the server, shut down cleanly on
-// SIGTERM or SIGINT. The only module that reads the environment.
+// Entry point: `wave-sessions [serve]` reads the configuration, starts the
+// server and shuts down cleanly on SIGTERM or SIGINT; `keys` and `check` are
+// the maintenance commands. The only module that reads the environment.
 
 import { ConfigError, readConfig } from './config.js';
 import { createLogger, flushLogs } from './logger.js';
 import { startServer } from './server.js';
+import { runTool } from './tools.js';
 
 const SHUTDOWN_LIMIT_MS = 5000;
 
 async function main(): Promise<void> {
+  const args = process.argv.slice(2);
+  if (args[0] === 'keys' || args[0] === 'check') {
+    const code = await runTool(args, process.env, {
+      out: (line) => process.stdout.write(`${line}\n`),
+      err: (line) => process.stderr.write(`${line}\n`),
+    });
+    process.exit(code);
+  }
+  if (args[0] === 'serve') args.shift();
   let config;
   try {
-    config = readConfig(process.argv.slice(2), process.env);
+    config = readConfig(args, process.env);
   } catch (error) {
     if ((error as { code?: string }).code === 'commander.helpDisplayed') process.exit(0);
     const message = error instanceof ConfigError ? error.message : String(error);

@@ -9,6 +9,8 @@ import type { Logger } from 'pino';
 import { createApp } from './app.js';
 import type { Config } from './config.js';
 import { createEventLog } from './event-log.js';
+import { createAccess } from './http/auth.js';
+import { createKeyStore } from './store/key-store.js';
 import { createMetrics } from './metrics.js';
 import { createNotifier } from './notifier.js';
 import { createEventStore } from './store/event-store.js';
@@ -64,7 +66,9 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
     maxWaiting: config.maxWaitingPolls,
     maxWaitingPerSession: config.maxWaitingPollsPerSession,
   });
+  const access = createAccess({ enabled: config.accessControl, keys: createKeyStore(store.db) });
   const app = createApp({
+    access,
     logger,
     sessions,
     eventLog,

@@ -13,7 +13,7 @@ import { readMetric } from './helpers/metrics.js';
 import { startTestServer, tempDbFile, type TestServer } from './helpers/server.js';
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-const source = { address: null, userAgent: null };
+const source = { address: null, userAgent: null, keyId: null };
 const sessionRow = (token: string) => ({
   token,
   status: 'pending' as const,

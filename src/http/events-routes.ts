@@ -18,7 +18,12 @@ export interface EventsRouteOptions {
 }
 
 export function sourceOf(ctx: Context): EventSource {
-  return { address: ctx.req.socket.remoteAddress ?? null, userAgent: ctx.get('User-Agent') || null };
+  const key = ctx.state.key as { id: string } | undefined;
+  return {
+    address: ctx.req.socket.remoteAddress ?? null,
+    userAgent: ctx.get('User-Agent') || null,
+    keyId: key?.id ?? null,
+  };
 }
 
 /** Optimistic concurrency: `?expected_last_event=N` or `If-Match: "N"`. */

@@ -13,6 +13,7 @@ import type { ControlAction } from '../domain/session-status.js';
 import type { EventLog } from '../event-log.js';
 import { type Session, type SessionStore, toSession } from '../store/session-store.js';
 import { sourceOf } from './events-routes.js';
+import type { Access } from './auth.js';
 import { HttpError } from './errors.js';
 import { readIdempotency } from './idempotency.js';
 import { readIntegerParam } from './query.js';
@@ -76,11 +77,16 @@ function apiPrefix(ctx: Context): string {
 
 export function mountSessionRoutes(
   router: Router,
-  { sessions, eventLog, now = Date.now }: { sessions: SessionStore; eventLog: EventLog; now?: () => number },
+  {
+    sessions,
+    eventLog,
+    access,
+    now = Date.now,
+  }: { sessions: SessionStore; eventLog: EventLog; access: Access; now?: () => number },
 ) {
   const token = (ctx: RouterContext) => ctx.params.token as string;
 
-  router.post('/sessions', async (ctx) => {
+  router.post('/sessions', access.allow('writer'), async (ctx) => {
     const input = parseNewSession(ctx.request.body);
     const unknownType = input.config.types.find((t) => !KNOWN_TEST_TYPES.has(t));
     if (unknownType !== undefined) {
@@ -115,7 +121,7 @@ export function mountSessionRoutes(
     sendRaw(ctx, response);
   });
 
-  router.get('/sessions', async (ctx) => {
+  router.get('/sessions', access.allow('reader'), async (ctx) => {
     const index = Math.min(readIntegerParam(ctx, 'index', { min: 0 }) ?? 0, Number.MAX_SAFE_INTEGER);
     const count = Math.min(readIntegerParam(ctx, 'count', { min: 1 }) ?? 10, 1000);
     const expand = new Set(String(ctx.query.expand ?? '').split(','));
@@ -141,7 +147,7 @@ export function mountSessionRoutes(
     });
   });
 
-  router.get('/sessions/public', async (ctx) => {
+  router.get('/sessions/public', access.allow('reader'), async (ctx) => {
     sendJson(ctx, await sessions.listPublicTokens());
   });
 
@@ -151,6 +157,8 @@ export function mountSessionRoutes(
       sendJson(ctx, configBody(await sessions.readSession(fragment, now())));
       return;
     }
+    // finding a token from a fragment looks across sessions
+    access.require(ctx, 'reader');
     const found = fragment.length >= MIN_FRAGMENT_LENGTH ? await sessions.findToken(fragment) : null;
     if (found === null) {
       throw new HttpError(
@@ -162,7 +170,7 @@ export function mountSessionRoutes(
     sendJson(ctx, { token: found });
   });
 
-  router.put('/sessions/:token', async (ctx) => {
+  router.put('/sessions/:token', access.allow('writer'), async (ctx) => {
     let status: string | undefined;
     await sessions.updateSession(token(ctx), now(), (session) => {
       const config = parseConfigUpdate(ctx.request.body, session.config);
@@ -179,7 +187,7 @@ export function mountSessionRoutes(
     );
   });
 
-  router.delete('/sessions/:token', async (ctx) => {
+  router.delete('/sessions/:token', access.allow('admin'), async (ctx) => {
     await sessions.deleteSession(token(ctx), now());
     // its waiting polls answer [] now, and 404 on their next poll
     eventLog.release(token(ctx));
@@ -194,21 +202,21 @@ export function mountSessionRoutes(
     sendJson(ctx, (await sessions.readSession(token(ctx), now())).labels);
   });
 
-  router.put('/sessions/:token/labels', async (ctx) => {
+  router.put('/sessions/:token/labels', access.allow('writer'), async (ctx) => {
     const labels = parseLabels(ctx.request.body);
     const session = await sessions.updateSession(token(ctx), now(), () => ({ labels }));
     sendJson(ctx, session.labels);
   });
 
   for (const action of ['start', 'pause', 'stop'] as const satisfies readonly ControlAction[]) {
-    router.post(`/sessions/:token/${action}`, async (ctx) => {
+    router.post(`/sessions/:token/${action}`, access.allow('writer'), async (ctx) => {
       const idempotency = readIdempotency(ctx, (session) => JSON.stringify(statusBody(toSession(session))));
       const result = await eventLog.control(token(ctx), action, sourceOf(ctx), idempotency);
       sendRaw(ctx, result.response ?? JSON.stringify(statusBody(toSession(result.session!))));
     });
   }
 
-  router.post('/sessions/:token/resume', async (ctx) => {
+  router.post('/sessions/:token/resume', access.allow('writer'), async (ctx) => {
     const body = ctx.request.body as { resume_token?: unknown } | undefined;
     const resumeToken = body?.resume_token;
     if (typeof resumeToken !== 'string' || resumeToken.length === 0) {

@@ -37,6 +37,8 @@ export interface EventsTable {
   received_at: number;
   source_address: string | null;
   source_user_agent: string | null;
+  /** The API key that made the event, when access control is on. */
+  source_key: string | null;
 }
 
 export interface IdempotencyKeysTable {
@@ -48,10 +50,23 @@ export interface IdempotencyKeysTable {
   created_at: number;
 }
 
+export type Role = 'admin' | 'writer' | 'reader';
+
+export interface ApiKeysTable {
+  id: string;
+  name: string;
+  role: Role;
+  /** sha256 of the key's secret part, hex. */
+  secret_hash: string;
+  created_at: number;
+  revoked_at: number | null;
+}
+
 export interface Database {
   sessions: SessionsTable;
   events: EventsTable;
   idempotency_keys: IdempotencyKeysTable;
+  api_keys: ApiKeysTable;
 }
 
 export type SessionRow = Selectable<SessionsTable>;

@@ -36,6 +36,8 @@ export interface StoredEvent {
 export interface EventSource {
   address: string | null;
   userAgent: string | null;
+  /** The id of the API key that made the write, if any. */
+  keyId: string | null;
 }
 
 /** What a queued write does to its session: append an event, and maybe end the session. */
@@ -121,6 +123,7 @@ export function createEventStore(store: SqliteStore) {
       received_at: p,
       source_address: p,
       source_user_agent: p,
+      source_key: p,
     }),
   );
   const updateSession = prepare(
@@ -200,6 +203,7 @@ export function createEventStore(store: SqliteStore) {
             write.now,
             write.source.address,
             write.source.userAgent,
+            write.source.keyId,
           );
         }
         if (decision.deleteAs) next = { ...next, deleted_at: write.now, deleted_reason: decision.deleteAs };

@@ -33,6 +33,7 @@ export async function startTestServer(overrides: Partial<Config> = {}): Promise<
     maxWaitingPolls: 20_000,
     maxWaitingPollsPerSession: 5_000,
     requestTimeoutMs: 30_000,
+    accessControl: false,
     ...overrides,
   };
   const logger = pino({ level: 'silent' });

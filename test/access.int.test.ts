@@ -1,0 +1,171 @@
+// Access control: off by default; when on, keys with roles in
+// `Authorization: Bearer`, a session's token alone still lets a device poll
+// and push, and each event records the key that made it. The `keys` and
+// `check` commands.
+
+import fs from 'node:fs';
+import BetterSqlite3 from 'better-sqlite3';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runTool } from '../src/tools.js';
+import { createSession, poll, request } from './helpers/client.js';
+import { spawnServer } from './helpers/process.js';
+import { startTestServer, tempDbFile, type TestServer } from './helpers/server.js';
+
+async function tool(args: string[]): Promise<{ code: number; out: string[]; err: string[] }> {
+  const out: string[] = [];
+  const err: string[] = [];
+  const code = await runTool(args, {}, { out: (l) => out.push(l), err: (l) => err.push(l) });
+  return { code, out, err };
+}
+
+async function addKey(dbFile: string, role: string): Promise<{ id: string; key: string }> {
+  const { code, out } = await tool(['keys', 'add', '--role', role, '--name', `${role} key`, '--db-file', dbFile]);
+  expect(code).toBe(0);
+  return { id: /^key (\w+)/.exec(out[0]!)![1]!, key: out[1]! };
+}
+
+const bearer = (key: string) => ({ Authorization: `Bearer ${key}` });
+
+describe('access control on', () => {
+  let server: TestServer;
+  let admin: string;
+  let writer: { id: string; key: string };
+  let reader: string;
+  beforeAll(async () => {
+    server = await startTestServer({ accessControl: true });
+    admin = (await addKey(server.dbFile, 'admin')).key;
+    writer = await addKey(server.dbFile, 'writer');
+    reader = (await addKey(server.dbFile, 'reader')).key;
+  });
+  afterAll(async () => {
+    await server.close();
+  });
+
+  it('creates sessions with a writer key only', async () => {
+    const none = await request(server.baseUrl, 'POST', '/api/sessions', {});
+    expect(none.status).toBe(401);
+    expect(none.headers.get('www-authenticate')).toMatch(/^Bearer/);
+    expect(none.body).toMatchObject({ code: 'UNAUTHORIZED' });
+    expect((await request(server.baseUrl, 'POST', '/api/sessions', {}, bearer(reader))).status).toBe(403);
+    expect((await request(server.baseUrl, 'POST', '/api/sessions', {}, bearer(writer.key))).status).toBe(200);
+    expect((await request(server.baseUrl, 'POST', '/api/sessions', {}, bearer(admin))).status).toBe(200);
+  });
+
+  it('lets the session token alone poll and push, and records the key of each write', async () => {
+    const token = (await request<{ token: string }>(server.baseUrl, 'POST', '/api/sessions', {}, bearer(writer.key)))
+      .body.token;
+    const anonymous = await request(server.baseUrl, 'POST', `/api/sessions/${token}/events`, { type: 'a', data: 1 });
+    expect(anonymous.status).toBe(200);
+    const keyed = await request(
+      server.baseUrl,
+      'POST',
+      `/api/sessions/${token}/events`,
+      { type: 'b', data: 2 },
+      bearer(writer.key),
+    );
+    expect(keyed.status).toBe(200);
+    expect((await poll(server.baseUrl, token, '?last_event=0')).body).toHaveLength(2);
+    expect((await request(server.baseUrl, 'GET', `/api/sessions/${token}/status`)).status).toBe(200);
+    const db = new BetterSqlite3(server.dbFile, { readonly: true });
+    try {
+      const keys = db.prepare('select source_key from events where token = ? order by number').all(token);
+      expect(keys).toEqual([{ source_key: null }, { source_key: writer.id }]);
+    } finally {
+      db.close();
+    }
+  });
+
+  it('needs writer rights for control calls, admin rights to delete, reader rights to list and find', async () => {
+    const token = (await request<{ token: string }>(server.baseUrl, 'POST', '/api/sessions', {}, bearer(writer.key)))
+      .body.token;
+    expect((await request(server.baseUrl, 'POST', `/api/sessions/${token}/start`)).status).toBe(401);
+    expect(
+      (await request(server.baseUrl, 'POST', `/api/sessions/${token}/start`, undefined, bearer(reader))).status,
+    ).toBe(403);
+    expect(
+      (await request(server.baseUrl, 'POST', `/api/sessions/${token}/start`, undefined, bearer(writer.key))).status,
+    ).toBe(200);
+    expect((await request(server.baseUrl, 'GET', '/api/sessions')).status).toBe(401);
+    expect((await request(server.baseUrl, 'GET', '/api/sessions', undefined, bearer(reader))).status).toBe(200);
+    expect((await request(server.baseUrl, 'GET', '/api/sessions/public')).status).toBe(401);
+    expect((await request(server.baseUrl, 'GET', `/api/sessions/${token.slice(0, 8)}`)).status).toBe(401);
+    expect(
+      (await request(server.baseUrl, 'GET', `/api/sessions/${token.slice(0, 8)}`, undefined, bearer(reader))).status,
+    ).toBe(200);
+    expect((await request(server.baseUrl, 'GET', '/metrics')).status).toBe(401);
+    expect(
+      (await request(server.baseUrl, 'DELETE', `/api/sessions/${token}`, undefined, bearer(writer.key))).status,
+    ).toBe(403);
+    expect((await request(server.baseUrl, 'DELETE', `/api/sessions/${token}`, undefined, bearer(admin))).status).toBe(
+      200,
+    );
+    expect((await request(server.baseUrl, 'GET', '/api/status')).status).toBe(200);
+  });
+
+  it('refuses a mistyped or revoked key at once', async () => {
+    const wrong = writer.key.slice(0, -1) + (writer.key.endsWith('A') ? 'B' : 'A');
+    const res = await request(server.baseUrl, 'POST', '/api/sessions', {}, bearer(wrong));
+    expect(res.status).toBe(401);
+    const temp = await addKey(server.dbFile, 'writer');
+    expect((await request(server.baseUrl, 'POST', '/api/sessions', {}, bearer(temp.key))).status).toBe(200);
+    expect((await tool(['keys', 'revoke', temp.id, '--db-file', server.dbFile])).code).toBe(0);
+    expect((await request(server.baseUrl, 'POST', '/api/sessions', {}, bearer(temp.key))).status).toBe(401);
+  });
+});
+
+describe('access control off (the default)', () => {
+  it('ignores Authorization headers and keys entirely', async () => {
+    const server = await startTestServer();
+    try {
+      const token = await createSession(server.baseUrl);
+      const res = await request(server.baseUrl, 'DELETE', `/api/sessions/${token}`, undefined, bearer('not-a-key'));
+      expect(res.status).toBe(200);
+    } finally {
+      await server.close();
+    }
+  });
+});
+
+describe('the keys and check commands', () => {
+  it('stores only a hash of each key, lists keys without secrets, and revokes', async () => {
+    const dbFile = tempDbFile();
+    const { id, key } = await addKey(dbFile, 'reader');
+    expect(key).toMatch(/^wsk_[0-9a-f]{12}\.[\w-]{32}$/);
+    expect(fs.readFileSync(dbFile).includes(key.split('.')[1]!)).toBe(false);
+    const list = await tool(['keys', 'list', '--db-file', dbFile]);
+    expect(list.out).toEqual([expect.stringMatching(new RegExp(`^${id}\\s+reader\\s+\\S+\\s+reader key$`))]);
+    expect(list.out.join('\n')).not.toContain(key.split('.')[1]!);
+    expect((await tool(['keys', 'revoke', id, '--db-file', dbFile])).code).toBe(0);
+    expect((await tool(['keys', 'list', '--db-file', dbFile])).out[0]).toMatch(/revoked/);
+    expect((await tool(['keys', 'revoke', id, '--db-file', dbFile])).code).toBe(1);
+    expect((await tool(['keys', 'add', '--role', 'boss', '--name', 'x', '--db-file', dbFile])).code).toBe(2);
+  });
+
+  it('check answers 0 for a sound file and 1 for a damaged one', async () => {
+    const dbFile = tempDbFile();
+    const server = await startTestServer({ dbFile });
+    const token = await createSession(server.baseUrl);
+    for (let i = 0; i < 200; i++)
+      await request(server.baseUrl, 'POST', `/api/sessions/${token}/events`, { type: 'x', data: 'y'.repeat(500) });
+    await server.close();
+    expect((await tool(['check', '--db-file', dbFile])).code).toBe(0);
+    // damage a page in the middle of the file
+    const fd = fs.openSync(dbFile, 'r+');
+    fs.writeSync(fd, Buffer.alloc(4096, 0xab), 0, 4096, 4096 * 3);
+    fs.closeSync(fd);
+    const damaged = await tool(['check', '--db-file', dbFile]);
+    expect(damaged.code).toBe(1);
+    expect(damaged.err.length).toBeGreaterThan(0);
+  });
+
+  it('runs from the command line with the exit codes of the README', async () => {
+    const dbFile = tempDbFile();
+    const add = spawnServer(['keys', 'add', '--role', 'admin', '--name', 'ops'], { DB_FILE: dbFile });
+    expect((await add.exited).code).toBe(0);
+    expect(add.stdout()).toMatch(/wsk_/);
+    const check = spawnServer(['check'], { DB_FILE: dbFile });
+    expect((await check.exited).code).toBe(0);
+    const bad = spawnServer(['keys', 'frobnicate'], { DB_FILE: dbFile });
+    expect((await bad.exited).code).toBe(2);
+  });
+});
