@@ -9,7 +9,7 @@ import path from 'node:path';
 import BetterSqlite3 from 'better-sqlite3';
 import { describe, expect, it } from 'vitest';
 import { createSession, poll, pushEvent } from './helpers/client.js';
-import { startServerProcess } from './helpers/process.js';
+import { spawnServer, startServerProcess } from './helpers/process.js';
 import { startTestServer, tempDbFile } from './helpers/server.js';
 
 function mountTmpfs(sizeKb: number): string {
@@ -63,6 +63,28 @@ describe('a full disk', () => {
       expect(after.body.number).toBe(2 + accepted);
     } finally {
       await server.close();
+      execFileSync('umount', [dir]);
+    }
+  });
+});
+
+describe('a read-only database', () => {
+  it('stops the start with one clear line', async () => {
+    // Given a database file on a filesystem that has become read-only
+    const dir = mountTmpfs(4096);
+    try {
+      const dbFile = path.join(dir, 'wave-sessions.db');
+      const server = await startTestServer({ dbFile });
+      await server.close();
+      execFileSync('mount', ['-o', 'remount,ro', dir]);
+      // When the server starts on it
+      const proc = spawnServer([], { DB_FILE: dbFile });
+      // Then it stops with one line that names the problem
+      expect((await proc.exited).code).toBe(1);
+      expect(proc.stderr().trim().split('\n')).toEqual([
+        expect.stringMatching(/cannot open the database file .*read-only/),
+      ]);
+    } finally {
       execFileSync('umount', [dir]);
     }
   });

@@ -64,7 +64,18 @@ async function retryingWhileBusy<T>(attempt: () => Promise<T>, waitMs: number): 
 }
 
 export function openSqlite(file: string, { busyWaitMs = 5000 }: { busyWaitMs?: number } = {}): SqliteStore {
-  if (file !== ':memory:') fs.mkdirSync(path.dirname(path.resolve(file)), { recursive: true });
+  if (file !== ':memory:') {
+    const folder = path.dirname(path.resolve(file));
+    fs.mkdirSync(folder, { recursive: true });
+    // the log and the WAL beside the file must be writable; say so plainly
+    for (const target of fs.existsSync(file) ? [file, folder] : [folder]) {
+      try {
+        fs.accessSync(target, fs.constants.W_OK);
+      } catch {
+        throw new Error(`${target} is read-only: the server needs to write the database and its WAL file`);
+      }
+    }
+  }
   const raw = new BetterSqlite3(file);
   // WAL with synchronous=FULL fsyncs the log on every commit: an answered
   // push survives a crash of the process or of the machine.
