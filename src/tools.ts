@@ -2,6 +2,7 @@
 // not: `keys add|list|revoke` for access control, `check` for the file's
 // integrity. Exit codes: 0 ok, 1 a failed check or a refused change, 2 bad usage.
 
+import fs from 'node:fs';
 import { Command, CommanderError, Option } from 'commander';
 import BetterSqlite3 from 'better-sqlite3';
 import type { Role } from './store/database.js';
@@ -78,6 +79,11 @@ export async function runTool(argv: readonly string[], env: NodeJS.ProcessEnv, i
     .description("check the database file's integrity (SQLite integrity_check)")
     .addOption(dbOption(env))
     .action((opts: { dbFile: string }) => {
+      if (!fs.existsSync(opts.dbFile)) {
+        io.err(`${opts.dbFile}: no such database file`);
+        code = 1;
+        return;
+      }
       const db = new BetterSqlite3(opts.dbFile, { readonly: true, fileMustExist: true });
       try {
         const rows = db.pragma('integrity_check') as { integrity_check: string }[];
