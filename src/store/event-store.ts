@@ -22,7 +22,7 @@ import {
   type PushableStatus,
 } from '../domain/session-status.js';
 import type { DeletedReason, SessionRow } from './database.js';
-import { readLiveSession } from './session-store.js';
+import { isExpired, readLiveSession } from './session-store.js';
 import type { SqliteStore } from './sqlite.js';
 
 export interface StoredEvent {
@@ -75,10 +75,6 @@ interface Write {
 }
 
 const statusEvent = (status: PushableStatus): EventInput => ({ type: 'status', data: JSON.stringify(status) });
-
-function isExpired(row: SessionRow, now: number): boolean {
-  return row.status === 'pending' && row.expiration_date !== null && row.expiration_date <= now;
-}
 
 /** The session after `input` is appended at `now`; throws on an illegal status move. */
 function evolveSession(session: SessionRow, input: EventInput, now: number): SessionRow {

@@ -40,7 +40,8 @@ export function toSession(row: SessionRow): Session {
   };
 }
 
-function isExpired(row: SessionRow, now: number): boolean {
+/** A pending session past its expiration date, to be deleted. */
+export function isExpired(row: SessionRow, now: number): boolean {
   return row.status === 'pending' && row.expiration_date !== null && row.expiration_date <= now;
 }
 
