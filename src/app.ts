@@ -6,7 +6,9 @@ import Koa from 'koa';
 import bodyParser from 'koa-bodyparser';
 import type { Logger } from 'pino';
 import type { EventLog } from './event-log.js';
+import { mountAuditRoutes } from './http/audit-routes.js';
 import type { Access } from './http/auth.js';
+import type { AuditStore } from './store/audit-store.js';
 import { corsMiddleware } from './http/cors.js';
 import { errorMiddleware, toBodyError } from './http/errors.js';
 import { mountEventRoutes } from './http/events-routes.js';
@@ -28,6 +30,7 @@ export interface AppDeps {
   corsOrigins: readonly string[];
   metrics: Metrics;
   access: Access;
+  audit: AuditStore;
   now?: () => number;
 }
 
@@ -45,6 +48,7 @@ function apiRouter(deps: AppDeps): Router {
     };
   });
   mountSessionRoutes(router, deps);
+  mountAuditRoutes(router, deps);
   mountEventRoutes(router, deps);
   return router;
 }

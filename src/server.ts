@@ -10,6 +10,7 @@ import { createApp } from './app.js';
 import type { Config } from './config.js';
 import { createEventLog } from './event-log.js';
 import { createAccess } from './http/auth.js';
+import { createAuditStore } from './store/audit-store.js';
 import { createKeyStore } from './store/key-store.js';
 import { createMetrics } from './metrics.js';
 import { createNotifier } from './notifier.js';
@@ -69,6 +70,7 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
   const access = createAccess({ enabled: config.accessControl, keys: createKeyStore(store.db) });
   const app = createApp({
     access,
+    audit: createAuditStore(store.db),
     logger,
     sessions,
     eventLog,

@@ -30,6 +30,7 @@ const sessionRow = (token: string) => ({
   last_event: 0,
   deleted_at: null,
   deleted_reason: null,
+  head_hash: '0'.repeat(64),
 });
 
 let server: TestServer | undefined;

@@ -7,6 +7,7 @@ import type Router from '@koa/router';
 import type { RouterContext } from '@koa/router';
 import type { Context } from 'koa';
 import { UAParser } from 'ua-parser-js';
+import { GENESIS_HASH } from '../domain/audit.js';
 import { ValidationError } from '../domain/errors.js';
 import { parseConfigUpdate, parseLabels, parseNewSession } from '../domain/session-config.js';
 import type { ControlAction } from '../domain/session-status.js';
@@ -115,6 +116,7 @@ export function mountSessionRoutes(
         expiration_date: input.expirationDate,
         last_event: 0,
         deleted_at: null,
+        head_hash: GENESIS_HASH,
       },
       idempotency,
     );

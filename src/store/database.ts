@@ -24,6 +24,8 @@ export interface SessionsTable {
   /** Set when the session is deleted or expires; its events stay for the audit trail. */
   deleted_at: number | null;
   deleted_reason: DeletedReason | null;
+  /** The hash of the newest event, or the genesis value. */
+  head_hash: string;
 }
 
 export type DeletedReason = 'deleted' | 'expired' | 'resumed';
@@ -39,6 +41,8 @@ export interface EventsTable {
   source_user_agent: string | null;
   /** The API key that made the event, when access control is on. */
   source_key: string | null;
+  /** sha256 chained from the previous event's hash: see src/domain/audit.ts. */
+  hash: string;
 }
 
 export interface IdempotencyKeysTable {

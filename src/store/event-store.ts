@@ -13,6 +13,7 @@ import {
   PreconditionFailedError,
   SessionNotFoundError,
 } from '../domain/errors.js';
+import { type AuditRecord, chainHash } from '../domain/audit.js';
 import type { EventInput } from '../domain/event-types.js';
 import {
   assertLegalTransition,
@@ -120,6 +121,7 @@ export function createEventStore(store: SqliteStore) {
       source_address: p,
       source_user_agent: p,
       source_key: p,
+      hash: p,
     }),
   );
   const updateSession = prepare(
@@ -133,6 +135,7 @@ export function createEventStore(store: SqliteStore) {
         last_event: p,
         deleted_at: p,
         deleted_reason: p,
+        head_hash: p,
       })
       .where('token', '=', p),
   );
@@ -185,21 +188,29 @@ export function createEventStore(store: SqliteStore) {
         let stored: StoredEvent | null = null;
         if (decision.event) {
           next = evolveSession(session, decision.event, write.now);
-          stored = {
+          const { type, data } = decision.event;
+          stored = { token: write.token, number: next.last_event, type, data };
+          const record: AuditRecord = {
             token: write.token,
-            number: next.last_event,
-            type: decision.event.type,
-            data: decision.event.data,
+            number: stored.number,
+            type,
+            data: JSON.parse(data) as unknown,
+            received_at: write.now,
+            source_address: write.source.address,
+            source_user_agent: write.source.userAgent,
+            source_key: write.source.keyId,
           };
+          next = { ...next, head_hash: chainHash(session.head_hash, record) };
           insertEvent.run(
             write.token,
             stored.number,
-            stored.type,
-            stored.data,
+            type,
+            data,
             write.now,
             write.source.address,
             write.source.userAgent,
             write.source.keyId,
+            next.head_hash,
           );
         }
         if (decision.deleteAs) next = { ...next, deleted_at: write.now, deleted_reason: decision.deleteAs };
@@ -231,6 +242,7 @@ export function createEventStore(store: SqliteStore) {
         s.last_event,
         s.deleted_at,
         s.deleted_reason,
+        s.head_hash,
         token,
       );
     }

@@ -1,0 +1,143 @@
+// The audit trail over HTTP: a session's history with metadata and hashes,
+// the verification of its hash chain, and its export as NDJSON or CSV,
+// streamed page by page.
+
+import { Readable } from 'node:stream';
+import type Router from '@koa/router';
+import type { Context } from 'koa';
+import type { EventRow, SessionRow } from '../store/database.js';
+import type { AuditStore } from '../store/audit-store.js';
+import type { Access } from './auth.js';
+import { HttpError } from './errors.js';
+import { readIntegerParam } from './query.js';
+
+const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
+
+/** An event as history and exports show it. */
+export function historyRecord(row: EventRow) {
+  return {
+    number: row.number,
+    type: row.type,
+    data: JSON.parse(row.data) as unknown,
+    received_at: iso(row.received_at),
+    source: { address: row.source_address, user_agent: row.source_user_agent, key: row.source_key },
+    hash: row.hash,
+  };
+}
+
+/** The session as an export's first line describes it. */
+export function exportHeader(session: SessionRow) {
+  return {
+    kind: 'session',
+    format: 'wave-sessions-export',
+    version: 1,
+    token: session.token,
+    status: session.status,
+    config: JSON.parse(session.config) as unknown,
+    labels: JSON.parse(session.labels) as unknown,
+    is_public: session.is_public === 1,
+    user_agent: session.user_agent,
+    browser: { name: session.browser_name, version: session.browser_version },
+    date_created: iso(session.date_created),
+    date_started: iso(session.date_started),
+    date_finished: iso(session.date_finished),
+    expiration_date: iso(session.expiration_date),
+    deleted_at: iso(session.deleted_at),
+    deleted_reason: session.deleted_reason,
+  };
+}
+
+function readTime(ctx: Context, name: string): number | undefined {
+  const raw = ctx.query[name];
+  if (raw === undefined || raw === '') return undefined;
+  const ms = typeof raw === 'string' ? Date.parse(raw) : NaN;
+  if (Number.isNaN(ms)) {
+    throw new HttpError(
+      400,
+      `The query parameter "${name}" must be an ISO 8601 time, like 2026-11-23T10:00:00Z.`,
+      'INVALID_QUERY',
+    );
+  }
+  return ms;
+}
+
+const CSV_COLUMNS = [
+  'number',
+  'type',
+  'received_at',
+  'source_address',
+  'source_user_agent',
+  'source_key',
+  'data',
+  'hash',
+];
+
+function csvField(value: string | number | null): string {
+  const text = value === null ? '' : String(value);
+  return /[",\r\n]/.test(text) ? `"${text.replace(/"/g, '""')}"` : text;
+}
+
+export function mountAuditRoutes(router: Router, { audit, access }: { audit: AuditStore; access: Access }) {
+  router.get('/sessions/:token/history', access.allow('reader'), async (ctx) => {
+    const raw = ctx.query.type;
+    const types = raw === undefined ? [] : Array.isArray(raw) ? raw : [raw];
+    const limit = Math.min(readIntegerParam(ctx, 'limit', { min: 1 }) ?? 100, 1000);
+    const filter = {
+      types,
+      from: readIntegerParam(ctx, 'from', { min: 0 }),
+      to: readIntegerParam(ctx, 'to', { min: 0 }),
+      since: readTime(ctx, 'since'),
+      until: readTime(ctx, 'until'),
+      limit,
+    };
+    const rows = await audit.readHistory(ctx.params.token!, filter);
+    let next: string | null = null;
+    if (rows.length === limit) {
+      const params = new URLSearchParams(ctx.querystring);
+      params.set('from', String(rows[rows.length - 1]!.number + 1));
+      next = `${ctx.path}?${params.toString()}`;
+    }
+    ctx.set('Cache-Control', 'no-store');
+    ctx.body = { records: rows.map(historyRecord), next };
+  });
+
+  router.get('/sessions/:token/verify', access.allow('reader'), async (ctx) => {
+    ctx.set('Cache-Control', 'no-store');
+    ctx.body = await audit.verify(ctx.params.token!);
+  });
+
+  router.get('/sessions/:token/export', access.allow('reader'), async (ctx) => {
+    const token = ctx.params.token!;
+    const session = await audit.readAnySession(token);
+    const csv = ctx.query.format === 'csv';
+    if (ctx.query.format !== undefined && !csv && ctx.query.format !== 'ndjson') {
+      throw new HttpError(400, 'The query parameter "format" must be ndjson or csv.', 'INVALID_QUERY');
+    }
+    // one page of the log in memory at a time, however long the history
+    async function* lines(): AsyncGenerator<string> {
+      let count = 0;
+      let head = session.head_hash;
+      if (csv) yield `${CSV_COLUMNS.join(',')}\r\n`;
+      else yield `${JSON.stringify(exportHeader(session))}\n`;
+      for await (const page of audit.eventPages(token)) {
+        const out: string[] = [];
+        for (const row of page) {
+          count += 1;
+          head = row.hash;
+          if (csv) {
+            const cells = [row.number, row.type, iso(row.received_at), row.source_address, row.source_user_agent];
+            out.push(`${[...cells, row.source_key, row.data, row.hash].map(csvField).join(',')}\r\n`);
+          } else {
+            out.push(`${JSON.stringify({ kind: 'event', ...historyRecord(row) })}\n`);
+          }
+        }
+        yield out.join('');
+      }
+      if (!csv) yield `${JSON.stringify({ kind: 'end', events: count, head_hash: head })}\n`;
+    }
+    ctx.set('Cache-Control', 'no-store');
+    ctx.set('Content-Disposition', `attachment; filename="wave-session-${token}.${csv ? 'csv' : 'ndjson'}"`);
+    ctx.type = csv ? 'text/csv; charset=utf-8' : 'application/x-ndjson; charset=utf-8';
+    ctx.body = Readable.from(lines());
+  });
+}

@@ -1,0 +1,111 @@
+// Reading the log as an audit trail: full records with their metadata and
+// hashes, page by page, and the verification of a session's hash chain. All
+// of a session's history stays readable after it is deleted.
+
+import type { Kysely } from 'kysely';
+import { type AuditRecord, chainHash, GENESIS_HASH } from '../domain/audit.js';
+import { SessionNotFoundError } from '../domain/errors.js';
+import type { Database, EventRow, SessionRow } from './database.js';
+
+export interface HistoryFilter {
+  types?: string[];
+  /** Event numbers, inclusive. */
+  from?: number;
+  to?: number;
+  /** Receive times in ms, inclusive. */
+  since?: number;
+  until?: number;
+  limit: number;
+}
+
+export type Verification =
+  | { ok: true; events: number; head_hash: string }
+  | { ok: false; events_checked: number; first_bad_number: number; reason: string };
+
+export const toAuditRecord = (row: EventRow): AuditRecord => ({
+  token: row.token,
+  number: row.number,
+  type: row.type,
+  data: JSON.parse(row.data) as unknown,
+  received_at: row.received_at,
+  source_address: row.source_address,
+  source_user_agent: row.source_user_agent,
+  source_key: row.source_key,
+});
+
+const PAGE = 1000;
+
+export function createAuditStore(db: Kysely<Database>) {
+  async function readAnySession(token: string): Promise<SessionRow> {
+    const row = await db.selectFrom('sessions').selectAll().where('token', '=', token).executeTakeFirst();
+    if (!row) throw new SessionNotFoundError(token);
+    return row;
+  }
+
+  /** Pages of a session's events in number order, from `after`, `PAGE` rows at a time. */
+  async function* eventPages(token: string, after = 0): AsyncGenerator<EventRow[]> {
+    for (let last = after; ;) {
+      const rows = await db
+        .selectFrom('events')
+        .selectAll()
+        .where('token', '=', token)
+        .where('number', '>', last)
+        .orderBy('number')
+        .limit(PAGE)
+        .execute();
+      if (rows.length === 0) return;
+      yield rows;
+      last = rows[rows.length - 1]!.number;
+    }
+  }
+
+  return {
+    readAnySession,
+    eventPages,
+
+    /** Up to `limit` events that pass the filter, oldest first. */
+    async readHistory(token: string, filter: HistoryFilter): Promise<EventRow[]> {
+      await readAnySession(token);
+      let query = db.selectFrom('events').selectAll().where('token', '=', token);
+      if (filter.types && filter.types.length > 0) query = query.where('type', 'in', filter.types);
+      if (filter.from !== undefined) query = query.where('number', '>=', filter.from);
+      if (filter.to !== undefined) query = query.where('number', '<=', filter.to);
+      if (filter.since !== undefined) query = query.where('received_at', '>=', filter.since);
+      if (filter.until !== undefined) query = query.where('received_at', '<=', filter.until);
+      return query.orderBy('number').limit(filter.limit).execute();
+    },
+
+    /**
+     * Recomputes the session's hash chain from the genesis value and compares
+     * every stored hash, the numbering and the session's head: a changed,
+     * removed or reordered row fails at its number.
+     */
+    async verify(token: string): Promise<Verification> {
+      const session = await readAnySession(token);
+      let head = GENESIS_HASH;
+      let expected = 1;
+      const fail = (number: number, reason: string): Verification => ({
+        ok: false,
+        events_checked: expected - 1,
+        first_bad_number: number,
+        reason,
+      });
+      for await (const page of eventPages(token)) {
+        for (const row of page) {
+          if (row.number !== expected) return fail(expected, `event ${expected} is missing`);
+          const hash = chainHash(head, toAuditRecord(row));
+          if (hash !== row.hash) return fail(row.number, `event ${row.number} does not match its hash`);
+          head = hash;
+          expected += 1;
+        }
+      }
+      if (expected - 1 < session.last_event) {
+        return fail(expected, `events ${expected} to ${session.last_event} are missing`);
+      }
+      if (head !== session.head_hash) return fail(expected - 1, "the chain's head differs from the session's");
+      return { ok: true, events: expected - 1, head_hash: head };
+    },
+  };
+}
+
+export type AuditStore = ReturnType<typeof createAuditStore>;

@@ -1,0 +1,226 @@
+// The audit trail: history with metadata and filters, the hash chain and its
+// verification against a tampered database, and exports.
+
+import BetterSqlite3 from 'better-sqlite3';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { chainHash, GENESIS_HASH } from '../src/domain/audit.js';
+import { createSession, pushEvent, request } from './helpers/client.js';
+import { startTestServer, type TestServer } from './helpers/server.js';
+
+interface HistoryRecord {
+  number: number;
+  type: string;
+  data: unknown;
+  received_at: string;
+  source: { address: string | null; user_agent: string | null; key: string | null };
+  hash: string;
+}
+
+let server: TestServer;
+let token: string;
+let midpoint: string;
+beforeAll(async () => {
+  server = await startTestServer();
+  token = await createSession(server.baseUrl);
+  // Given a scripted run: start, two tests, their observations, and a pause
+  const push = (type: string, data: unknown) =>
+    request(server.baseUrl, 'POST', `/api/sessions/${token}/events`, { type, data }, { 'User-Agent': 'device/1' });
+  await push('status', 'running');
+  for (const test of ['/a.html', '/b.html']) {
+    await push('test_ready', { test_path: test, test_name: test, test_description: 'd' });
+    await push('observation_ready', { test_path: test });
+    await push('observation_completed', [
+      { name: 'frames', status: test === '/a.html' ? 'PASS' : 'FAIL', message: null },
+    ]);
+    await push('test_completed', test);
+    if (test === '/a.html') {
+      await new Promise((resolve) => setTimeout(resolve, 30));
+      midpoint = new Date().toISOString();
+      await new Promise((resolve) => setTimeout(resolve, 30));
+    }
+  }
+  await push('status', 'paused');
+});
+afterAll(async () => {
+  await server.close();
+});
+
+async function history(query: string) {
+  return request<{ records: HistoryRecord[]; next: string | null }>(
+    server.baseUrl,
+    'GET',
+    `/api/sessions/${token}/history${query}`,
+  );
+}
+
+describe('history', () => {
+  it('returns full records with receive time, sender and hash', async () => {
+    const res = await history('');
+    expect(res.status).toBe(200);
+    expect(res.body.records).toHaveLength(10);
+    expect(res.body.records[0]).toEqual({
+      number: 1,
+      type: 'status',
+      data: 'running',
+      received_at: expect.stringMatching(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/),
+      source: { address: expect.stringMatching(/127\.0\.0\.1/), user_agent: 'device/1', key: null },
+      hash: expect.stringMatching(/^[0-9a-f]{64}$/),
+    });
+    expect(res.body.next).toBeNull();
+  });
+
+  it('filters by type (repeatable), numbers and times, in combination', async () => {
+    const types = (await history('?type=test_completed&type=status')).body.records.map((r) => [r.number, r.type]);
+    expect(types).toEqual([
+      [1, 'status'],
+      [5, 'test_completed'],
+      [9, 'test_completed'],
+      [10, 'status'],
+    ]);
+    expect((await history('?from=3&to=5')).body.records.map((r) => r.number)).toEqual([3, 4, 5]);
+    expect((await history(`?until=${midpoint}`)).body.records.map((r) => r.number)).toEqual([1, 2, 3, 4, 5]);
+    expect((await history(`?since=${midpoint}&type=observation_completed`)).body.records.map((r) => r.number)).toEqual([
+      8,
+    ]);
+    expect((await history('?from=2&to=9&type=test_completed')).body.records.map((r) => r.number)).toEqual([5, 9]);
+  });
+
+  it('pages with next, without gaps or repeats', async () => {
+    const seen: number[] = [];
+    let path: string | null =
+      `/api/sessions/${token}/history?limit=3&type=test_ready&type=observation_ready&type=test_completed`;
+    while (path) {
+      const page: { body: { records: HistoryRecord[]; next: string | null } } = await request(
+        server.baseUrl,
+        'GET',
+        path,
+      );
+      seen.push(...page.body.records.map((r) => r.number));
+      path = page.body.next;
+    }
+    expect(seen).toEqual([2, 3, 5, 6, 7, 9]);
+  });
+
+  it('refuses malformed filters with 400', async () => {
+    expect((await history('?since=yesterday')).status).toBe(400);
+    expect((await history('?from=x')).status).toBe(400);
+  });
+});
+
+describe('the hash chain', () => {
+  it('chains each event to the previous one from the genesis value', async () => {
+    const records = (await history('')).body.records;
+    let head = GENESIS_HASH;
+    for (const r of records) {
+      head = chainHash(head, {
+        token,
+        number: r.number,
+        type: r.type,
+        data: r.data,
+        received_at: Date.parse(r.received_at),
+        source_address: r.source.address,
+        source_user_agent: r.source.user_agent,
+        source_key: r.source.key,
+      });
+      expect(r.hash).toBe(head);
+    }
+    const verified = await request(server.baseUrl, 'GET', `/api/sessions/${token}/verify`);
+    expect(verified.body).toEqual({ ok: true, events: 10, head_hash: head });
+  });
+});
+
+describe('verification of a tampered database', () => {
+  async function tampered(edit: (db: BetterSqlite3.Database, t: string) => void) {
+    const own = await startTestServer();
+    const t = await createSession(own.baseUrl);
+    for (let i = 1; i <= 6; i++) await pushEvent(own.baseUrl, t, 'step', { i });
+    const db = new BetterSqlite3(own.dbFile);
+    try {
+      db.exec('drop trigger events_append_only');
+      edit(db, t);
+    } finally {
+      db.close();
+    }
+    const res = await request<Record<string, unknown>>(own.baseUrl, 'GET', `/api/sessions/${t}/verify`);
+    await own.close();
+    return res.body;
+  }
+
+  it('detects a changed row at its number', async () => {
+    const result = await tampered((db, t) =>
+      db.prepare(`update events set data = '{"i":99}' where token = ? and number = 3`).run(t),
+    );
+    expect(result).toMatchObject({ ok: false, first_bad_number: 3 });
+  });
+
+  it('detects a removed row', async () => {
+    const result = await tampered((db, t) => db.prepare('delete from events where token = ? and number = 4').run(t));
+    expect(result).toMatchObject({ ok: false, first_bad_number: 4, reason: 'event 4 is missing' });
+  });
+
+  it('detects removed rows at the end', async () => {
+    const result = await tampered((db, t) => db.prepare('delete from events where token = ? and number >= 5').run(t));
+    expect(result).toMatchObject({ ok: false, first_bad_number: 5 });
+  });
+
+  it('detects two rows swapped', async () => {
+    const result = await tampered((db, t) => {
+      const a = db.prepare('select data, hash from events where token = ? and number = 2').get(t) as {
+        data: string;
+        hash: string;
+      };
+      const b = db.prepare('select data, hash from events where token = ? and number = 3').get(t) as {
+        data: string;
+        hash: string;
+      };
+      const put = db.prepare('update events set data = ?, hash = ? where token = ? and number = ?');
+      put.run(b.data, b.hash, t, 2);
+      put.run(a.data, a.hash, t, 3);
+    });
+    expect(result).toMatchObject({ ok: false, first_bad_number: 2 });
+  });
+
+  it('answers 404 for an unknown session', async () => {
+    expect(
+      (await request(server.baseUrl, 'GET', '/api/sessions/00000000-0000-4000-8000-000000000000/verify')).status,
+    ).toBe(404);
+  });
+});
+
+describe('export', () => {
+  it('streams NDJSON: the session, every event with its hash, and the count and head hash', async () => {
+    const res = await fetch(`${server.baseUrl}/api/sessions/${token}/export`);
+    expect(res.status).toBe(200);
+    expect(res.headers.get('content-type')).toMatch(/^application\/x-ndjson/);
+    const lines = (await res.text())
+      .trimEnd()
+      .split('\n')
+      .map((l) => JSON.parse(l) as Record<string, unknown>);
+    expect(lines[0]).toMatchObject({ kind: 'session', format: 'wave-sessions-export', token, status: 'paused' });
+    expect(lines.slice(1, -1)).toEqual((await history('')).body.records.map((r) => ({ kind: 'event', ...r })));
+    const verified = (await request<{ head_hash: string }>(server.baseUrl, 'GET', `/api/sessions/${token}/verify`))
+      .body;
+    expect(lines.at(-1)).toEqual({ kind: 'end', events: 10, head_hash: verified.head_hash });
+  });
+
+  it('exports CSV for spreadsheets, quoting what needs it', async () => {
+    const res = await fetch(`${server.baseUrl}/api/sessions/${token}/export?format=csv`);
+    expect(res.headers.get('content-type')).toMatch(/^text\/csv/);
+    const rows = (await res.text()).trimEnd().split('\r\n');
+    expect(rows[0]).toBe('number,type,received_at,source_address,source_user_agent,source_key,data,hash');
+    expect(rows).toHaveLength(11);
+    expect(rows[2]).toMatch(/^2,test_ready,[^,]+,[^,]+,device\/1,,"\{""test_path"":""\/a\.html""/);
+  });
+
+  it('keeps the history of a deleted session readable for the audit trail', async () => {
+    const t = await createSession(server.baseUrl);
+    await pushEvent(server.baseUrl, t, 'kept', 1);
+    await request(server.baseUrl, 'DELETE', `/api/sessions/${t}`);
+    const res = await request<{ records: HistoryRecord[] }>(server.baseUrl, 'GET', `/api/sessions/${t}/history`);
+    expect(res.body.records.map((r) => r.type)).toEqual(['kept']);
+    expect((await request(server.baseUrl, 'GET', `/api/sessions/${t}/verify`)).body).toMatchObject({
+      ok: true,
+      events: 1,
+    });
+  });
+});
