@@ -1,8 +1,8 @@
 // The crash test: concurrent pushers against a server process that is killed
 // with SIGKILL at random moments and restarted on the same file. After every
 // restart, every push that was answered 200 must be stored under the number
-// its answer carried, numbers must run 1..N without gaps, and no push may be
-// stored twice. `npm run test:crash` runs the full test (20 kills, 32
+// its answer carried, numbers must run 1..N without gaps, no push may be
+// stored twice, and the session's hash chain must verify. `npm run test:crash` runs the full test (20 kills, 32
 // pushers); the test suite runs a reduced one through runCrashTest.
 //
 //   node --import tsx scripts/crash.ts [--rounds N] [--pushers N]
@@ -94,6 +94,11 @@ export async function runCrashTest({
         if (events[a.number - 1]?.data !== a.data)
           failures.push(`round ${round}: acknowledged ${a.data} missing as ${a.number}`);
       }
+      const verified = (await (await fetch(`${server.url}/api/sessions/${token}/verify`)).json()) as {
+        ok: boolean;
+        reason?: string;
+      };
+      if (!verified.ok) failures.push(`round ${round}: the hash chain does not verify: ${verified.reason}`);
       log(
         `round ${round}/${rounds}: ${acked.length} acknowledged, ${events.length} stored, ${failures.length} failures`,
       );
