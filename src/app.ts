@@ -6,7 +6,7 @@ import Koa from 'koa';
 import bodyParser from 'koa-bodyparser';
 import type { Logger } from 'pino';
 import type { EventLog } from './event-log.js';
-import { mountAuditRoutes } from './http/audit-routes.js';
+import { type ImportLines, mountAuditRoutes } from './http/audit-routes.js';
 import type { Access } from './http/auth.js';
 import type { AuditStore } from './store/audit-store.js';
 import { corsMiddleware } from './http/cors.js';
@@ -31,6 +31,7 @@ export interface AppDeps {
   metrics: Metrics;
   access: Access;
   audit: AuditStore;
+  importLines: ImportLines;
   now?: () => number;
 }
 
@@ -71,7 +72,8 @@ export function createApp(deps: AppDeps): Koa {
   });
   app.use(async (ctx, next) => {
     // only writes carry a body; a GET's claimed Content-Encoding is not read at all
-    if (ctx.method === 'POST' || ctx.method === 'PUT') {
+    const isImport = ctx.path.endsWith('/sessions/import');
+    if ((ctx.method === 'POST' || ctx.method === 'PUT') && !isImport) {
       try {
         await parseBody(ctx, () => Promise.resolve());
       } catch (error) {

@@ -11,6 +11,7 @@ import type { Config } from './config.js';
 import { createEventLog } from './event-log.js';
 import { createAccess } from './http/auth.js';
 import { createAuditStore } from './store/audit-store.js';
+import { importExport } from './store/import.js';
 import { createKeyStore } from './store/key-store.js';
 import { createMetrics } from './metrics.js';
 import { createNotifier } from './notifier.js';
@@ -71,6 +72,7 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
   const app = createApp({
     access,
     audit: createAuditStore(store.db),
+    importLines: (lines) => importExport(store, lines),
     logger,
     sessions,
     eventLog,

@@ -224,3 +224,60 @@ describe('export', () => {
     });
   });
 });
+
+describe('import', () => {
+  async function exportOf(baseUrl: string, t: string): Promise<string> {
+    return (await fetch(`${baseUrl}/api/sessions/${t}/export`)).text();
+  }
+  async function importInto(baseUrl: string, body: string) {
+    return request<Record<string, unknown>>(baseUrl, 'POST', '/api/sessions/import', body, {
+      'Content-Type': 'application/x-ndjson',
+    });
+  }
+
+  it('restores an export into another server, byte-identical on the way back, and verifiable', async () => {
+    const exported = await exportOf(server.baseUrl, token);
+    const other = await startTestServer();
+    try {
+      const res = await importInto(other.baseUrl, exported);
+      expect(res.status).toBe(200);
+      expect(res.body).toMatchObject({ token, events: 10 });
+      expect(await exportOf(other.baseUrl, token)).toBe(exported);
+      expect((await request(other.baseUrl, 'GET', `/api/sessions/${token}/verify`)).body).toMatchObject({
+        ok: true,
+        events: 10,
+      });
+      // and the restored session goes on where it was
+      expect((await pushEvent(other.baseUrl, token, 'after_import', 1)).body.number).toBe(11);
+      expect((await request(other.baseUrl, 'GET', `/api/sessions/${token}/verify`)).body).toMatchObject({
+        ok: true,
+        events: 11,
+      });
+    } finally {
+      await other.close();
+    }
+  });
+
+  it('refuses a tampered export, and a session that exists, storing nothing', async () => {
+    const exported = await exportOf(server.baseUrl, token);
+    const other = await startTestServer();
+    try {
+      const tampered = exported.replace('"status":"FAIL"', '"status":"PASS"');
+      expect(tampered).not.toBe(exported);
+      const refused = await importInto(other.baseUrl, tampered);
+      expect(refused.status).toBe(400);
+      expect(refused.body).toMatchObject({
+        code: 'IMPORT_REFUSED',
+        error: expect.stringContaining('event 8 does not match'),
+      });
+      const cut = exported.split('\n').slice(0, 5).join('\n');
+      expect((await importInto(other.baseUrl, cut)).body).toMatchObject({ code: 'IMPORT_REFUSED' });
+      expect((await request(other.baseUrl, 'GET', `/api/sessions/${token}/history`)).status).toBe(404);
+      const exists = await importInto(server.baseUrl, exported);
+      expect(exists.status).toBe(409);
+      expect(exists.body).toMatchObject({ code: 'SESSION_EXISTS' });
+    } finally {
+      await other.close();
+    }
+  });
+});

@@ -2,6 +2,7 @@
 // the verification of its hash chain, and its export as NDJSON or CSV,
 // streamed page by page.
 
+import readline from 'node:readline';
 import { Readable } from 'node:stream';
 import type Router from '@koa/router';
 import type { Context } from 'koa';
@@ -10,6 +11,10 @@ import type { AuditStore } from '../store/audit-store.js';
 import type { Access } from './auth.js';
 import { HttpError } from './errors.js';
 import { readIntegerParam } from './query.js';
+
+export type ImportLines = (
+  lines: AsyncIterable<string>,
+) => Promise<{ token: string; events: number; head_hash: string }>;
 
 const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
 
@@ -77,7 +82,17 @@ function csvField(value: string | number | null): string {
   return /[",\r\n]/.test(text) ? `"${text.replace(/"/g, '""')}"` : text;
 }
 
-export function mountAuditRoutes(router: Router, { audit, access }: { audit: AuditStore; access: Access }) {
+export function mountAuditRoutes(
+  router: Router,
+  { audit, access, importLines }: { audit: AuditStore; access: Access; importLines: ImportLines },
+) {
+  // the body is an export (NDJSON), read line by line rather than parsed whole
+  router.post('/sessions/import', access.allow('admin'), async (ctx) => {
+    const lines = readline.createInterface({ input: ctx.req, crlfDelay: Infinity });
+    ctx.set('Cache-Control', 'no-store');
+    ctx.body = await importLines(lines);
+  });
+
   router.get('/sessions/:token/history', access.allow('reader'), async (ctx) => {
     const raw = ctx.query.type;
     const types = raw === undefined ? [] : Array.isArray(raw) ? raw : [raw];
