@@ -1,7 +1,10 @@
-// The session table (configuration and status projection) and the
-// append-only event log keyed by (token, number).
+// The schema: sessions (configuration and status projection), the
+// append-only event log keyed by (token, number) with its hash chain, the
+// answers of idempotent writes, and API keys.
 
 import { type Kysely, sql } from 'kysely';
+
+const GENESIS_HASH = '0'.repeat(64);
 
 export async function up(db: Kysely<unknown>): Promise<void> {
   await db.schema
@@ -19,10 +22,22 @@ export async function up(db: Kysely<unknown>): Promise<void> {
     .addColumn('date_finished', 'integer')
     .addColumn('expiration_date', 'integer')
     .addColumn('last_event', 'integer', (col) => col.notNull().defaultTo(0))
+    // the hash of the newest event, or the genesis value
+    .addColumn('head_hash', 'text', (col) => col.notNull().defaultTo(GENESIS_HASH))
+    // 'deleted', 'expired' or 'resumed'; the events stay for the audit trail
     .addColumn('deleted_at', 'integer')
+    .addColumn('deleted_reason', 'text')
     .execute();
 
   await db.schema.createIndex('sessions_date_created').on('sessions').columns(['date_created', 'token']).execute();
+  // the expiry sweep reads only the pending sessions that have a date
+  await db.schema
+    .createIndex('sessions_expiring')
+    .on('sessions')
+    .column('expiration_date')
+    .where(sql.ref('deleted_at'), 'is', null)
+    .where(sql.ref('status'), '=', 'pending')
+    .execute();
 
   await db.schema
     .createTable('events')
@@ -33,6 +48,8 @@ export async function up(db: Kysely<unknown>): Promise<void> {
     .addColumn('received_at', 'integer', (col) => col.notNull())
     .addColumn('source_address', 'text')
     .addColumn('source_user_agent', 'text')
+    .addColumn('source_key', 'text')
+    .addColumn('hash', 'text', (col) => col.notNull())
     .addPrimaryKeyConstraint('events_pk', ['token', 'number'])
     // clustered on (token, number): a replay is one range scan
     .modifyEnd(sql`without rowid`)
@@ -41,9 +58,28 @@ export async function up(db: Kysely<unknown>): Promise<void> {
   // The log is append-only: the database itself refuses to change an event.
   await sql`create trigger events_append_only before update on events
     begin select raise(abort, 'events are append-only'); end`.execute(db);
+
+  await db.schema
+    .createTable('idempotency_keys')
+    .addColumn('key', 'text', (col) => col.primaryKey())
+    .addColumn('fingerprint', 'text', (col) => col.notNull())
+    .addColumn('response', 'text', (col) => col.notNull())
+    .addColumn('created_at', 'integer', (col) => col.notNull())
+    .execute();
+
+  await db.schema
+    .createTable('api_keys')
+    .addColumn('id', 'text', (col) => col.primaryKey())
+    .addColumn('name', 'text', (col) => col.notNull())
+    .addColumn('role', 'text', (col) => col.notNull())
+    .addColumn('secret_hash', 'text', (col) => col.notNull())
+    .addColumn('created_at', 'integer', (col) => col.notNull())
+    .addColumn('revoked_at', 'integer')
+    .execute();
 }
 
 export async function down(db: Kysely<unknown>): Promise<void> {
-  await db.schema.dropTable('events').execute();
-  await db.schema.dropTable('sessions').execute();
+  for (const table of ['api_keys', 'idempotency_keys', 'events', 'sessions']) {
+    await db.schema.dropTable(table).execute();
+  }
 }
