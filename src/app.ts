@@ -10,7 +10,7 @@ import { type ImportLines, mountAuditRoutes } from './http/audit-routes.js';
 import type { Access } from './http/auth.js';
 import type { AuditStore } from './store/audit-store.js';
 import { corsMiddleware } from './http/cors.js';
-import { errorMiddleware, toBodyError } from './http/errors.js';
+import { errorMiddleware, HttpError, toBodyError } from './http/errors.js';
 import { mountEventRoutes } from './http/events-routes.js';
 import { requestLogMiddleware } from './http/request-log.js';
 import { mountSessionRoutes } from './http/sessions-routes.js';
@@ -18,6 +18,23 @@ import type { Metrics } from './metrics.js';
 import type { SessionStore } from './store/session-store.js';
 
 export const API_PREFIXES = ['/api', '/_wave/api'] as const;
+
+// deeper JSON would exhaust the stack of every recursive step after parsing
+const MAX_BODY_DEPTH = 256;
+
+/** How deep arrays and objects nest in `value`, measured without recursion. */
+export function nestingDepth(value: unknown): number {
+  let deepest = 0;
+  const stack: [unknown, number][] = [[value, 0]];
+  while (stack.length > 0) {
+    const [item, depth] = stack.pop()!;
+    if (item === null || typeof item !== 'object') continue;
+    deepest = Math.max(deepest, depth + 1);
+    if (deepest > MAX_BODY_DEPTH) return deepest;
+    for (const child of Object.values(item)) stack.push([child, depth + 1]);
+  }
+  return deepest;
+}
 
 export interface AppDeps {
   logger: Logger;
@@ -78,6 +95,9 @@ export function createApp(deps: AppDeps): Koa {
         await parseBody(ctx, () => Promise.resolve());
       } catch (error) {
         throw toBodyError(error, deps.maxBodyBytes);
+      }
+      if (nestingDepth(ctx.request.body) > MAX_BODY_DEPTH) {
+        throw new HttpError(400, `The request body nests deeper than ${MAX_BODY_DEPTH} levels.`, 'BODY_TOO_DEEP');
       }
     }
     await next();

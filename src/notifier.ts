@@ -43,7 +43,8 @@ export function answerFromBatch(cursor: number, limit: number, batch: Batch): Bu
 
 interface PendingWake {
   wakes: Wake[];
-  batch: Batch;
+  /** null: the waiters are released with nothing. */
+  batch: Batch | null;
   next: number;
 }
 
@@ -111,7 +112,8 @@ export function createNotifier({ sliceSize = 500 }: { sliceSize?: number } = {})
       if (!set) return;
       waiters.delete(token);
       count -= set.size;
-      for (const wake of set) wake(null);
+      pending.push({ wakes: [...set], batch: null, next: 0 });
+      wakeSome();
     },
 
     /** Answers every waiter with nothing, so clients poll again (shutdown). */

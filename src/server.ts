@@ -54,7 +54,9 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
     throw new Error(`cannot migrate the database file ${config.dbFile}: ${(error as Error).message}`);
   }
   const sessions = createSessionStore(store);
-  const events = createEventStore(store);
+  const events = createEventStore(store, {
+    onListenerError: (err) => logger.error({ err }, 'a commit listener failed'),
+  });
   const notifier = createNotifier();
   const metrics = createMetrics(() => notifier.waiting());
   events.onCommit((committed) => {

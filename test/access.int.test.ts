@@ -102,6 +102,69 @@ describe('access control on', () => {
     expect((await request(server.baseUrl, 'GET', '/api/status')).status).toBe(200);
   });
 
+  it('needs writer rights to change a configuration, labels, a status by push, or to resume', async () => {
+    const token = (await request<{ token: string }>(server.baseUrl, 'POST', '/api/sessions', {}, bearer(writer.key)))
+      .body.token;
+    const writes: [string, string, unknown][] = [
+      ['PUT', `/api/sessions/${token}`, { types: ['manual'] }],
+      ['PUT', `/api/sessions/${token}/labels`, ['x']],
+      ['POST', `/api/sessions/${token}/events`, { type: 'status', data: 'aborted' }],
+      ['POST', `/api/sessions/${token}/resume`, { resume_token: token }],
+    ];
+    for (const [method, path, body] of writes) {
+      expect([method, path, (await request(server.baseUrl, method, path, body)).status]).toEqual([method, path, 401]);
+      expect([method, path, (await request(server.baseUrl, method, path, body, bearer(reader))).status]).toEqual([
+        method,
+        path,
+        403,
+      ]);
+    }
+    expect((await request(server.baseUrl, 'GET', `/api/sessions/${token}/status`)).body).toMatchObject({
+      status: 'pending',
+    });
+    for (const [method, path, body] of writes) {
+      expect((await request(server.baseUrl, method, path, body, bearer(writer.key))).status).toBe(200);
+    }
+  });
+
+  it('keeps Idempotency-Keys apart between API keys', async () => {
+    const first = await request<{ token: string }>(
+      server.baseUrl,
+      'POST',
+      '/api/sessions',
+      {},
+      {
+        ...bearer(writer.key),
+        'Idempotency-Key': 'run-1',
+      },
+    );
+    const other = await addKey(server.dbFile, 'writer');
+    const second = await request<{ token: string }>(
+      server.baseUrl,
+      'POST',
+      '/api/sessions',
+      {},
+      {
+        ...bearer(other.key),
+        'Idempotency-Key': 'run-1',
+      },
+    );
+    expect(second.status).toBe(200);
+    expect(second.body.token).not.toBe(first.body.token);
+  });
+
+  it('needs reader rights for history, verification and export', async () => {
+    const token = (await request<{ token: string }>(server.baseUrl, 'POST', '/api/sessions', {}, bearer(writer.key)))
+      .body.token;
+    for (const what of ['history', 'verify', 'export']) {
+      expect((await request(server.baseUrl, 'GET', `/api/sessions/${token}/${what}`)).status).toBe(401);
+      expect(
+        (await request(server.baseUrl, 'GET', `/api/sessions/${token}/${what}`, undefined, bearer(reader))).status,
+      ).toBe(200);
+    }
+    expect((await request(server.baseUrl, 'POST', '/api/sessions/import', '', bearer(writer.key))).status).toBe(403);
+  });
+
   it('refuses a mistyped or revoked key at once', async () => {
     const wrong = writer.key.slice(0, -1) + (writer.key.endsWith('A') ? 'B' : 'A');
     const res = await request(server.baseUrl, 'POST', '/api/sessions', {}, bearer(wrong));

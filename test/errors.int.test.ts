@@ -62,6 +62,22 @@ describe('pushes that store nothing', () => {
     });
   }
 
+  it('a body nested too deeply: 400, with or without an Idempotency-Key', async () => {
+    const deep = `{"type":"deep","data":${'['.repeat(300)}${']'.repeat(300)}}`;
+    expectError(await request(server.baseUrl, 'POST', `/api/sessions/${token}/events`, deep), 400, 'BODY_TOO_DEEP');
+    const keyed = await request(
+      server.baseUrl,
+      'POST',
+      '/api/sessions',
+      `{"labels":${'['.repeat(300)}${']'.repeat(300)}}`,
+      {
+        'Idempotency-Key': 'deep-1',
+      },
+    );
+    expectError(keyed, 400, 'BODY_TOO_DEEP');
+    await expectNothingStored();
+  });
+
   it('names the limit when a body is too large', async () => {
     const res = await request<{ error: string }>(server.baseUrl, 'POST', `/api/sessions/${token}/events`, {
       type: 'big',

@@ -147,11 +147,14 @@ describe('request logs', () => {
       expect(lines.find((l) => l.req_id === id)).toMatchObject({
         msg: 'request',
         method: 'POST',
-        path: `/api/sessions/${token}/events`,
+        route: '/api/sessions/:token/events',
+        session: `${token.slice(0, 8)}…`,
         status: 400,
       });
-      expect(lines.find((l) => l.req_id === 'lab-probe-42')).toMatchObject({ path: '/api/status', status: 200 });
+      expect(lines.find((l) => l.req_id === 'lab-probe-42')).toMatchObject({ route: '/api/status', status: 200 });
+      // no bodies, queries, keys, nor whole session tokens (a token is its session's credential)
       expect(proc.stdout()).not.toMatch(/secret-body-value|very-secret-key|q-value/);
+      expect(proc.stdout()).not.toContain(token);
     } finally {
       proc.child.kill('SIGTERM');
       await proc.exited;

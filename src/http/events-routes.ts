@@ -6,6 +6,7 @@ import { parseEventBody } from '../domain/event-types.js';
 import type { EventLog } from '../event-log.js';
 import type { EventSource } from '../store/event-store.js';
 import { serializeEvent } from '../notifier.js';
+import type { Access } from './auth.js';
 import { HttpError } from './errors.js';
 import { readIdempotency } from './idempotency.js';
 import { readIntegerParam } from './query.js';
@@ -15,6 +16,7 @@ export interface EventsRouteOptions {
   longPollTimeoutMs: number;
   /** The most events one answer carries, whatever `limit` asks. */
   maxEventsPerAnswer: number;
+  access: Access;
 }
 
 export function sourceOf(ctx: Context): EventSource {
@@ -51,7 +53,7 @@ function sendJson(ctx: Context, body: Buffer | object): void {
 
 export function mountEventRoutes(
   router: Router,
-  { eventLog, longPollTimeoutMs, maxEventsPerAnswer }: EventsRouteOptions,
+  { eventLog, longPollTimeoutMs, maxEventsPerAnswer, access }: EventsRouteOptions,
 ) {
   router.get('/sessions/:token/events', async (ctx) => {
     const lastEvent = readIntegerParam(ctx, 'last_event', { min: -Infinity });
@@ -80,6 +82,9 @@ export function mountEventRoutes(
 
   router.post('/sessions/:token/events', async (ctx) => {
     const input = parseEventBody(ctx.request.body);
+    // the session's token alone may push events, but a status change is a
+    // control call: it needs what start, pause and stop need
+    if (input.type === 'status') access.require(ctx, 'writer');
     const result = await eventLog.append(ctx.params.token!, input, sourceOf(ctx), {
       expectedLastEvent: readExpectedLastEvent(ctx),
       idempotency: readIdempotency(ctx, (_session, event) => serializeEvent(event!)),

@@ -24,9 +24,15 @@ export function readIdempotency(
       'INVALID_IDEMPOTENCY_KEY',
     );
   }
-  // the route (the same under /api and /_wave/api), its token and the body
+  // the route (the same under /api and /_wave/api), its token, the body and
+  // the preconditions
   const route = String(ctx._matchedRoute ?? ctx.path).replace(/^\/_wave/, '');
   const token = (ctx.params as Record<string, string> | undefined)?.token ?? null;
-  const request = JSON.stringify([ctx.method, route, token, ctx.request.body ?? null]);
-  return { key, fingerprint: createHash('sha256').update(request).digest('hex'), render };
+  const preconditions = [ctx.query.expected_last_event ?? null, ctx.get('If-Match') || null];
+  const request = JSON.stringify([ctx.method, route, token, ctx.request.body ?? null, preconditions]);
+  // keys are scoped to who sends them: another API key (or none) with the same
+  // key text is another key, and never sees this one's answer
+  const owner = (ctx.state.key as { id: string } | undefined)?.id ?? '-';
+  const scoped = createHash('sha256').update(`${owner}\n${key}`).digest('hex');
+  return { key: scoped, fingerprint: createHash('sha256').update(request).digest('hex'), render };
 }

@@ -1,7 +1,7 @@
 // One structured log line and one metrics sample per request, under a request
 // id that the answer carries in X-Request-Id (a client may send its own).
-// Logged: method, path, status, duration, remote address. Never bodies,
-// query strings or credentials.
+// Logged: method, route, the first characters of the session's token, status,
+// duration, remote address. Never bodies, query strings, full tokens or keys.
 
 import { randomUUID } from 'node:crypto';
 import type { Middleware } from 'koa';
@@ -22,12 +22,15 @@ export function requestLogMiddleware({ logger, metrics }: { logger: Logger; metr
     } finally {
       const seconds = (performance.now() - started) / 1000;
       const route = (ctx._matchedRoute as string | undefined) ?? 'unmatched';
+      const token = (ctx.params as Record<string, string> | undefined)?.token;
       metrics.httpDuration.observe({ method: ctx.method, route, status: ctx.status }, seconds);
       logger.info(
         {
           req_id: id,
           method: ctx.method,
-          path: ctx.path,
+          // the route, not the path: a session's token is its credential
+          route,
+          session: token === undefined ? undefined : `${token.slice(0, 8)}…`,
           status: ctx.status,
           ms: Math.round(seconds * 10_000) / 10,
           remote: ctx.req.socket.remoteAddress,

@@ -23,7 +23,7 @@ import {
   type PushableStatus,
 } from '../domain/session-status.js';
 import type { DeletedReason, SessionRow } from './database.js';
-import { isExpired, readLiveSession } from './session-store.js';
+import { isExpired } from './session-store.js';
 import type { SqliteStore } from './sqlite.js';
 
 export interface StoredEvent {
@@ -104,7 +104,10 @@ function evolveSession(session: SessionRow, input: EventInput, now: number): Ses
 
 export type CommitListener = (events: readonly StoredEvent[]) => void;
 
-export function createEventStore(store: SqliteStore) {
+export function createEventStore(
+  store: SqliteStore,
+  { onListenerError = () => {} }: { onListenerError?: (error: unknown) => void } = {},
+) {
   const { db, prepare, runExclusive } = store;
   const commitListeners: CommitListener[] = [];
   const p = sql<never>`?`;
@@ -157,13 +160,9 @@ export function createEventStore(store: SqliteStore) {
     const keys = new Map<string, { fingerprint: string; response: string }>();
     const lookup = (token: string, now: number): SessionRow | null => {
       if (!sessions.has(token)) {
-        let row = (selectSession.get(token) as SessionRow | undefined) ?? null;
-        if (row && isExpired(row, now)) {
-          // a pending session past its expiration date is deleted on the spot
-          row = { ...row, deleted_at: now, deleted_reason: 'expired' };
-          dirty.add(token);
-        }
-        sessions.set(token, row);
+        const row = (selectSession.get(token) as SessionRow | undefined) ?? null;
+        // an expired session is gone; the sweep deletes it and releases its waiters
+        sessions.set(token, row && !isExpired(row, now) ? row : null);
       }
       const session = sessions.get(token) ?? null;
       return session && session.deleted_at === null ? session : null;
@@ -273,7 +272,16 @@ export function createEventStore(store: SqliteStore) {
     const committed: StoredEvent[] = [];
     for (const outcome of outcomes)
       if (!(outcome instanceof DomainError) && outcome.event) committed.push(outcome.event);
-    if (committed.length > 0) for (const listener of commitListeners) listener(committed);
+    if (committed.length > 0) {
+      for (const listener of commitListeners) {
+        // a listener's failure must not keep committed writes from their answers
+        try {
+          listener(committed);
+        } catch (error) {
+          onListenerError(error);
+        }
+      }
+    }
     batch!.forEach((write, i) => {
       const outcome = outcomes[i]!;
       if (outcome instanceof DomainError) write.reject(outcome);
@@ -369,8 +377,7 @@ export function createEventStore(store: SqliteStore) {
       const row = await db.selectFrom('sessions').selectAll().where('token', '=', token).executeTakeFirst();
       if (row?.deleted_reason === 'resumed') return { head: row.last_event, open: false };
       if (row && row.deleted_at === null && !isExpired(row, now)) return { head: row.last_event, open: true };
-      // not found, deleted or expired: the slow path deletes an expired session and throws
-      return { head: (await readLiveSession(db, token, now)).last_event, open: true };
+      throw new SessionNotFoundError(token);
     },
 
     /** Up to `limit` events numbered above `after`, oldest first. */

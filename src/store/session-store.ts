@@ -46,9 +46,8 @@ export function isExpired(row: SessionRow, now: number): boolean {
 }
 
 /**
- * Reads a live session, or throws SessionNotFoundError. A pending session
- * past its expiration date is deleted on the spot (one statement, so this
- * is safe outside a transaction too).
+ * Reads a live session, or throws SessionNotFoundError; a pending session
+ * past its expiration date is gone already for every caller.
  */
 export async function readLiveSession(trx: Kysely<Database>, token: string, now: number): Promise<SessionRow> {
   const row = await trx
@@ -58,12 +57,8 @@ export async function readLiveSession(trx: Kysely<Database>, token: string, now:
     .where('deleted_at', 'is', null)
     .executeTakeFirst();
   if (!row) throw new SessionNotFoundError(token);
+  // reads write nothing: the expiry sweep deletes it and releases its waiters
   if (isExpired(row, now)) {
-    await trx
-      .updateTable('sessions')
-      .set({ deleted_at: now, deleted_reason: 'expired' })
-      .where('token', '=', token)
-      .execute();
     throw new SessionNotFoundError(token);
   }
   return row;

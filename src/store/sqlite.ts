@@ -81,8 +81,9 @@ export function openSqlite(file: string, { busyWaitMs = 5000 }: { busyWaitMs?: n
   // push survives a crash of the process or of the machine.
   raw.pragma('journal_mode = WAL');
   raw.pragma('synchronous = FULL');
-  // short: longer waits for a lock happen in retryingWhileBusy, off the event loop
-  raw.pragma('busy_timeout = 20');
+  // no waiting inside SQLite, which would block the event loop: waits for a
+  // lock happen in retryingWhileBusy, between attempts
+  raw.pragma('busy_timeout = 0');
   raw.pragma('foreign_keys = ON');
   // 32 MiB of page cache: appends to many sessions of a large log touch many pages
   raw.pragma('cache_size = -32768');
