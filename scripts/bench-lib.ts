@@ -218,6 +218,12 @@ export function spawnServer(label: string, args: string[], env: Record<string, s
   };
 }
 
+/** CPU time (user + system) a process has used, in ms, from /proc (Linux only; 10 ms ticks). */
+export function readCpuMs(pid: number): number {
+  const fields = fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+  return (Number(fields[11]) + Number(fields[12])) * 10;
+}
+
 /** The server's resident memory, from /proc (Linux only). */
 export function readRssKb(pid: number): number {
   const match = /^VmRSS:\s+(\d+) kB/m.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));

@@ -24,6 +24,7 @@ import {
   now,
   percentile,
   perSecond,
+  readCpuMs,
   readRssKb,
   type ServerProcess,
   sleep,
@@ -346,6 +347,8 @@ async function wakeMany(
     await sleep(500);
     const rssKbPerPoll = (readRssKb(pid) - rssBefore) / (tokens.length * perSession);
 
+    // the server's CPU time from the pushes to the last answer: its own cost of the wake
+    const cpuBefore = readCpuMs(pid);
     const pushes = tokens.map((token, s) => push(base, pushAgent, token, pushBody(s, heads[s]!)));
     const latencies: number[] = [];
     let errors = 0;
@@ -363,7 +366,8 @@ async function wakeMany(
         else errors += 1;
       }
     }
-    return { latencies, errors, rssKbPerPoll };
+    const serverCpuMs = readCpuMs(pid) - cpuBefore;
+    return { latencies, errors, rssKbPerPoll, serverCpuMs };
   } finally {
     metricsAgent.destroy();
     pushAgent.destroy();
@@ -488,12 +492,16 @@ async function main() {
   const [manyToken] = await createSessions(base, 1);
   const manyHeads = [0];
   const manyAgent = new http.Agent({ keepAlive: true, maxSockets: MANY_WAITERS + 10 });
-  const manyRounds: { p50: number; p99: number }[] = [];
+  const manyRounds: { p50: number; p99: number; cpuUsPerWaiter: number }[] = [];
   let manyErrors = 0;
   try {
     for (let r = 0; r < P.repeats; r++) {
       const round = await wakeMany(base, server.proc.pid, [manyToken!], manyHeads, MANY_WAITERS, manyAgent);
-      manyRounds.push({ p50: percentile(round.latencies, 50), p99: percentile(round.latencies, 99) });
+      manyRounds.push({
+        p50: percentile(round.latencies, 50),
+        p99: percentile(round.latencies, 99),
+        cpuUsPerWaiter: (round.serverCpuMs * 1000) / MANY_WAITERS,
+      });
       manyErrors += round.errors;
       log(`wake: ${MANY_WAITERS} waiters on 1 session, round ${r + 1}: p99 ${manyRounds.at(-1)?.p99.toFixed(2)} ms`);
     }
@@ -511,6 +519,12 @@ async function main() {
     median(manyRounds.map((r) => r.p99)),
     `${MANY_WAITERS.toLocaleString('en-US')} waiters, 1 session: p99`,
     'ms',
+  );
+  report(
+    'wake_server_cpu_us_per_waiter_1000',
+    median(manyRounds.map((r) => r.cpuUsPerWaiter)),
+    `${MANY_WAITERS.toLocaleString('en-US')} waiters: server CPU per answer`,
+    'µs',
   );
   countErrors('wake_1000', manyErrors);
 
