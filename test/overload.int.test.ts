@@ -74,6 +74,14 @@ describe('slow clients', () => {
     expect(Date.now() - started).toBeLessThan(5000);
   });
 
+  it('keeps idle connections open 65 s, above the 60 s of common proxies', async () => {
+    server = await startTestServer();
+    const res = await fetch(`${server.baseUrl}/api/status`);
+    await res.text();
+    expect(res.headers.get('connection')).toBe('keep-alive');
+    expect(res.headers.get('keep-alive')).toBe('timeout=65');
+  });
+
   it('lets a long poll wait past the request timeout, up to its own', async () => {
     server = await startTestServer({ requestTimeoutMs: 300, longPollTimeoutMs: 5000 });
     const token = await createSession(server.baseUrl);
