@@ -6,6 +6,7 @@
 //
 //   node --import tsx scripts/bench.ts [--quick] [--json]
 
+import { chainHash, GENESIS_HASH } from '../src/domain/audit.js';
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import http from 'node:http';
@@ -434,14 +435,29 @@ function fillDatabase(dbFile: string, sessions: { token: string; count: number }
   try {
     db.pragma('synchronous = OFF'); // a fixture: durability of the load itself does not matter
     const insert = db.prepare(
-      `insert into events (token, number, type, data, received_at, source_address, source_user_agent)
-       values (?, ?, 'bench', ?, ?, '127.0.0.1', 'wave-sessions-bench')`,
+      `insert into events (token, number, type, data, received_at, source_address, source_user_agent, hash)
+       values (?, ?, 'bench', ?, ?, '127.0.0.1', 'wave-sessions-bench', ?)`,
     );
-    const setHead = db.prepare('update sessions set last_event = ? where token = ? and last_event = 0');
+    const setHead = db.prepare('update sessions set last_event = ?, head_hash = ? where token = ? and last_event = 0');
+    // the same hash chain the server keeps, so that the history verifies
     const fill = db.transaction((token: string, count: number) => {
       const at = Date.now();
-      for (let n = 1; n <= count; n++) insert.run(token, n, `{"n":${n},"note":"bulk-loaded for the benchmark"}`, at);
-      if (setHead.run(count, token).changes !== 1) throw new Error(`session ${token} is missing or not empty`);
+      let head = GENESIS_HASH;
+      for (let n = 1; n <= count; n++) {
+        const data = { n, note: 'bulk-loaded for the benchmark' };
+        head = chainHash(head, {
+          token,
+          number: n,
+          type: 'bench',
+          data,
+          received_at: at,
+          source_address: '127.0.0.1',
+          source_user_agent: 'wave-sessions-bench',
+          source_key: null,
+        });
+        insert.run(token, n, JSON.stringify(data), at, head);
+      }
+      if (setHead.run(count, head, token).changes !== 1) throw new Error(`session ${token} is missing or not empty`);
     });
     for (const s of sessions) fill(s.token, s.count);
   } finally {
