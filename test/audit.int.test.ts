@@ -107,6 +107,37 @@ describe('history', () => {
   });
 });
 
+describe('report', () => {
+  it('reports the scripted run per test, with results, timeline and the status as of an event', async () => {
+    const res = await request<{
+      tests: { test_path: string; ready_at: string; completed_at: string; results: { status: string }[] }[];
+      results: Record<string, number>;
+      status_timeline: { number: number; status: string }[];
+      time_running_ms: number;
+      status: string;
+    }>(server.baseUrl, 'GET', `/api/sessions/${token}/report`);
+    expect(res.status).toBe(200);
+    expect(res.body.tests.map((t) => [t.test_path, t.results.map((r) => r.status)])).toEqual([
+      ['/a.html', ['PASS']],
+      ['/b.html', ['FAIL']],
+    ]);
+    expect(res.body.tests[0]!.ready_at).toMatch(/Z$/);
+    expect(res.body.results).toEqual({ PASS: 1, FAIL: 1, TIMEOUT: 0, NOT_RUN: 0 });
+    expect(res.body.status_timeline.map((s) => [s.number, s.status])).toEqual([
+      [1, 'running'],
+      [10, 'paused'],
+    ]);
+    expect(res.body.time_running_ms).toBeGreaterThanOrEqual(50);
+    expect(res.body.status).toBe('paused');
+    const earlier = await request<{ status: string; at: number }>(
+      server.baseUrl,
+      'GET',
+      `/api/sessions/${token}/report?at=5`,
+    );
+    expect(earlier.body).toMatchObject({ status: 'running', at: 5 });
+  });
+});
+
 describe('the hash chain', () => {
   it('chains each event to the previous one from the genesis value', async () => {
     const records = (await history('')).body.records;

@@ -6,6 +6,7 @@ import readline from 'node:readline';
 import { Readable } from 'node:stream';
 import type Router from '@koa/router';
 import type { Context } from 'koa';
+import { buildReport, type LoggedEvent } from '../domain/report.js';
 import type { EventRow, SessionRow } from '../store/database.js';
 import type { AuditStore } from '../store/audit-store.js';
 import type { Access } from './auth.js';
@@ -114,6 +115,37 @@ export function mountAuditRoutes(
     }
     ctx.set('Cache-Control', 'no-store');
     ctx.body = { records: rows.map(historyRecord), next };
+  });
+
+  router.get('/sessions/:token/report', access.allow('reader'), async (ctx) => {
+    const token = ctx.params.token!;
+    await audit.readAnySession(token);
+    const at = readIntegerParam(ctx, 'at', { min: 0 });
+    const events: LoggedEvent[] = [];
+    for await (const page of audit.eventPages(token)) {
+      for (const row of page) {
+        events.push({
+          number: row.number,
+          type: row.type,
+          data: JSON.parse(row.data) as unknown,
+          received_at: row.received_at,
+        });
+      }
+    }
+    const report = buildReport(events, at === undefined ? {} : { at });
+    ctx.set('Cache-Control', 'no-store');
+    ctx.body = {
+      token,
+      ...report,
+      tests: report.tests.map((t) => ({
+        ...t,
+        ready_at: iso(t.ready_at),
+        observation_ready_at: iso(t.observation_ready_at),
+        observed_at: iso(t.observed_at),
+        completed_at: iso(t.completed_at),
+      })),
+      status_timeline: report.status_timeline.map((s) => ({ ...s, at: iso(s.at) })),
+    };
   });
 
   router.get('/sessions/:token/verify', access.allow('reader'), async (ctx) => {
