@@ -9,13 +9,16 @@ import { startServer } from './server.js';
 import { runTool } from './tools.js';
 
 const SHUTDOWN_LIMIT_MS = 5000;
+const TOOLS = new Set(['keys', 'check', 'tail', 'history', 'report', 'export', 'import', 'verify']);
 
 async function main(): Promise<void> {
   const args = process.argv.slice(2);
-  if (args[0] === 'keys' || args[0] === 'check') {
+  if (TOOLS.has(args[0] ?? '') || args[0] === '--help' || args[0] === '-h' || args[0] === 'help') {
     const code = await runTool(args, process.env, {
       out: (line) => process.stdout.write(`${line}\n`),
       err: (line) => process.stderr.write(`${line}\n`),
+      // progress only for a person at a terminal
+      ...(process.stderr.isTTY && { progress: (line: string) => process.stderr.write(`\r${line}`) }),
     });
     process.exit(code);
   }

@@ -9,11 +9,7 @@ import type { Role } from './store/database.js';
 import { createKeyStore, ROLES } from './store/key-store.js';
 import { migrateToLatest } from './store/migrate.js';
 import { openSqlite } from './store/sqlite.js';
-
-interface Output {
-  out: (line: string) => void;
-  err: (line: string) => void;
-}
+import { addHttpCommands, type Output } from './cli.js';
 
 const dbOption = (env: NodeJS.ProcessEnv) =>
   new Option('--db-file <file>', 'the SQLite database file (env DB_FILE)').default(
@@ -73,6 +69,8 @@ export async function runTool(argv: readonly string[], env: NodeJS.ProcessEnv, i
         code = 1;
       }
     });
+
+  addHttpCommands(program, env, io, (c) => (code = c));
 
   program
     .command('check')

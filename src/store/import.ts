@@ -27,10 +27,13 @@ function refuse(line: number, why: string): never {
 }
 
 /** Reads an export line by line; resolves with the token and the number of events stored. */
-export async function importExport(
-  store: SqliteStore,
+/**
+ * Reads an export and checks its hash chain line by line; throws a
+ * ValidationError naming the first line that does not verify.
+ */
+export async function readExport(
   lines: AsyncIterable<string>,
-): Promise<{ token: string; events: number; head_hash: string }> {
+): Promise<{ session: NewSessionRow; events: EventRow[]; head: string }> {
   let session: NewSessionRow | null = null;
   const events: EventRow[] = [];
   let head = GENESIS_HASH;
@@ -110,7 +113,15 @@ export async function importExport(
   }
   if (!session) refuse(0, 'the file is empty');
   if (!ended) refuse(lineNo, 'the end line is missing (a cut-off file?)');
-  const row: NewSessionRow = { ...session, last_event: events.length, head_hash: head };
+  return { session: { ...session, last_event: events.length, head_hash: head }, events, head };
+}
+
+/** Restores an export; resolves with its token, event count and head hash. */
+export async function importExport(
+  store: SqliteStore,
+  lines: AsyncIterable<string>,
+): Promise<{ token: string; events: number; head_hash: string }> {
+  const { session: row, events, head } = await readExport(lines);
   await store.writeTransaction(async (trx) => {
     const existing = await trx.selectFrom('sessions').select('token').where('token', '=', row.token).executeTakeFirst();
     if (existing) {

@@ -1,0 +1,217 @@
+// The commands that talk to a server over HTTP (`--url`, else the
+// WAVE_SESSIONS_URL variable, else http://127.0.0.1:8000): tail, history,
+// report, export, import, and verify, which also works offline on a database
+// file (--db-file) or an export file (--file). Exit codes: 0 ok, 1 a failed
+// verification or request, 2 bad usage.
+
+import fs from 'node:fs';
+import readline from 'node:readline';
+import { type Command, Option } from 'commander';
+import { createAuditStore } from './store/audit-store.js';
+import { readExport } from './store/import.js';
+import { openSqlite } from './store/sqlite.js';
+
+export interface Output {
+  out: (line: string) => void;
+  err: (line: string) => void;
+  /** Where progress goes, when a person watches (a terminal). */
+  progress?: (line: string) => void;
+}
+
+class CommandFailed extends Error {}
+
+export function addHttpCommands(program: Command, env: NodeJS.ProcessEnv, io: Output, setCode: (code: number) => void) {
+  const urlOption = () =>
+    new Option('--url <url>', 'the server (env WAVE_SESSIONS_URL)').default(
+      env.WAVE_SESSIONS_URL ?? 'http://127.0.0.1:8000',
+    );
+  const keyOption = () => new Option('--key <key>', 'an API key, when access control is on (env WAVE_SESSIONS_KEY)');
+  const headers = (opts: { key?: string }): Record<string, string> => {
+    const key = opts.key ?? env.WAVE_SESSIONS_KEY;
+    return key ? { Authorization: `Bearer ${key}` } : {};
+  };
+  async function get(url: string, opts: { key?: string }): Promise<Response> {
+    const res = await fetch(url, { headers: headers(opts) });
+    if (res.status !== 200) {
+      const text = await res.text();
+      const message = (() => {
+        try {
+          return (JSON.parse(text) as { error?: string }).error ?? text;
+        } catch {
+          return text;
+        }
+      })();
+      throw new CommandFailed(`${res.status}: ${message}`);
+    }
+    return res;
+  }
+  const run =
+    <A extends unknown[]>(fn: (...args: A) => Promise<void>) =>
+    async (...args: A) => {
+      try {
+        await fn(...args);
+      } catch (error) {
+        io.err(`wave-sessions: ${error instanceof CommandFailed ? error.message : (error as Error).message}`);
+        setCode(1);
+      }
+    };
+
+  program
+    .command('tail')
+    .description('follow a live session and print each event (one JSON line) as it arrives; Ctrl-C ends it')
+    .argument('<token>')
+    .option('--from <number>', 'print events after this number (default: only new ones)')
+    .option('--max <count>', 'stop after this many events')
+    .addOption(urlOption())
+    .addOption(keyOption())
+    .action(
+      run(async (token: string, opts: { from?: string; max?: string; url: string; key?: string }) => {
+        let cursor = opts.from;
+        let left = opts.max === undefined ? Infinity : Number(opts.max);
+        while (left > 0) {
+          const query = cursor === undefined ? '?timeout=30000' : `?last_event=${cursor}&timeout=30000`;
+          const events = (await (await get(`${opts.url}/api/sessions/${token}/events${query}`, opts)).json()) as {
+            number: number;
+          }[];
+          for (const e of events.slice(0, left)) {
+            io.out(JSON.stringify(e));
+            cursor = String(e.number);
+            left -= 1;
+          }
+          if (cursor === undefined && events.length === 0) continue;
+        }
+      }),
+    );
+
+  program
+    .command('history')
+    .description("print a session's events with their metadata and hashes (one JSON line each)")
+    .argument('<token>')
+    .option('--type <type...>', 'only these types')
+    .option('--from <number>')
+    .option('--to <number>')
+    .option('--since <time>', 'ISO 8601')
+    .option('--until <time>', 'ISO 8601')
+    .addOption(urlOption())
+    .addOption(keyOption())
+    .action(
+      run(
+        async (token: string, opts: Record<string, string | string[] | undefined> & { url: string; key?: string }) => {
+          const params = new URLSearchParams({ limit: '1000' });
+          for (const t of (opts.type as string[] | undefined) ?? []) params.append('type', t);
+          for (const k of ['from', 'to', 'since', 'until']) if (typeof opts[k] === 'string') params.set(k, opts[k]);
+          let path: string | null = `/api/sessions/${token}/history?${params.toString()}`;
+          while (path) {
+            const page = (await (await get(`${opts.url}${path}`, opts)).json()) as {
+              records: unknown[];
+              next: string | null;
+            };
+            for (const r of page.records) io.out(JSON.stringify(r));
+            path = page.next;
+          }
+        },
+      ),
+    );
+
+  program
+    .command('report')
+    .description("print a session's report: tests, results, status timeline")
+    .argument('<token>')
+    .option('--at <number>', 'the status as of this event')
+    .addOption(urlOption())
+    .addOption(keyOption())
+    .action(
+      run(async (token: string, opts: { at?: string; url: string; key?: string }) => {
+        const query = opts.at === undefined ? '' : `?at=${encodeURIComponent(opts.at)}`;
+        io.out(
+          JSON.stringify(await (await get(`${opts.url}/api/sessions/${token}/report${query}`, opts)).json(), null, 2),
+        );
+      }),
+    );
+
+  program
+    .command('export')
+    .description('write a session as NDJSON (or CSV) to --out or standard output')
+    .argument('<token>')
+    .option('--out <file>')
+    .option('--csv', 'CSV for spreadsheets')
+    .addOption(urlOption())
+    .addOption(keyOption())
+    .action(
+      run(async (token: string, opts: { out?: string; csv?: boolean; url: string; key?: string }) => {
+        const res = await get(`${opts.url}/api/sessions/${token}/export${opts.csv ? '?format=csv' : ''}`, opts);
+        const sink = opts.out ? fs.createWriteStream(opts.out) : null;
+        let lines = 0;
+        const decoder = new TextDecoder();
+        for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
+          const text = decoder.decode(chunk, { stream: true });
+          if (sink) sink.write(text);
+          else process.stdout.write(text);
+          lines += text.split('\n').length - 1;
+          io.progress?.(`exported ${lines} lines`);
+        }
+        if (sink)
+          await new Promise<void>((resolve, reject) => sink.end((e?: Error | null) => (e ? reject(e) : resolve())));
+        if (opts.out) io.err(`wrote ${lines} lines to ${opts.out}`);
+      }),
+    );
+
+  program
+    .command('import')
+    .description('restore an export file into the server (refused unless its chain verifies)')
+    .argument('<file>')
+    .addOption(urlOption())
+    .addOption(keyOption())
+    .action(
+      run(async (file: string, opts: { url: string; key?: string }) => {
+        const size = fs.statSync(file).size;
+        const res = await fetch(`${opts.url}/api/sessions/import`, {
+          method: 'POST',
+          headers: { ...headers(opts), 'Content-Type': 'application/x-ndjson' },
+          body: fs.readFileSync(file),
+        });
+        io.progress?.(`sent ${size} bytes`);
+        const body = (await res.json()) as { token?: string; events?: number; error?: string };
+        if (res.status !== 200) throw new CommandFailed(`${res.status}: ${body.error ?? ''}`);
+        io.out(`imported session ${body.token} with ${body.events} events`);
+      }),
+    );
+
+  program
+    .command('verify')
+    .description("recompute a session's hash chain: over HTTP, on a database file, or on an export file")
+    .argument('[token]', 'the session (not needed with --file)')
+    .option('--db-file <file>', 'verify offline, on this database file')
+    .option('--file <export>', 'verify an export file offline')
+    .addOption(urlOption())
+    .addOption(keyOption())
+    .action(
+      run(async (token: string | undefined, opts: { dbFile?: string; file?: string; url: string; key?: string }) => {
+        let result: { ok: boolean; [k: string]: unknown };
+        if (opts.file) {
+          try {
+            const { session, events, head } = await readExport(
+              readline.createInterface({ input: fs.createReadStream(opts.file), crlfDelay: Infinity }),
+            );
+            result = { ok: true, token: session.token, events: events.length, head_hash: head };
+          } catch (error) {
+            result = { ok: false, reason: (error as Error).message };
+          }
+        } else if (!token) {
+          throw new CommandFailed('give a session token, or --file');
+        } else if (opts.dbFile) {
+          if (!fs.existsSync(opts.dbFile)) throw new CommandFailed(`${opts.dbFile}: no such database file`);
+          const store = openSqlite(opts.dbFile);
+          try {
+            result = await createAuditStore(store.db).verify(token);
+          } finally {
+            await store.close();
+          }
+        } else {
+          result = (await (await get(`${opts.url}/api/sessions/${token}/verify`, opts)).json()) as typeof result;
+        }
+        io.out(JSON.stringify(result));
+        if (!result.ok) setCode(1);
+      }),
+    );
+}

@@ -1,0 +1,117 @@
+// The command-line tool against a real server and real files: tail, history,
+// report, export, import, verify (over HTTP, on a database file, on an
+// export file), with their exit codes.
+
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import BetterSqlite3 from 'better-sqlite3';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createSession, pushEvent } from './helpers/client.js';
+import { readMetric } from './helpers/metrics.js';
+import { spawnServer } from './helpers/process.js';
+import { startTestServer, type TestServer } from './helpers/server.js';
+
+let server: TestServer;
+let token: string;
+const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'wave-sessions-cli-'));
+
+async function cli(args: string[], url = server.baseUrl) {
+  const proc = spawnServer(args, { WAVE_SESSIONS_URL: url });
+  const { code } = await proc.exited;
+  return { code, out: proc.stdout(), err: proc.stderr() };
+}
+
+beforeAll(async () => {
+  server = await startTestServer();
+  token = await createSession(server.baseUrl);
+  await pushEvent(server.baseUrl, token, 'status', 'running');
+  await pushEvent(server.baseUrl, token, 'observation_ready', { test_path: '/a.html' });
+  await pushEvent(server.baseUrl, token, 'observation_completed', [{ name: 'n', status: 'NOT_RUN', message: null }]);
+});
+afterAll(async () => {
+  await server.close();
+});
+
+describe('the command-line tool', () => {
+  it('tail prints events pushed after it started', async () => {
+    const tail = spawnServer(['tail', token, '--max', '2'], { WAVE_SESSIONS_URL: server.baseUrl });
+    // once it is waiting on the server
+    const deadline = Date.now() + 15_000;
+    while ((await readMetric(server.baseUrl, 'wave_sessions_waiting_polls')) < 1 && Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    await pushEvent(server.baseUrl, token, 'later', 1);
+    await pushEvent(server.baseUrl, token, 'later', 2);
+    expect((await tail.exited).code).toBe(0);
+    const lines = tail
+      .stdout()
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { type: string; data: number });
+    expect(lines.map((e) => [e.type, e.data])).toEqual([
+      ['later', 1],
+      ['later', 2],
+    ]);
+    const replay = await cli(['tail', token, '--from', '0', '--max', '1']);
+    expect(JSON.parse(replay.out)).toEqual({ type: 'status', data: 'running', number: 1 });
+  });
+
+  it('history and report print what the server answers', async () => {
+    const history = await cli(['history', token, '--type', 'observation_completed']);
+    expect(history.code).toBe(0);
+    expect(
+      history.out
+        .trim()
+        .split('\n')
+        .map((l) => (JSON.parse(l) as { number: number }).number),
+    ).toEqual([3]);
+    const report = await cli(['report', token]);
+    expect(report.code).toBe(0);
+    expect(JSON.parse(report.out)).toMatchObject({ results: { NOT_RUN: 1 } });
+  });
+
+  it('export, verify --file, import, verify over HTTP and on a database file', async () => {
+    const file = path.join(dir, 'session.ndjson');
+    expect((await cli(['export', token, '--out', file])).code).toBe(0);
+    const offline = await cli(['verify', '--file', file]);
+    expect(offline.code).toBe(0);
+    expect(JSON.parse(offline.out)).toMatchObject({ ok: true, token });
+
+    const other = await startTestServer();
+    try {
+      const imported = await cli(['import', file], other.baseUrl);
+      expect(imported.code).toBe(0);
+      expect(imported.out).toContain(`imported session ${token}`);
+      expect((await cli(['verify', token], other.baseUrl)).code).toBe(0);
+      expect((await cli(['import', file], other.baseUrl)).code).toBe(1);
+    } finally {
+      await other.close();
+    }
+    const tampered = path.join(dir, 'tampered.ndjson');
+    fs.writeFileSync(tampered, fs.readFileSync(file, 'utf8').replace('NOT_RUN', 'PASS'));
+    const bad = await cli(['verify', '--file', tampered]);
+    expect(bad.code).toBe(1);
+    expect(JSON.parse(bad.out)).toMatchObject({ ok: false, reason: expect.stringContaining('does not match') });
+  });
+
+  it('verify --db-file works offline and fails on a tampered file', async () => {
+    const own = await startTestServer();
+    const t = await createSession(own.baseUrl);
+    for (let i = 0; i < 5; i++) await pushEvent(own.baseUrl, t, 'x', i);
+    await own.close();
+    expect((await cli(['verify', t, '--db-file', own.dbFile])).code).toBe(0);
+    const db = new BetterSqlite3(own.dbFile);
+    db.exec('drop trigger events_append_only');
+    db.prepare("update events set data = '42' where token = ? and number = 2").run(t);
+    db.close();
+    const result = await cli(['verify', t, '--db-file', own.dbFile]);
+    expect(result.code).toBe(1);
+    expect(JSON.parse(result.out)).toMatchObject({ ok: false, first_bad_number: 2 });
+  });
+
+  it('answers bad usage with 2 and an unreachable server with 1', async () => {
+    expect((await cli(['history'])).code).toBe(2);
+    expect((await cli(['report', token], 'http://127.0.0.1:9')).code).toBe(1);
+  });
+});
