@@ -19,11 +19,11 @@ interface ExportedEvent {
 
 const ms = (iso: unknown): number | null => (typeof iso === 'string' ? Date.parse(iso) : null);
 
+/** An export that does not verify, with the first line at fault. */
+export class InvalidExportError extends Error {}
+
 function refuse(line: number, why: string): never {
-  throw new ValidationError(
-    `The export cannot be imported: line ${line}: ${why}. Nothing was stored.`,
-    'IMPORT_REFUSED',
-  );
+  throw new InvalidExportError(`line ${line}: ${why}`);
 }
 
 /** Reads an export line by line; resolves with the token and the number of events stored. */
@@ -121,7 +121,14 @@ export async function importExport(
   store: SqliteStore,
   lines: AsyncIterable<string>,
 ): Promise<{ token: string; events: number; head_hash: string }> {
-  const { session: row, events, head } = await readExport(lines);
+  let read: Awaited<ReturnType<typeof readExport>>;
+  try {
+    read = await readExport(lines);
+  } catch (error) {
+    if (!(error instanceof InvalidExportError)) throw error;
+    throw new ValidationError(`The export cannot be imported: ${error.message}. Nothing was stored.`, 'IMPORT_REFUSED');
+  }
+  const { session: row, events, head } = read;
   await store.writeTransaction(async (trx) => {
     const existing = await trx.selectFrom('sessions').select('token').where('token', '=', row.token).executeTakeFirst();
     if (existing) {
