@@ -449,7 +449,7 @@ function fillDatabase(dbFile: string, sessions: { token: string; count: number }
           token,
           number: n,
           type: 'bench',
-          data,
+          data: JSON.stringify(data),
           received_at: at,
           source_address: '127.0.0.1',
           source_user_agent: 'wave-sessions-bench',

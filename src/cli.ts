@@ -6,7 +6,7 @@
 
 import fs from 'node:fs';
 import readline from 'node:readline';
-import { type Command, Option } from 'commander';
+import { type Command, InvalidArgumentError, Option } from 'commander';
 import { createAuditStore } from './store/audit-store.js';
 import { readExport } from './store/import.js';
 import { openSqlite } from './store/sqlite.js';
@@ -19,6 +19,13 @@ export interface Output {
 }
 
 class CommandFailed extends Error {}
+class BadUsage extends Error {}
+
+/** A whole number option, or bad usage (exit 2). */
+function wholeNumber(value: string): string {
+  if (!/^\d{1,15}$/.test(value)) throw new InvalidArgumentError('must be a whole number');
+  return value;
+}
 
 export function addHttpCommands(program: Command, env: NodeJS.ProcessEnv, io: Output, setCode: (code: number) => void) {
   const urlOption = () =>
@@ -51,8 +58,8 @@ export function addHttpCommands(program: Command, env: NodeJS.ProcessEnv, io: Ou
       try {
         await fn(...args);
       } catch (error) {
-        io.err(`wave-sessions: ${error instanceof CommandFailed ? error.message : (error as Error).message}`);
-        setCode(1);
+        io.err(`wave-sessions: ${(error as Error).message}`);
+        setCode(error instanceof BadUsage ? 2 : 1);
       }
     };
 
@@ -60,8 +67,8 @@ export function addHttpCommands(program: Command, env: NodeJS.ProcessEnv, io: Ou
     .command('tail')
     .description('follow a live session and print each event (one JSON line) as it arrives; Ctrl-C ends it')
     .argument('<token>')
-    .option('--from <number>', 'print events after this number (default: only new ones)')
-    .option('--max <count>', 'stop after this many events')
+    .option('--from <number>', 'print events after this number (default: only new ones)', wholeNumber)
+    .option('--max <count>', 'stop after this many events', wholeNumber)
     .addOption(urlOption())
     .addOption(keyOption())
     .action(
@@ -117,7 +124,7 @@ export function addHttpCommands(program: Command, env: NodeJS.ProcessEnv, io: Ou
     .command('report')
     .description("print a session's report: tests, results, status timeline")
     .argument('<token>')
-    .option('--at <number>', 'the status as of this event')
+    .option('--at <number>', 'the status as of this event', wholeNumber)
     .addOption(urlOption())
     .addOption(keyOption())
     .action(
@@ -198,7 +205,7 @@ export function addHttpCommands(program: Command, env: NodeJS.ProcessEnv, io: Ou
             result = { ok: false, reason: (error as Error).message };
           }
         } else if (!token) {
-          throw new CommandFailed('give a session token, or --file');
+          throw new BadUsage('give a session token, or --file');
         } else if (opts.dbFile) {
           if (!fs.existsSync(opts.dbFile)) throw new CommandFailed(`${opts.dbFile}: no such database file`);
           const store = openSqlite(opts.dbFile);

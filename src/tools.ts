@@ -101,7 +101,7 @@ export async function runTool(argv: readonly string[], env: NodeJS.ProcessEnv, i
     await program.parseAsync([...argv], { from: 'user' });
   } catch (error) {
     if (error instanceof CommanderError) {
-      return error.code === 'commander.helpDisplayed' || error.code === 'commander.help' ? 0 : 2;
+      return error.code === 'commander.helpDisplayed' ? 0 : 2;
     }
     io.err(`wave-sessions: ${(error as Error).message}`);
     return 1;

@@ -147,7 +147,7 @@ describe('the hash chain', () => {
         token,
         number: r.number,
         type: r.type,
-        data: r.data,
+        data: JSON.stringify(r.data),
         received_at: Date.parse(r.received_at),
         source_address: r.source.address,
         source_user_agent: r.source.user_agent,
@@ -209,6 +209,32 @@ describe('verification of a tampered database', () => {
       put.run(a.data, a.hash, t, 3);
     });
     expect(result).toMatchObject({ ok: false, first_bad_number: 2 });
+  });
+
+  it('reports a row whose stored text is not JSON at its number, and history answers 409', async () => {
+    const own = await startTestServer();
+    const t = await createSession(own.baseUrl);
+    for (let i = 1; i <= 3; i++) await pushEvent(own.baseUrl, t, 'step', { i });
+    const db = new BetterSqlite3(own.dbFile);
+    db.exec('drop trigger events_append_only');
+    db.prepare(`update events set data = '{"i":' where token = ? and number = 2`).run(t);
+    db.close();
+    try {
+      const verified = await request(own.baseUrl, 'GET', `/api/sessions/${t}/verify`);
+      expect(verified.body).toMatchObject({ ok: false, first_bad_number: 2 });
+      const history = await request(own.baseUrl, 'GET', `/api/sessions/${t}/history`);
+      expect(history.status).toBe(409);
+      expect(history.body).toMatchObject({ code: 'STORED_EVENT_CORRUPT' });
+    } finally {
+      await own.close();
+    }
+  });
+
+  it('detects an edit of the stored text that parses to the same value', async () => {
+    const result = await tampered((db, t) =>
+      db.prepare(`update events set data = '{ "i": 3 }' where token = ? and number = 3`).run(t),
+    );
+    expect(result).toMatchObject({ ok: false, first_bad_number: 3 });
   });
 
   it('answers 404 for an unknown session', async () => {
@@ -284,6 +310,25 @@ describe('import', () => {
         ok: true,
         events: 11,
       });
+    } finally {
+      await other.close();
+    }
+  });
+
+  it('refuses a header that does not follow from the events, and malformed lines, with 400', async () => {
+    const exported = await exportOf(server.baseUrl, token);
+    const other = await startTestServer();
+    try {
+      // the header is outside the chain, so its status is checked against the status events
+      const header = exported.replace('"status":"paused"', '"status":"completed"');
+      expect(header).not.toBe(exported);
+      const refused = await importInto(other.baseUrl, header);
+      expect(refused.status).toBe(400);
+      expect(refused.body).toMatchObject({ code: 'IMPORT_REFUSED', error: expect.stringContaining('line 1') });
+      for (const bad of ['null', `${exported.split('\n')[0]}\nnull`, '{"kind":"session"}', 'not json']) {
+        const res = await importInto(other.baseUrl, bad);
+        expect([bad.slice(0, 20), res.status]).toEqual([bad.slice(0, 20), 400]);
+      }
     } finally {
       await other.close();
     }

@@ -112,6 +112,9 @@ describe('the command-line tool', () => {
 
   it('answers bad usage with 2 and an unreachable server with 1', async () => {
     expect((await cli(['history'])).code).toBe(2);
+    expect((await cli(['keys'])).code).toBe(2);
+    expect((await cli(['tail', token, '--max', 'abc'])).code).toBe(2);
+    expect((await cli(['verify'])).code).toBe(2);
     expect((await cli(['report', token], 'http://127.0.0.1:9')).code).toBe(1);
   });
 });

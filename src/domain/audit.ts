@@ -12,8 +12,8 @@ export interface AuditRecord {
   token: string;
   number: number;
   type: string;
-  /** The event's data, parsed. */
-  data: unknown;
+  /** The event's data as stored: its JSON text, so that any edit of the text breaks the chain. */
+  data: string;
   /** Milliseconds since the epoch. */
   received_at: number;
   source_address: string | null;

@@ -6,6 +6,7 @@ import readline from 'node:readline';
 import { Readable } from 'node:stream';
 import type Router from '@koa/router';
 import type { Context } from 'koa';
+import { ConflictError } from '../domain/errors.js';
 import { buildReport, type LoggedEvent } from '../domain/report.js';
 import type { EventRow, SessionRow } from '../store/database.js';
 import type { AuditStore } from '../store/audit-store.js';
@@ -19,12 +20,24 @@ export type ImportLines = (
 
 const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
 
+/** A stored event's data; a row whose text is not JSON was altered outside the server. */
+function storedData(row: EventRow): unknown {
+  try {
+    return JSON.parse(row.data) as unknown;
+  } catch {
+    throw new ConflictError(
+      `The stored data of event ${row.number} is not JSON: the database was altered outside the server (see verify).`,
+      'STORED_EVENT_CORRUPT',
+    );
+  }
+}
+
 /** An event as history and exports show it. */
 export function historyRecord(row: EventRow) {
   return {
     number: row.number,
     type: row.type,
-    data: JSON.parse(row.data) as unknown,
+    data: storedData(row),
     received_at: iso(row.received_at),
     source: { address: row.source_address, user_agent: row.source_user_agent, key: row.source_key },
     hash: row.hash,
@@ -127,7 +140,7 @@ export function mountAuditRoutes(
         events.push({
           number: row.number,
           type: row.type,
-          data: JSON.parse(row.data) as unknown,
+          data: storedData(row),
           received_at: row.received_at,
         });
       }

@@ -26,7 +26,7 @@ export const toAuditRecord = (row: EventRow): AuditRecord => ({
   token: row.token,
   number: row.number,
   type: row.type,
-  data: JSON.parse(row.data) as unknown,
+  data: row.data,
   received_at: row.received_at,
   source_address: row.source_address,
   source_user_agent: row.source_user_agent,

@@ -193,7 +193,7 @@ export function createEventStore(
             token: write.token,
             number: stored.number,
             type,
-            data: JSON.parse(data) as unknown,
+            data,
             received_at: write.now,
             source_address: write.source.address,
             source_user_agent: write.source.userAgent,

@@ -4,20 +4,17 @@
 
 import { type AuditRecord, chainHash, GENESIS_HASH } from '../domain/audit.js';
 import { ConflictError, ValidationError } from '../domain/errors.js';
-import type { DeletedReason, EventRow, NewSessionRow } from './database.js';
+import { z } from 'zod';
+import { parseEventBody } from '../domain/event-types.js';
+import {
+  evolveStatus,
+  isLegalTransition,
+  type PushableStatus,
+  SESSION_STATUSES,
+  type StatusDates,
+} from '../domain/session-status.js';
+import type { EventRow, NewSessionRow } from './database.js';
 import type { SqliteStore } from './sqlite.js';
-
-interface ExportedEvent {
-  kind: 'event';
-  number: number;
-  type: string;
-  data: unknown;
-  received_at: string;
-  source: { address: string | null; user_agent: string | null; key: string | null };
-  hash: string;
-}
-
-const ms = (iso: unknown): number | null => (typeof iso === 'string' ? Date.parse(iso) : null);
 
 /** An export that does not verify, with the first line at fault. */
 export class InvalidExportError extends Error {}
@@ -27,14 +24,58 @@ function refuse(line: number, why: string): never {
 }
 
 /** Reads an export line by line; resolves with the token and the number of events stored. */
+const isoTime = z.string().refine((v) => !Number.isNaN(Date.parse(v)), 'an ISO 8601 time');
+const headerSchema = z.object({
+  kind: z.literal('session'),
+  format: z.literal('wave-sessions-export'),
+  version: z.literal(1),
+  token: z.string().min(1).max(64),
+  status: z.enum(SESSION_STATUSES),
+  config: z.record(z.string(), z.unknown()),
+  labels: z.array(z.string()),
+  is_public: z.boolean(),
+  user_agent: z.string().nullable(),
+  browser: z.object({ name: z.string(), version: z.string() }),
+  date_created: isoTime,
+  date_started: isoTime.nullable(),
+  date_finished: isoTime.nullable(),
+  expiration_date: isoTime.nullable(),
+  deleted_at: isoTime.nullable(),
+  deleted_reason: z.enum(['deleted', 'expired', 'resumed']).nullable(),
+});
+const eventSchema = z.object({
+  kind: z.literal('event'),
+  number: z.number().int(),
+  type: z.string(),
+  data: z.unknown(),
+  received_at: isoTime,
+  source: z.object({ address: z.string().nullable(), user_agent: z.string().nullable(), key: z.string().nullable() }),
+  hash: z.string(),
+});
+const endSchema = z.object({ kind: z.literal('end'), events: z.number().int(), head_hash: z.string() });
+
+function parseLine<T extends z.ZodType>(schema: T, value: unknown, lineNo: number, what: string): z.infer<T> {
+  const result = schema.safeParse(value);
+  if (!result.success) {
+    const issue = result.error.issues[0]!;
+    refuse(lineNo, `not a valid ${what}: ${issue.path.join('.') || 'line'}: ${issue.message}`);
+  }
+  return result.data;
+}
+
+const msOrNull = (iso: string | null) => (iso === null ? null : Date.parse(iso));
+
 /**
- * Reads an export and checks its hash chain line by line; throws a
- * ValidationError naming the first line that does not verify.
+ * Reads an export and checks it line by line: its shape, each event's data as
+ * a push would be checked, the hash chain, and that the session's status and
+ * dates follow from its status events. Throws InvalidExportError naming the
+ * first line at fault.
  */
 export async function readExport(
   lines: AsyncIterable<string>,
 ): Promise<{ session: NewSessionRow; events: EventRow[]; head: string }> {
   let session: NewSessionRow | null = null;
+  let replayed: StatusDates | null = null;
   const events: EventRow[] = [];
   let head = GENESIS_HASH;
   let ended = false;
@@ -43,76 +84,87 @@ export async function readExport(
     lineNo += 1;
     if (text.trim() === '') continue;
     if (ended) refuse(lineNo, 'there is more after the end line');
-    let line: Record<string, unknown>;
+    let line: unknown;
     try {
-      line = JSON.parse(text) as Record<string, unknown>;
+      line = JSON.parse(text);
     } catch {
       refuse(lineNo, 'not JSON');
     }
-    if (lineNo === 1) {
-      if (line.kind !== 'session' || line.format !== 'wave-sessions-export' || line.version !== 1) {
-        refuse(1, 'not the header of a wave-sessions export (version 1)');
-      }
-      const browser = (line.browser ?? {}) as { name?: string; version?: string };
+    const kind = (line as { kind?: unknown } | null)?.kind;
+    if (session === null) {
+      const h = parseLine(headerSchema, line, lineNo, 'session header (wave-sessions export, version 1)');
       session = {
-        token: String(line.token),
-        status: line.status as NewSessionRow['status'],
-        config: JSON.stringify(line.config),
-        labels: JSON.stringify(line.labels),
-        is_public: line.is_public === true ? 1 : 0,
-        user_agent: (line.user_agent as string | null) ?? null,
-        browser_name: browser.name ?? 'Other',
-        browser_version: browser.version ?? '0',
-        date_created: ms(line.date_created) ?? Date.now(),
-        date_started: ms(line.date_started),
-        date_finished: ms(line.date_finished),
-        expiration_date: ms(line.expiration_date),
-        deleted_at: ms(line.deleted_at),
-        deleted_reason: (line.deleted_reason as DeletedReason | null) ?? null,
+        token: h.token,
+        status: h.status,
+        config: JSON.stringify(h.config),
+        labels: JSON.stringify(h.labels),
+        is_public: h.is_public ? 1 : 0,
+        user_agent: h.user_agent,
+        browser_name: h.browser.name,
+        browser_version: h.browser.version,
+        date_created: Date.parse(h.date_created),
+        date_started: msOrNull(h.date_started),
+        date_finished: msOrNull(h.date_finished),
+        expiration_date: msOrNull(h.expiration_date),
+        deleted_at: msOrNull(h.deleted_at),
+        deleted_reason: h.deleted_reason,
         last_event: 0,
         head_hash: GENESIS_HASH,
       };
+      replayed = {
+        status: 'pending',
+        dateStarted: null,
+        dateFinished: null,
+        expirationDate: session.expiration_date ?? null,
+      };
       continue;
     }
-    if (!session) refuse(lineNo, 'no header');
-    if (line.kind === 'event') {
-      const e = line as unknown as ExportedEvent;
+    if (kind === 'event') {
+      const e = parseLine(eventSchema, line, lineNo, 'event line');
       const number = events.length + 1;
-      if (e.number !== number) refuse(lineNo, `event ${number} expected, found ${String(e.number)}`);
+      if (e.number !== number) refuse(lineNo, `event ${number} expected, found ${e.number}`);
+      let input: { type: string; data: string };
+      try {
+        input = parseEventBody({ type: e.type, data: e.data });
+      } catch (error) {
+        refuse(lineNo, (error as Error).message);
+      }
+      const receivedAt = Date.parse(e.received_at);
+      if (input.type === 'status') {
+        const next = JSON.parse(input.data) as PushableStatus;
+        if (!isLegalTransition(replayed!.status, next)) refuse(lineNo, `${replayed!.status} cannot become ${next}`);
+        replayed = evolveStatus(replayed!, next, receivedAt);
+      }
       const record: AuditRecord = {
         token: session.token,
         number,
-        type: e.type,
-        data: e.data,
-        received_at: ms(e.received_at) ?? NaN,
-        source_address: e.source?.address ?? null,
-        source_user_agent: e.source?.user_agent ?? null,
-        source_key: e.source?.key ?? null,
+        type: input.type,
+        data: input.data,
+        received_at: receivedAt,
+        source_address: e.source.address,
+        source_user_agent: e.source.user_agent,
+        source_key: e.source.key,
       };
       head = chainHash(head, record);
       if (head !== e.hash) refuse(lineNo, `event ${number} does not match its hash`);
-      events.push({
-        token: session.token,
-        number,
-        type: e.type,
-        data: JSON.stringify(e.data ?? null),
-        received_at: record.received_at,
-        source_address: record.source_address,
-        source_user_agent: record.source_user_agent,
-        source_key: record.source_key,
-        hash: head,
-      });
-    } else if (line.kind === 'end') {
-      if (line.events !== events.length || line.head_hash !== head) {
-        refuse(lineNo, `the end line names ${String(line.events)} events and head ${String(line.head_hash)}`);
+      events.push({ ...record, source_key: record.source_key, hash: head });
+    } else if (kind === 'end') {
+      const end = parseLine(endSchema, line, lineNo, 'end line');
+      if (end.events !== events.length || end.head_hash !== head) {
+        refuse(lineNo, `the end line names ${end.events} events and head ${end.head_hash}`);
       }
       ended = true;
     } else {
-      refuse(lineNo, `unknown kind ${JSON.stringify(line.kind)}`);
+      refuse(lineNo, `unknown kind ${JSON.stringify(kind)}`);
     }
   }
-  if (!session) refuse(0, 'the file is empty');
+  if (!session || !replayed) refuse(0, 'the file is empty');
   if (!ended) refuse(lineNo, 'the end line is missing (a cut-off file?)');
+  // the header is outside the chain: it must agree with what the events say
+  const { status, dateStarted, dateFinished } = replayed;
+  if (session.status !== status || session.date_started !== dateStarted || session.date_finished !== dateFinished) {
+    refuse(1, `the session's status and dates do not follow from its status events (they say ${status})`);
+  }
   return { session: { ...session, last_event: events.length, head_hash: head }, events, head };
 }
 
