@@ -15,6 +15,8 @@ export interface Config {
   maxWaitingPollsPerSession: number;
   requestTimeoutMs: number;
   accessControl: boolean;
+  /** Days to keep completed or aborted sessions; 0 keeps them forever. */
+  retentionDays: number;
 }
 
 interface Setting {
@@ -119,6 +121,15 @@ export const SETTINGS: Setting[] = [
       if (value !== 'on' && value !== 'off') throw new ConfigError(`${name} must be on or off, not "${value}".`);
       return value === 'on';
     },
+  },
+  {
+    key: 'retentionDays',
+    env: 'RETENTION_DAYS',
+    flag: '--retention-days',
+    description:
+      'delete completed or aborted sessions this many days after they finished, unless labelled hold (0: keep forever)',
+    fallback: '0',
+    parse: integer(0, 100_000),
   },
   {
     key: 'corsOrigins',

@@ -105,6 +105,18 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
   const { port } = server.address() as AddressInfo;
   const host = config.host.includes(':') ? `[${config.host}]` : config.host;
 
+  const DAY = 24 * 3600 * 1000;
+  const prune = () => {
+    if (config.retentionDays === 0) return;
+    sessions.pruneSessions(Date.now() - config.retentionDays * DAY, false).then(
+      (gone) => gone.length > 0 && logger.info({ sessions: gone.map((g) => g.token) }, 'retention: sessions deleted'),
+      (err: unknown) => logger.error({ err }, 'retention failed'),
+    );
+  };
+  prune();
+  const retention = setInterval(prune, 3600 * 1000);
+  retention.unref();
+
   const sweep = setInterval(() => {
     sessions.expireSessions(Date.now()).then(
       (tokens) => tokens.forEach((token) => eventLog.release(token)),
@@ -144,6 +156,7 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
     close: () =>
       (closing ??= (async () => {
         clearInterval(sweep);
+        clearInterval(retention);
         const closed = new Promise<void>((resolve) => server.close(() => resolve()));
         notifier.releaseAll();
         // idle sockets close now, busy ones once their answer is out; whatever

@@ -9,6 +9,7 @@ import type { Role } from './store/database.js';
 import { createKeyStore, ROLES } from './store/key-store.js';
 import { migrateToLatest } from './store/migrate.js';
 import { openSqlite } from './store/sqlite.js';
+import { createSessionStore } from './store/session-store.js';
 import { addHttpCommands, type Output } from './cli.js';
 
 const dbOption = (env: NodeJS.ProcessEnv) =>
@@ -71,6 +72,33 @@ export async function runTool(argv: readonly string[], env: NodeJS.ProcessEnv, i
     });
 
   addHttpCommands(program, env, io, (c) => (code = c));
+
+  program
+    .command('prune')
+    .description('retention: delete completed or aborted sessions finished more than --days ago, unless labelled hold')
+    .requiredOption('--days <days>', 'how many days to keep (env RETENTION_DAYS)', env.RETENTION_DAYS)
+    .option('--dry-run', 'only list what would go')
+    .addOption(dbOption(env))
+    .action(async (opts: { days: string; dryRun?: boolean; dbFile: string }) => {
+      const days = Number(opts.days);
+      if (!/^\d+$/.test(opts.days) || days < 1) {
+        io.err('--days must be a whole number of at least 1');
+        code = 2;
+        return;
+      }
+      const store = openSqlite(opts.dbFile);
+      try {
+        await migrateToLatest(store.db as never);
+        const gone = await createSessionStore(store).pruneSessions(
+          Date.now() - days * 24 * 3600 * 1000,
+          opts.dryRun ?? false,
+        );
+        for (const g of gone) io.out(`${opts.dryRun ? 'would delete' : 'deleted'} ${g.token} (${g.events} events)`);
+        io.out(`${gone.length} session${gone.length === 1 ? '' : 's'} ${opts.dryRun ? 'would go' : 'deleted'}`);
+      } finally {
+        await store.close();
+      }
+    });
 
   program
     .command('check')

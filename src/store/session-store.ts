@@ -154,6 +154,31 @@ export function createSessionStore({ db, writeTransaction }: SqliteStore) {
       return rows.map((r) => r.token);
     },
 
+    /**
+     * Retention: completed or aborted sessions that finished before `cutoff`
+     * (ms), except those under legal hold (the label `hold`), and with
+     * `dryRun` false their events too, for good. Returns their tokens.
+     */
+    async pruneSessions(cutoff: number, dryRun: boolean): Promise<{ token: string; events: number }[]> {
+      return writeTransaction(async (trx) => {
+        const doomed = await trx
+          .selectFrom('sessions')
+          .select(['token', 'last_event as events'])
+          .where('status', 'in', ['completed', 'aborted'])
+          .where('date_finished', '<', cutoff)
+          .where('labels', 'not like', '%"hold"%')
+          .orderBy('date_finished')
+          .execute();
+        if (!dryRun) {
+          for (const { token } of doomed) {
+            await trx.deleteFrom('events').where('token', '=', token).execute();
+            await trx.deleteFrom('sessions').where('token', '=', token).execute();
+          }
+        }
+        return doomed;
+      });
+    },
+
     async listPublicTokens(): Promise<string[]> {
       const rows = await db
         .selectFrom('sessions')

@@ -34,6 +34,7 @@ export async function startTestServer(overrides: Partial<Config> = {}): Promise<
     maxWaitingPollsPerSession: 5_000,
     requestTimeoutMs: 30_000,
     accessControl: false,
+    retentionDays: 0,
     ...overrides,
   };
   const logger = pino({ level: 'silent' });

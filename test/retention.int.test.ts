@@ -1,0 +1,59 @@
+// Retention: completed or aborted sessions older than RETENTION_DAYS go, with
+// their events, unless labelled hold; `prune --dry-run` shows what would go.
+
+import BetterSqlite3 from 'better-sqlite3';
+import { describe, expect, it } from 'vitest';
+import { runTool } from '../src/tools.js';
+import { createSession, request } from './helpers/client.js';
+import { startTestServer } from './helpers/server.js';
+
+const DAY = 24 * 3600 * 1000;
+
+async function tool(args: string[]) {
+  const out: string[] = [];
+  const code = await runTool(args, {}, { out: (l) => out.push(l), err: (l) => out.push(l) });
+  return { code, out };
+}
+
+describe('retention', () => {
+  it('prunes old finished sessions except those on hold, and keeps the rest', async () => {
+    // Given sessions: old and aborted, old and aborted on hold, old but running, recent and aborted
+    const server = await startTestServer();
+    const oldAborted = await createSession(server.baseUrl);
+    const held = await createSession(server.baseUrl, { labels: ['lab-3', 'hold'] });
+    const running = await createSession(server.baseUrl);
+    const recent = await createSession(server.baseUrl);
+    for (const t of [oldAborted, held, recent]) await request(server.baseUrl, 'POST', `/api/sessions/${t}/stop`);
+    await request(server.baseUrl, 'POST', `/api/sessions/${running}/start`);
+    await server.close();
+    const db = new BetterSqlite3(server.dbFile);
+    db.prepare('update sessions set date_finished = ?, date_created = ? where token in (?, ?)').run(
+      Date.now() - 40 * DAY,
+      Date.now() - 41 * DAY,
+      oldAborted,
+      held,
+    );
+    db.prepare('update sessions set date_created = ? where token = ?').run(Date.now() - 41 * DAY, running);
+    db.close();
+
+    // When a dry run looks at 30 days
+    const dry = await tool(['prune', '--days', '30', '--dry-run', '--db-file', server.dbFile]);
+    expect(dry.code).toBe(0);
+    expect(dry.out).toEqual([`would delete ${oldAborted} (1 events)`, '1 session would go']);
+
+    // Then the server with RETENTION_DAYS=30 deletes exactly that one, events included
+    const again = await startTestServer({ dbFile: server.dbFile, retentionDays: 30 });
+    try {
+      expect((await request(again.baseUrl, 'GET', `/api/sessions/${oldAborted}/history`)).status).toBe(404);
+      for (const t of [held, running, recent]) {
+        expect((await request(again.baseUrl, 'GET', `/api/sessions/${t}/status`)).status).toBe(200);
+      }
+    } finally {
+      await again.close();
+    }
+    const check = new BetterSqlite3(server.dbFile, { readonly: true });
+    expect(check.prepare('select count(*) as n from events where token = ?').get(oldAborted)).toEqual({ n: 0 });
+    check.close();
+    expect((await tool(['prune', '--days', '0', '--db-file', server.dbFile])).code).toBe(2);
+  });
+});
