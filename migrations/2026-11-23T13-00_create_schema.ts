@@ -59,6 +59,27 @@ export async function up(db: Kysely<unknown>): Promise<void> {
   await sql`create trigger events_append_only before update on events
     begin select raise(abort, 'events are append-only'); end`.execute(db);
 
+  // cross-session queries: events by type and time, sessions by label,
+  // observation results by outcome, each from an index
+  await db.schema.createIndex('events_type_time').on('events').columns(['type', 'received_at']).execute();
+  await db.schema.createIndex('events_time').on('events').column('received_at').execute();
+  await db.schema
+    .createTable('session_labels')
+    .addColumn('label', 'text', (col) => col.notNull())
+    .addColumn('token', 'text', (col) => col.notNull())
+    .addPrimaryKeyConstraint('session_labels_pk', ['label', 'token'])
+    .modifyEnd(sql`without rowid`)
+    .execute();
+  await db.schema
+    .createTable('observation_results')
+    .addColumn('result', 'text', (col) => col.notNull())
+    .addColumn('received_at', 'integer', (col) => col.notNull())
+    .addColumn('token', 'text', (col) => col.notNull())
+    .addColumn('number', 'integer', (col) => col.notNull())
+    .addPrimaryKeyConstraint('observation_results_pk', ['result', 'received_at', 'token', 'number'])
+    .modifyEnd(sql`without rowid`)
+    .execute();
+
   await db.schema
     .createTable('idempotency_keys')
     .addColumn('key', 'text', (col) => col.primaryKey())
@@ -79,7 +100,7 @@ export async function up(db: Kysely<unknown>): Promise<void> {
 }
 
 export async function down(db: Kysely<unknown>): Promise<void> {
-  for (const table of ['api_keys', 'idempotency_keys', 'events', 'sessions']) {
+  for (const table of ['api_keys', 'idempotency_keys', 'observation_results', 'session_labels', 'events', 'sessions']) {
     await db.schema.dropTable(table).execute();
   }
 }

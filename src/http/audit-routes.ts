@@ -7,6 +7,7 @@ import { Readable } from 'node:stream';
 import type Router from '@koa/router';
 import type { Context } from 'koa';
 import { ConflictError } from '../domain/errors.js';
+import { SESSION_STATUSES, type SessionStatus } from '../domain/session-status.js';
 import { buildReport, type LoggedEvent } from '../domain/report.js';
 import type { EventRow, SessionRow } from '../store/database.js';
 import type { AuditStore } from '../store/audit-store.js';
@@ -105,6 +106,57 @@ export function mountAuditRoutes(
     const lines = readline.createInterface({ input: ctx.req, crlfDelay: Infinity });
     ctx.set('Cache-Control', 'no-store');
     ctx.body = await importLines(lines);
+  });
+
+  router.get('/events', access.allow('reader'), async (ctx) => {
+    const raw = ctx.query.type;
+    const one = (name: string) => {
+      const v = ctx.query[name];
+      if (Array.isArray(v))
+        throw new HttpError(400, `The query parameter "${name}" may be given once.`, 'INVALID_QUERY');
+      return v === undefined || v === '' ? undefined : v;
+    };
+    const result = one('result');
+    if (result !== undefined && !['PASS', 'FAIL', 'TIMEOUT', 'NOT_RUN'].includes(result)) {
+      throw new HttpError(400, 'The query parameter "result" must be PASS, FAIL, TIMEOUT or NOT_RUN.', 'INVALID_QUERY');
+    }
+    const status = one('status');
+    if (status !== undefined && !SESSION_STATUSES.includes(status as SessionStatus)) {
+      throw new HttpError(
+        400,
+        `The query parameter "status" must be one of ${SESSION_STATUSES.join(', ')}.`,
+        'INVALID_QUERY',
+      );
+    }
+    const afterText = one('after');
+    let after: { at: number; token: string; number: number } | undefined;
+    if (afterText !== undefined) {
+      const match = /^(\d{1,15}):([^:]{1,64}):(\d{1,15})$/.exec(afterText);
+      if (!match)
+        throw new HttpError(400, 'The query parameter "after" is not a position from a "next" link.', 'INVALID_QUERY');
+      after = { at: Number(match[1]), token: match[2]!, number: Number(match[3]) };
+    }
+    const limit = Math.min(readIntegerParam(ctx, 'limit', { min: 1 }) ?? 100, 1000);
+    const label = one('label');
+    const rows = await audit.queryEvents({
+      types: raw === undefined ? [] : Array.isArray(raw) ? raw : [raw],
+      ...(label !== undefined && { label }),
+      ...(status !== undefined && { status }),
+      ...(result !== undefined && { result }),
+      since: readTime(ctx, 'since'),
+      until: readTime(ctx, 'until'),
+      ...(after && { after }),
+      limit,
+    });
+    let next: string | null = null;
+    const last = rows[rows.length - 1];
+    if (last && rows.length === limit) {
+      const params = new URLSearchParams(ctx.querystring);
+      params.set('after', `${last.received_at}:${last.token}:${last.number}`);
+      next = `${ctx.path}?${params.toString()}`;
+    }
+    ctx.set('Cache-Control', 'no-store');
+    ctx.body = { records: rows.map((row) => ({ token: row.token, ...historyRecord(row) })), next };
   });
 
   router.get('/sessions/:token/history', access.allow('reader'), async (ctx) => {

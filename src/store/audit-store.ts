@@ -18,6 +18,14 @@ export interface HistoryFilter {
   limit: number;
 }
 
+export interface EventQuery extends Omit<HistoryFilter, 'from' | 'to'> {
+  label?: string;
+  status?: string;
+  result?: string;
+  /** The position after which the page starts: receive time, token, number. */
+  after?: { at: number; token: string; number: number };
+}
+
 export type Verification =
   | { ok: true; events: number; head_hash: string }
   | { ok: false; events_checked: number; first_bad_number: number; reason: string };
@@ -73,6 +81,48 @@ export function createAuditStore(db: Kysely<Database>) {
       if (filter.since !== undefined) query = query.where('received_at', '>=', filter.since);
       if (filter.until !== undefined) query = query.where('received_at', '<=', filter.until);
       return query.orderBy('number').limit(filter.limit).execute();
+    },
+
+    /**
+     * Events across sessions, in receive order, filtered by type, time, the
+     * session's label and status, and observation outcome; each filter is
+     * served by an index (events by type and time, labels, outcomes).
+     */
+    async queryEvents(query: EventQuery): Promise<EventRow[]> {
+      let q = db.selectFrom('events as e').innerJoin('sessions as s', 's.token', 'e.token').selectAll('e');
+      if (query.result !== undefined) {
+        q = q
+          .innerJoin('observation_results as r', (join) =>
+            join.onRef('r.token', '=', 'e.token').onRef('r.number', '=', 'e.number'),
+          )
+          .where('r.result', '=', query.result as 'PASS');
+      }
+      if (query.label !== undefined) {
+        const label = query.label;
+        q = q.where('e.token', 'in', (eb) =>
+          eb.selectFrom('session_labels').select('session_labels.token').where('session_labels.label', '=', label),
+        );
+      }
+      if (query.types && query.types.length > 0) q = q.where('e.type', 'in', query.types);
+      if (query.status !== undefined) q = q.where('s.status', '=', query.status as 'running');
+      if (query.since !== undefined) q = q.where('e.received_at', '>=', query.since);
+      if (query.until !== undefined) q = q.where('e.received_at', '<=', query.until);
+      const after = query.after;
+      if (after) {
+        q = q.where((eb) =>
+          eb.or([
+            eb('e.received_at', '>', after.at),
+            eb.and([
+              eb('e.received_at', '=', after.at),
+              eb.or([
+                eb('e.token', '>', after.token),
+                eb.and([eb('e.token', '=', after.token), eb('e.number', '>', after.number)]),
+              ]),
+            ]),
+          ]),
+        );
+      }
+      return q.orderBy('e.received_at').orderBy('e.token').orderBy('e.number').limit(query.limit).execute();
     },
 
     /**

@@ -66,11 +66,26 @@ export interface ApiKeysTable {
   revoked_at: number | null;
 }
 
+export interface SessionLabelsTable {
+  label: string;
+  token: string;
+}
+
+/** One row per distinct outcome of an observation_completed event. */
+export interface ObservationResultsTable {
+  result: 'PASS' | 'FAIL' | 'TIMEOUT' | 'NOT_RUN';
+  received_at: number;
+  token: string;
+  number: number;
+}
+
 export interface Database {
   sessions: SessionsTable;
   events: EventsTable;
   idempotency_keys: IdempotencyKeysTable;
   api_keys: ApiKeysTable;
+  session_labels: SessionLabelsTable;
+  observation_results: ObservationResultsTable;
 }
 
 export type SessionRow = Selectable<SessionsTable>;

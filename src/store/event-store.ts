@@ -23,7 +23,7 @@ import {
   type PushableStatus,
 } from '../domain/session-status.js';
 import type { DeletedReason, SessionRow } from './database.js';
-import { isExpired } from './session-store.js';
+import { isExpired, observationOutcomes } from './session-store.js';
 import type { SqliteStore } from './sqlite.js';
 
 export interface StoredEvent {
@@ -143,6 +143,9 @@ export function createEventStore(
       .where('token', '=', p),
   );
 
+  const insertOutcome = prepare(
+    db.insertInto('observation_results').values({ result: p, received_at: p, token: p, number: p }),
+  );
   const selectKey = prepare(db.selectFrom('idempotency_keys').select(['fingerprint', 'response']).where('key', '=', p));
   const insertKey = prepare(
     db.insertInto('idempotency_keys').values({ key: p, fingerprint: p, response: p, created_at: p }),
@@ -211,6 +214,8 @@ export function createEventStore(
             write.source.keyId,
             next.head_hash,
           );
+          for (const result of observationOutcomes(type, data))
+            insertOutcome.run(result, write.now, write.token, stored.number);
         }
         if (decision.deleteAs) next = { ...next, deleted_at: write.now, deleted_reason: decision.deleteAs };
         if (next !== session) {

@@ -14,6 +14,7 @@ import {
   type StatusDates,
 } from '../domain/session-status.js';
 import type { EventRow, NewSessionRow } from './database.js';
+import { indexLabels, observationOutcomes } from './session-store.js';
 import type { SqliteStore } from './sqlite.js';
 
 /** An export that does not verify, with the first line at fault. */
@@ -190,6 +191,21 @@ export async function importExport(
       );
     }
     await trx.insertInto('sessions').values(row).execute();
+    await indexLabels(trx, row.token, JSON.parse(row.labels) as string[]);
+    const outcomes = events.flatMap((e) =>
+      observationOutcomes(e.type, e.data).map((result) => ({
+        result,
+        received_at: e.received_at,
+        token: e.token,
+        number: e.number,
+      })),
+    );
+    for (let i = 0; i < outcomes.length; i += 500) {
+      await trx
+        .insertInto('observation_results')
+        .values(outcomes.slice(i, i + 500))
+        .execute();
+    }
     for (let i = 0; i < events.length; i += 500) {
       await trx
         .insertInto('events')

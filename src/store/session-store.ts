@@ -64,6 +64,25 @@ export async function readLiveSession(trx: Kysely<Database>, token: string, now:
   return row;
 }
 
+/** Keeps the label index of a session in step with its labels. */
+export async function indexLabels(trx: Kysely<Database>, token: string, labels: readonly string[]): Promise<void> {
+  await trx.deleteFrom('session_labels').where('token', '=', token).execute();
+  const distinct = [...new Set(labels)];
+  if (distinct.length > 0) {
+    await trx
+      .insertInto('session_labels')
+      .values(distinct.map((label) => ({ label, token })))
+      .execute();
+  }
+}
+
+/** Indexes the outcomes of an observation_completed event, for queries across sessions. */
+export function observationOutcomes(type: string, data: string): ('PASS' | 'FAIL' | 'TIMEOUT' | 'NOT_RUN')[] {
+  if (type !== 'observation_completed') return [];
+  const results = JSON.parse(data) as { status: 'PASS' | 'FAIL' | 'TIMEOUT' | 'NOT_RUN' }[];
+  return [...new Set(results.map((r) => r.status))];
+}
+
 export function createSessionStore({ db, writeTransaction }: SqliteStore) {
   return {
     /**
@@ -84,6 +103,7 @@ export function createSessionStore({ db, writeTransaction }: SqliteStore) {
           }
         }
         await trx.insertInto('sessions').values(row).execute();
+        await indexLabels(trx, row.token, JSON.parse(row.labels) as string[]);
         const created = await readLiveSession(trx, row.token, row.date_created);
         const response = idempotency ? idempotency.render(created, null) : JSON.stringify({ token: row.token });
         if (idempotency) {
@@ -123,6 +143,7 @@ export function createSessionStore({ db, writeTransaction }: SqliteStore) {
           })
           .where('token', '=', token)
           .execute();
+        if (change.labels) await indexLabels(trx, token, change.labels);
         return { ...current, ...change };
       });
     },

@@ -44,9 +44,9 @@ export async function startTestServer(overrides: Partial<Config> = {}): Promise<
     dbFile: config.dbFile,
     async restart() {
       await running.close();
-      // the same port, so clients that hold the old URL reconnect to the new server
-      const port = Number(new URL(running.url).port);
-      running = await startServer({ ...config, port }, logger);
+      // a new port: the test process's HTTP client pools connections per
+      // address, and one to the old server could be reused after it closed
+      running = await startServer({ ...config, port: 0 }, logger);
       handle.baseUrl = running.url;
     },
     close: () => running.close(),

@@ -1,0 +1,79 @@
+// Queries across sessions: GET /api/events filtered by type, time, the
+// session's label and status, and observation outcome, paged without gaps.
+
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createSession, pushEvent, request } from './helpers/client.js';
+import { startTestServer, type TestServer } from './helpers/server.js';
+
+interface Found {
+  token: string;
+  number: number;
+  type: string;
+  data: unknown;
+}
+
+let server: TestServer;
+let a: string;
+let b: string;
+beforeAll(async () => {
+  server = await startTestServer();
+  a = await createSession(server.baseUrl, { labels: ['lab-x', 'tv-1'] });
+  b = await createSession(server.baseUrl, { labels: ['lab-y'] });
+  await pushEvent(server.baseUrl, a, 'status', 'running');
+  await pushEvent(server.baseUrl, a, 'observation_completed', [
+    { name: 'frames', status: 'FAIL', message: 'dropped' },
+    { name: 'audio', status: 'PASS', message: null },
+  ]);
+  await pushEvent(server.baseUrl, b, 'observation_completed', [{ name: 'frames', status: 'PASS', message: null }]);
+  await pushEvent(server.baseUrl, b, 'note', 'b');
+  await pushEvent(server.baseUrl, a, 'observation_completed', [{ name: 'x', status: 'TIMEOUT', message: 'slow' }]);
+});
+afterAll(async () => {
+  await server.close();
+});
+
+async function find(query: string) {
+  const res = await request<{ records: Found[]; next: string | null }>(server.baseUrl, 'GET', `/api/events${query}`);
+  expect(res.status).toBe(200);
+  return res.body;
+}
+const ids = (records: Found[]) => records.map((r) => `${r.token === a ? 'a' : 'b'}${r.number}`);
+
+describe('GET /api/events', () => {
+  it('filters by outcome, label, type and session status, in combination', async () => {
+    expect(ids((await find('?result=FAIL')).records)).toEqual(['a2']);
+    expect(ids((await find('?result=PASS')).records)).toEqual(['a2', 'b1']);
+    expect(ids((await find('?type=observation_completed&label=lab-x')).records)).toEqual(['a2', 'a3']);
+    expect(ids((await find('?label=lab-y')).records)).toEqual(['b1', 'b2']);
+    expect(ids((await find('?status=running&type=observation_completed')).records)).toEqual(['a2', 'a3']);
+    expect(ids((await find('?status=pending')).records)).toEqual(['b1', 'b2']);
+    expect(ids((await find('?result=PASS&label=lab-y')).records)).toEqual(['b1']);
+    expect((await find('?label=nobody')).records).toEqual([]);
+  });
+
+  it('follows label changes', async () => {
+    await request(server.baseUrl, 'PUT', `/api/sessions/${b}/labels`, ['lab-x']);
+    expect(ids((await find('?label=lab-x&type=note')).records)).toEqual(['b2']);
+    expect((await find('?label=lab-y')).records).toEqual([]);
+    await request(server.baseUrl, 'PUT', `/api/sessions/${b}/labels`, ['lab-y']);
+  });
+
+  it('pages across sessions without gaps or repeats', async () => {
+    const all = ids((await find('?limit=1000')).records);
+    expect(all).toHaveLength(5);
+    const paged: string[] = [];
+    let path: string | null = '/api/events?limit=2';
+    while (path) {
+      const page: { body: { records: Found[]; next: string | null } } = await request(server.baseUrl, 'GET', path);
+      paged.push(...ids(page.body.records));
+      path = page.body.next;
+    }
+    expect(paged).toEqual(all);
+  });
+
+  it('refuses malformed filters with 400', async () => {
+    for (const q of ['?result=OK', '?status=done', '?since=soon', '?after=xyz', '?label=a&label=b']) {
+      expect([q, (await request(server.baseUrl, 'GET', `/api/events${q}`)).status]).toEqual([q, 400]);
+    }
+  });
+});
