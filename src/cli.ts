@@ -6,6 +6,7 @@
 
 import fs from 'node:fs';
 import readline from 'node:readline';
+import { Readable } from 'node:stream';
 import { type Command, InvalidArgumentError, Option } from 'commander';
 import { createAuditStore } from './store/audit-store.js';
 import { readExport } from './store/import.js';
@@ -172,12 +173,18 @@ export function addHttpCommands(program: Command, env: NodeJS.ProcessEnv, io: Ou
     .action(
       run(async (file: string, opts: { url: string; key?: string }) => {
         const size = fs.statSync(file).size;
+        let sent = 0;
+        // streamed from the file, with progress for a person at a terminal
+        const counted = fs.createReadStream(file).on('data', (chunk) => {
+          sent += chunk.length;
+          io.progress?.(`sent ${sent} of ${size} bytes`);
+        });
         const res = await fetch(`${opts.url}/api/sessions/import`, {
           method: 'POST',
           headers: { ...headers(opts), 'Content-Type': 'application/x-ndjson' },
-          body: fs.readFileSync(file),
+          body: Readable.toWeb(counted) as ReadableStream<Uint8Array>,
+          duplex: 'half',
         });
-        io.progress?.(`sent ${size} bytes`);
         const body = (await res.json()) as { token?: string; events?: number; error?: string };
         if (res.status !== 200) throw new CommandFailed(`${res.status}: ${body.error ?? ''}`);
         io.out(`imported session ${body.token} with ${body.events} events`);
