@@ -2,6 +2,8 @@
 // session's label and status, and observation outcome, paged without gaps.
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createAuditStore } from '../src/store/audit-store.js';
+import { openSqlite } from '../src/store/sqlite.js';
 import { createSession, pushEvent, request } from './helpers/client.js';
 import { startTestServer, type TestServer } from './helpers/server.js';
 
@@ -74,6 +76,28 @@ describe('GET /api/events', () => {
   it('refuses malformed filters with 400', async () => {
     for (const q of ['?result=OK', '?status=done', '?since=soon', '?after=xyz', '?label=a&label=b']) {
       expect([q, (await request(server.baseUrl, 'GET', `/api/events${q}`)).status]).toEqual([q, 400]);
+    }
+  });
+});
+
+describe('the plan of a cross-session query', () => {
+  it('reads from indexes, not by scanning the log', async () => {
+    const store = openSqlite(server.dbFile);
+    try {
+      const audit = createAuditStore(store.db);
+      const plans = [
+        store.explain(audit.eventsQuery({ result: 'FAIL', limit: 100 })),
+        store.explain(audit.eventsQuery({ label: 'lab-x', types: ['observation_completed'], limit: 100 })),
+        store.explain(audit.eventsQuery({ types: ['note'], since: 0, limit: 100 })),
+      ];
+      for (const plan of plans) {
+        // every step searches an index; none scans the events table whole
+        expect(plan.join('\n')).not.toMatch(/SCAN e\b(?! USING)/);
+        expect(plan.join('\n')).toMatch(/SEARCH/);
+      }
+      expect(plans[0]!.join('\n')).toMatch(/SEARCH r USING PRIMARY KEY \(result=\?\)/);
+    } finally {
+      await store.close();
     }
   });
 });

@@ -67,6 +67,43 @@ export function createAuditStore(db: Kysely<Database>) {
     }
   }
 
+  function eventsQuery(query: EventQuery) {
+    let q = db.selectFrom('events as e').innerJoin('sessions as s', 's.token', 'e.token').selectAll('e');
+    if (query.result !== undefined) {
+      q = q
+        .innerJoin('observation_results as r', (join) =>
+          join.onRef('r.token', '=', 'e.token').onRef('r.number', '=', 'e.number'),
+        )
+        .where('r.result', '=', query.result as 'PASS');
+    }
+    if (query.label !== undefined) {
+      const label = query.label;
+      q = q.where('e.token', 'in', (eb) =>
+        eb.selectFrom('session_labels').select('session_labels.token').where('session_labels.label', '=', label),
+      );
+    }
+    if (query.types && query.types.length > 0) q = q.where('e.type', 'in', query.types);
+    if (query.status !== undefined) q = q.where('s.status', '=', query.status as 'running');
+    if (query.since !== undefined) q = q.where('e.received_at', '>=', query.since);
+    if (query.until !== undefined) q = q.where('e.received_at', '<=', query.until);
+    const after = query.after;
+    if (after) {
+      q = q.where((eb) =>
+        eb.or([
+          eb('e.received_at', '>', after.at),
+          eb.and([
+            eb('e.received_at', '=', after.at),
+            eb.or([
+              eb('e.token', '>', after.token),
+              eb.and([eb('e.token', '=', after.token), eb('e.number', '>', after.number)]),
+            ]),
+          ]),
+        ]),
+      );
+    }
+    return q.orderBy('e.received_at').orderBy('e.token').orderBy('e.number').limit(query.limit);
+  }
+
   return {
     readAnySession,
     eventPages,
@@ -88,42 +125,12 @@ export function createAuditStore(db: Kysely<Database>) {
      * session's label and status, and observation outcome; each filter is
      * served by an index (events by type and time, labels, outcomes).
      */
-    async queryEvents(query: EventQuery): Promise<EventRow[]> {
-      let q = db.selectFrom('events as e').innerJoin('sessions as s', 's.token', 'e.token').selectAll('e');
-      if (query.result !== undefined) {
-        q = q
-          .innerJoin('observation_results as r', (join) =>
-            join.onRef('r.token', '=', 'e.token').onRef('r.number', '=', 'e.number'),
-          )
-          .where('r.result', '=', query.result as 'PASS');
-      }
-      if (query.label !== undefined) {
-        const label = query.label;
-        q = q.where('e.token', 'in', (eb) =>
-          eb.selectFrom('session_labels').select('session_labels.token').where('session_labels.label', '=', label),
-        );
-      }
-      if (query.types && query.types.length > 0) q = q.where('e.type', 'in', query.types);
-      if (query.status !== undefined) q = q.where('s.status', '=', query.status as 'running');
-      if (query.since !== undefined) q = q.where('e.received_at', '>=', query.since);
-      if (query.until !== undefined) q = q.where('e.received_at', '<=', query.until);
-      const after = query.after;
-      if (after) {
-        q = q.where((eb) =>
-          eb.or([
-            eb('e.received_at', '>', after.at),
-            eb.and([
-              eb('e.received_at', '=', after.at),
-              eb.or([
-                eb('e.token', '>', after.token),
-                eb.and([eb('e.token', '=', after.token), eb('e.number', '>', after.number)]),
-              ]),
-            ]),
-          ]),
-        );
-      }
-      return q.orderBy('e.received_at').orderBy('e.token').orderBy('e.number').limit(query.limit).execute();
+    queryEvents(query: EventQuery): Promise<EventRow[]> {
+      return eventsQuery(query).execute();
     },
+
+    /** The query queryEvents runs, to look at its plan. */
+    eventsQuery,
 
     /**
      * Recomputes the session's hash chain from the genesis value and compares

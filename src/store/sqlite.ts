@@ -30,6 +30,8 @@ export interface SqliteStore {
    * is kept.
    */
   runExclusive: <T>(fn: () => T) => Promise<T>;
+  /** SQLite's query plan of a Kysely query, one line per step. */
+  explain: (query: Compilable) => string[];
   close: () => Promise<void>;
 }
 
@@ -130,6 +132,11 @@ export function openSqlite(file: string, { busyWaitMs = 5000 }: { busyWaitMs?: n
         () => db.connection().execute(() => new Promise((resolve) => resolve(raw.transaction(fn).immediate()))),
         busyWaitMs,
       ),
+    explain: (query) => {
+      const { sql: text, parameters } = query.compile();
+      const steps = raw.prepare(`explain query plan ${text}`).all(...parameters) as { detail: string }[];
+      return steps.map((step) => step.detail);
+    },
     close: () => db.destroy(),
   };
 }
