@@ -233,7 +233,8 @@ export function mountAuditRoutes(
       else yield `${JSON.stringify(exportHeader(session))}\n`;
       for await (const page of audit.eventPages(token)) {
         const out: string[] = [];
-        for (const row of page) {
+        // the events as of the header: later ones would contradict its status
+        for (const row of page.filter((r) => r.number <= session.last_event)) {
           count += 1;
           head = row.hash;
           if (csv) {
