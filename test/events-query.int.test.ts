@@ -51,6 +51,7 @@ describe('GET /api/events', () => {
     expect(ids((await find('?status=pending')).records)).toEqual(['b1', 'b2']);
     expect(ids((await find('?result=PASS&label=lab-y')).records)).toEqual(['b1']);
     expect((await find('?label=nobody')).records).toEqual([]);
+    expect(ids((await find('?from=2&to=2')).records)).toEqual(['a2', 'b2']);
   });
 
   it('follows label changes', async () => {

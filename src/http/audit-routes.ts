@@ -143,6 +143,8 @@ export function mountAuditRoutes(
       ...(label !== undefined && { label }),
       ...(status !== undefined && { status }),
       ...(result !== undefined && { result }),
+      from: readIntegerParam(ctx, 'from', { min: 0 }),
+      to: readIntegerParam(ctx, 'to', { min: 0 }),
       since: readTime(ctx, 'since'),
       until: readTime(ctx, 'until'),
       ...(after && { after }),

@@ -18,7 +18,7 @@ export interface HistoryFilter {
   limit: number;
 }
 
-export interface EventQuery extends Omit<HistoryFilter, 'from' | 'to'> {
+export interface EventQuery extends HistoryFilter {
   label?: string;
   status?: string;
   result?: string;
@@ -84,6 +84,8 @@ export function createAuditStore(db: Kysely<Database>) {
     }
     if (query.types && query.types.length > 0) q = q.where('e.type', 'in', query.types);
     if (query.status !== undefined) q = q.where('s.status', '=', query.status as 'running');
+    if (query.from !== undefined) q = q.where('e.number', '>=', query.from);
+    if (query.to !== undefined) q = q.where('e.number', '<=', query.to);
     if (query.since !== undefined) q = q.where('e.received_at', '>=', query.since);
     if (query.until !== undefined) q = q.where('e.received_at', '<=', query.until);
     const after = query.after;
