@@ -13,13 +13,11 @@ import type { EventRow, SessionRow } from '../store/database.js';
 import type { AuditStore } from '../store/audit-store.js';
 import type { Access } from './auth.js';
 import { HttpError } from './errors.js';
-import { readIntegerParam } from './query.js';
+import { isoOrNull, readIntegerParam } from './query.js';
 
 export type ImportLines = (
   lines: AsyncIterable<string>,
 ) => Promise<{ token: string; events: number; head_hash: string }>;
-
-const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
 
 /** A stored event's data; a row whose text is not JSON was altered outside the server. */
 function storedData(row: EventRow): unknown {
@@ -39,7 +37,7 @@ export function historyRecord(row: EventRow) {
     number: row.number,
     type: row.type,
     data: storedData(row),
-    received_at: iso(row.received_at),
+    received_at: isoOrNull(row.received_at),
     source: { address: row.source_address, user_agent: row.source_user_agent, key: row.source_key },
     hash: row.hash,
   };
@@ -58,11 +56,11 @@ export function exportHeader(session: SessionRow) {
     is_public: session.is_public === 1,
     user_agent: session.user_agent,
     browser: { name: session.browser_name, version: session.browser_version },
-    date_created: iso(session.date_created),
-    date_started: iso(session.date_started),
-    date_finished: iso(session.date_finished),
-    expiration_date: iso(session.expiration_date),
-    deleted_at: iso(session.deleted_at),
+    date_created: isoOrNull(session.date_created),
+    date_started: isoOrNull(session.date_started),
+    date_finished: isoOrNull(session.date_finished),
+    expiration_date: isoOrNull(session.expiration_date),
+    deleted_at: isoOrNull(session.deleted_at),
     deleted_reason: session.deleted_reason,
   };
 }
@@ -206,12 +204,12 @@ export function mountAuditRoutes(
       ...report,
       tests: report.tests.map((t) => ({
         ...t,
-        ready_at: iso(t.ready_at),
-        observation_ready_at: iso(t.observation_ready_at),
-        observed_at: iso(t.observed_at),
-        completed_at: iso(t.completed_at),
+        ready_at: isoOrNull(t.ready_at),
+        observation_ready_at: isoOrNull(t.observation_ready_at),
+        observed_at: isoOrNull(t.observed_at),
+        completed_at: isoOrNull(t.completed_at),
       })),
-      status_timeline: report.status_timeline.map((s) => ({ ...s, at: iso(s.at) })),
+      status_timeline: report.status_timeline.map((s) => ({ ...s, at: isoOrNull(s.at) })),
     };
   });
 
@@ -233,14 +231,14 @@ export function mountAuditRoutes(
       let head = session.head_hash;
       if (csv) yield `${CSV_COLUMNS.join(',')}\r\n`;
       else yield `${JSON.stringify(exportHeader(session))}\n`;
-      for await (const page of audit.eventPages(token)) {
+      // the events as of the header: later ones would contradict its status
+      for await (const page of audit.eventPages(token, 0, session.last_event)) {
         const out: string[] = [];
-        // the events as of the header: later ones would contradict its status
-        for (const row of page.filter((r) => r.number <= session.last_event)) {
+        for (const row of page) {
           count += 1;
           head = row.hash;
           if (csv) {
-            const cells = [row.number, row.type, iso(row.received_at), row.source_address, row.source_user_agent];
+            const cells = [row.number, row.type, isoOrNull(row.received_at), row.source_address, row.source_user_agent];
             out.push(`${[...cells, row.source_key, row.data, row.hash].map(csvField).join(',')}\r\n`);
           } else {
             out.push(`${JSON.stringify({ kind: 'event', ...historyRecord(row) })}\n`);

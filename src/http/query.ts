@@ -24,3 +24,6 @@ export function readIntegerParam(ctx: Context, name: string, { min }: { min: num
   }
   return Number(raw);
 }
+
+/** A time in ms as the API shows it: ISO 8601 with ms, or null. */
+export const isoOrNull = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());

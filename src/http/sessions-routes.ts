@@ -17,13 +17,11 @@ import { sourceOf } from './events-routes.js';
 import type { Access } from './auth.js';
 import { HttpError } from './errors.js';
 import { readIdempotency } from './idempotency.js';
-import { readIntegerParam } from './query.js';
+import { isoOrNull, readIntegerParam } from './query.js';
 
 const TOKEN_LENGTH = 36;
 const MIN_FRAGMENT_LENGTH = 8;
 const KNOWN_TEST_TYPES = new Set(['automatic', 'manual']);
-
-const isoOrNull = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
 
 /** The browser as the old server reports it: name "Other", version "0" when unknown. */
 export function parseBrowser(userAgent: string | null): { name: string; version: string } {

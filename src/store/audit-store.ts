@@ -51,13 +51,14 @@ export function createAuditStore(db: Kysely<Database>) {
   }
 
   /** Pages of a session's events in number order, from `after`, `PAGE` rows at a time. */
-  async function* eventPages(token: string, after = 0): AsyncGenerator<EventRow[]> {
+  async function* eventPages(token: string, after = 0, upTo = Number.MAX_SAFE_INTEGER): AsyncGenerator<EventRow[]> {
     for (let last = after; ;) {
       const rows = await db
         .selectFrom('events')
         .selectAll()
         .where('token', '=', token)
         .where('number', '>', last)
+        .where('number', '<=', upTo)
         .orderBy('number')
         .limit(PAGE)
         .execute();
