@@ -14,6 +14,8 @@ import { errorMiddleware, HttpError, toBodyError } from './http/errors.js';
 import { mountEventRoutes } from './http/events-routes.js';
 import { requestLogMiddleware } from './http/request-log.js';
 import { mountSessionRoutes } from './http/sessions-routes.js';
+import type { Streams } from './http/stream-routes.js';
+import { dashboardMiddleware } from './http/dashboard.js';
 import type { Metrics } from './metrics.js';
 import type { SessionStore } from './store/session-store.js';
 
@@ -49,6 +51,9 @@ export interface AppDeps {
   access: Access;
   audit: AuditStore;
   importLines: ImportLines;
+  streams: Streams;
+  /** The built dashboard (index.html and assets/), served at `/`; null when it has not been built. */
+  webRoot: string | null;
   now?: () => number;
 }
 
@@ -68,6 +73,7 @@ function apiRouter(deps: AppDeps): Router {
   mountSessionRoutes(router, deps);
   mountAuditRoutes(router, deps);
   mountEventRoutes(router, deps);
+  deps.streams.mount(router);
   return router;
 }
 
@@ -117,5 +123,6 @@ export function createApp(deps: AppDeps): Koa {
     app.use(mounted.routes());
     app.use(mounted.allowedMethods({ throw: true }));
   }
+  app.use(dashboardMiddleware(deps.webRoot));
   return app;
 }

@@ -17,6 +17,10 @@ export interface Config {
   accessControl: boolean;
   /** Days to keep completed or aborted sessions; 0 keeps them forever. */
   retentionDays: number;
+  /** Event streams (Server-Sent Events): the most open at once, the heartbeat, the longest one lasts. */
+  maxStreams: number;
+  streamHeartbeatMs: number;
+  streamMaxMs: number;
 }
 
 interface Setting {
@@ -102,6 +106,30 @@ export const SETTINGS: Setting[] = [
     description: 'most long polls waiting on one session; more answer 503 with Retry-After',
     fallback: '5000',
     parse: integer(1, 10_000_000),
+  },
+  {
+    key: 'maxStreams',
+    env: 'MAX_STREAMS',
+    flag: '--max-streams',
+    description: 'most event streams (Server-Sent Events) open at once; more answer 503 with Retry-After',
+    fallback: '1000',
+    parse: integer(1, 1_000_000),
+  },
+  {
+    key: 'streamHeartbeatMs',
+    env: 'STREAM_HEARTBEAT_MS',
+    flag: '--stream-heartbeat-ms',
+    description: 'an event stream sends a comment line after this long without an event',
+    fallback: '15000',
+    parse: integer(10, 3_600_000),
+  },
+  {
+    key: 'streamMaxMs',
+    env: 'STREAM_MAX_MS',
+    flag: '--stream-max-ms',
+    description: 'the server ends an event stream after this long; the client resumes from its last event id',
+    fallback: '300000',
+    parse: integer(100, 24 * 3600 * 1000),
   },
   {
     key: 'requestTimeoutMs',

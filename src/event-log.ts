@@ -5,7 +5,16 @@
 import type { EventInput } from './domain/event-types.js';
 import { SessionNotFoundError, TooManyPollsError } from './domain/errors.js';
 import type { ControlAction } from './domain/session-status.js';
-import { answerFromBatch, type Batch, EMPTY_ANSWER, type Notifier, serializeEvents } from './notifier.js';
+import {
+  answerFromBatch,
+  type Batch,
+  EMPTY_ANSWER,
+  eventsFromBatch,
+  type Notifier,
+  type SessionChange,
+  serializeEvents,
+  type Watcher,
+} from './notifier.js';
 import type { EventSource, EventStore, Idempotency, StoredEvent } from './store/event-store.js';
 
 export interface WaitOptions {
@@ -69,9 +78,74 @@ export function createEventLog({
     };
   }
 
+  /**
+   * Events above the cursor at once if there are any, else the first batch
+   * appended after the wait began, else `empty` at the timeout. `fromLog` and
+   * `fromBatch` shape the answer: the long poll's JSON body or the events.
+   */
+  async function waitFor<T>(
+    token: string,
+    options: WaitOptions,
+    fromLog: (events: StoredEvent[]) => T,
+    fromBatch: (cursor: number, batch: Batch) => T | null,
+    empty: T,
+  ): Promise<T> {
+    const { limit, signal } = options;
+    const deadline = now() + options.timeoutMs;
+    let cursor: number | undefined;
+    for (;;) {
+      const full = notifier.waiting() >= maxWaiting || notifier.waitingFor(token) >= maxWaitingPerSession;
+      if (full) {
+        // no room to wait: answer from the log if it has something, else refuse
+        const { head } = await events.readLogState(token, now());
+        const from =
+          cursor ?? (options.lastEvent === undefined ? head : Math.min(Math.max(options.lastEvent, 0), head));
+        if (head > from) return fromLog(await events.readEventsAfter(token, from, limit));
+        throw new TooManyPollsError(
+          `Too many long polls are waiting (at most ${maxWaiting} in all, ${maxWaitingPerSession} per session); poll again shortly.`,
+        );
+      }
+      // subscribe before reading, so an append committed during the read still wakes us
+      const pending = nextBatch(token, Math.max(0, deadline - now()), signal);
+      let log: { head: number; open: boolean };
+      try {
+        log = await events.readLogState(token, now());
+      } catch (error) {
+        pending.cancel();
+        throw error;
+      }
+      const { head } = log;
+      if (cursor === undefined) {
+        const asked = options.lastEvent;
+        // without a cursor the wait began at the head it saw, or before the
+        // batch that woke it while it read, whichever is lower
+        const early = pending.arrived()?.events[0]?.number;
+        const began = early === undefined ? head : Math.min(head, early - 1);
+        cursor = asked === undefined ? began : Math.min(Math.max(asked, 0), head);
+      }
+      if (head > cursor) {
+        pending.cancel();
+        return fromLog(await events.readEventsAfter(token, cursor, limit));
+      }
+      if (!log.open) {
+        // a resumed session serves its log but gets no new events
+        pending.cancel();
+        throw new SessionNotFoundError(token);
+      }
+      const batch = await pending.woken;
+      if (batch === null) return empty;
+      const answer = fromBatch(cursor, batch);
+      if (answer !== null) return answer;
+      // the batch held only events we had already counted, or skipped some: read again
+    }
+  }
+
   return {
-    /** Ends the waits on `token` with `[]`: the session has been deleted or has expired. */
-    release: (token: string) => notifier.release(token),
+    /** Ends the waits on `token` with `[]` and tells the watchers: the session has been deleted or has expired. */
+    release: (token: string, reason: 'deleted' | 'expired') => {
+      notifier.release(token);
+      notifier.announce({ kind: 'deleted', token, reason });
+    },
 
     append: (
       token: string,
@@ -86,60 +160,33 @@ export function createEventLog({
     resume: (token: string, resumeToken: string, source: EventSource, idempotency?: Idempotency) =>
       events.resume(token, resumeToken, source, now(), idempotency),
 
-    /**
-     * The long poll: events above the cursor at once if there are any, else
-     * the first batch appended after the poll began, else `[]` at the timeout.
-     */
-    async waitForEvents(token: string, options: WaitOptions): Promise<Buffer> {
-      const { limit, signal } = options;
-      const deadline = now() + options.timeoutMs;
-      let cursor: number | undefined;
-      for (;;) {
-        const full = notifier.waiting() >= maxWaiting || notifier.waitingFor(token) >= maxWaitingPerSession;
-        if (full) {
-          // no room to wait: answer from the log if it has something, else refuse
-          const { head } = await events.readLogState(token, now());
-          const from =
-            cursor ?? (options.lastEvent === undefined ? head : Math.min(Math.max(options.lastEvent, 0), head));
-          if (head > from) return serializeEvents(await events.readEventsAfter(token, from, limit));
-          throw new TooManyPollsError(
-            `Too many long polls are waiting (at most ${maxWaiting} in all, ${maxWaitingPerSession} per session); poll again shortly.`,
-          );
-        }
-        // subscribe before reading, so an append committed during the read still wakes us
-        const pending = nextBatch(token, Math.max(0, deadline - now()), signal);
-        let log: { head: number; open: boolean };
-        try {
-          log = await events.readLogState(token, now());
-        } catch (error) {
-          pending.cancel();
-          throw error;
-        }
-        const { head } = log;
-        if (cursor === undefined) {
-          const asked = options.lastEvent;
-          // without a cursor the poll began at the head it saw, or before the
-          // batch that woke it while it read, whichever is lower
-          const early = pending.arrived()?.events[0]?.number;
-          const began = early === undefined ? head : Math.min(head, early - 1);
-          cursor = asked === undefined ? began : Math.min(Math.max(asked, 0), head);
-        }
-        if (head > cursor) {
-          pending.cancel();
-          return serializeEvents(await events.readEventsAfter(token, cursor, limit));
-        }
-        if (!log.open) {
-          // a resumed session serves its log but gets no new events
-          pending.cancel();
-          throw new SessionNotFoundError(token);
-        }
-        const batch = await pending.woken;
-        if (batch === null) return EMPTY_ANSWER;
-        const answer = answerFromBatch(cursor, limit, batch);
-        if (answer) return answer;
-        // the batch held only events we had already counted, or skipped some: read again
-      }
-    },
+    /** The long poll: the JSON body of `{type, data, number}` to answer with. */
+    waitForEvents: (token: string, options: WaitOptions): Promise<Buffer> =>
+      waitFor(
+        token,
+        options,
+        serializeEvents,
+        (cursor, batch) => answerFromBatch(cursor, options.limit, batch),
+        EMPTY_ANSWER,
+      ),
+
+    /** The same wait for an event stream: the events themselves, [] at the timeout. */
+    nextEvents: (token: string, options: WaitOptions): Promise<readonly StoredEvent[]> =>
+      waitFor(
+        token,
+        options,
+        (events) => events,
+        (cursor, batch) => eventsFromBatch(cursor, options.limit, batch),
+        [],
+      ),
+
+    /** The newest event's number, and whether the session still takes events; throws for an unknown session. */
+    logState: (token: string) => events.readLogState(token, now()),
+
+    /** Follows every session: creations, appends (status changes among them), deletions. */
+    watch: (watcher: Watcher) => notifier.watch(watcher),
+
+    announce: (change: SessionChange) => notifier.announce(change),
   };
 }
 

@@ -3,7 +3,7 @@
 
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 
-export function createMetrics(waitingPolls: () => number) {
+export function createMetrics(waitingPolls: () => number, openStreams: () => number = () => 0) {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix: 'wave_sessions_' });
   return {
@@ -37,6 +37,14 @@ export function createMetrics(waitingPolls: () => number) {
       registers: [registry],
       collect() {
         this.set(waitingPolls());
+      },
+    }),
+    streams: new Gauge({
+      name: 'wave_sessions_open_streams',
+      help: 'Event streams (Server-Sent Events) open, of one session or of all',
+      registers: [registry],
+      collect() {
+        this.set(openStreams());
       },
     }),
   };

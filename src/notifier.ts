@@ -37,8 +37,16 @@ export function answerFromBatch(cursor: number, limit: number, batch: Batch): Bu
   const first = batch.events[0];
   if (!first || first.number > cursor + 1) return null;
   if (first.number === cursor + 1 && batch.events.length <= limit) return batch.body();
+  const fresh = eventsFromBatch(cursor, limit, batch);
+  return fresh ? serializeEvents(fresh) : null;
+}
+
+/** The events of `batch` past `cursor` (at most `limit`), or null when it holds nothing new or leaves a gap. */
+export function eventsFromBatch(cursor: number, limit: number, batch: Batch): readonly StoredEvent[] | null {
+  const first = batch.events[0];
+  if (!first || first.number > cursor + 1) return null;
   const fresh = batch.events.filter((e) => e.number > cursor).slice(0, limit);
-  return fresh.length > 0 ? serializeEvents(fresh) : null;
+  return fresh.length > 0 ? fresh : null;
 }
 
 interface PendingWake {
@@ -48,8 +56,18 @@ interface PendingWake {
   next: number;
 }
 
+/** What the all-sessions stream tells: a session created, events appended (status changes among them), a session gone. */
+export type SessionChange =
+  | { kind: 'created'; token: string; status: string; labels: readonly string[]; dateCreated: number }
+  | { kind: 'appended'; token: string; events: readonly StoredEvent[] }
+  | { kind: 'deleted'; token: string; reason: 'deleted' | 'expired' | 'resumed' };
+
+export type Watcher = (change: SessionChange) => void;
+
 export function createNotifier({ sliceSize = 500 }: { sliceSize?: number } = {}) {
   const waiters = new Map<string, Set<Wake>>();
+  // watchers follow every session; they are not one-shot like waiters
+  const watchers = new Set<Watcher>();
   let count = 0;
   const pending: PendingWake[] = [];
   // wakes spent in this turn of the event loop, across every publish
@@ -77,7 +95,24 @@ export function createNotifier({ sliceSize = 500 }: { sliceSize?: number } = {})
     wakeSome();
   }
 
+  function announce(change: SessionChange): void {
+    for (const watcher of watchers) watcher(change);
+  }
+
   return {
+    /** Registers a watcher of every session's changes; the returned function removes it. */
+    watch(watcher: Watcher): () => void {
+      watchers.add(watcher);
+      return () => void watchers.delete(watcher);
+    },
+
+    /** Tells every watcher of a change that is not an append (created, deleted). */
+    announce,
+
+    watchers(): number {
+      return watchers.size;
+    },
+
     /** Registers a waiter; the returned function removes it (idempotent). */
     subscribe(token: string, wake: Wake): () => void {
       let set = waiters.get(token);
@@ -95,6 +130,7 @@ export function createNotifier({ sliceSize = 500 }: { sliceSize?: number } = {})
 
     /** Wakes every waiter of `token` with committed `events` (oldest first). */
     publish(token: string, events: readonly StoredEvent[]): void {
+      if (watchers.size > 0 && events.length > 0) announce({ kind: 'appended', token, events });
       const set = waiters.get(token);
       if (!set || events.length === 0) return;
       waiters.delete(token);

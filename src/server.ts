@@ -4,12 +4,15 @@
 import { once } from 'node:events';
 import fs from 'node:fs';
 import http from 'node:http';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import type { AddressInfo, Socket } from 'node:net';
 import type { Logger } from 'pino';
 import { createApp } from './app.js';
 import type { Config } from './config.js';
 import { createEventLog } from './event-log.js';
 import { createAccess } from './http/auth.js';
+import { createStreams } from './http/stream-routes.js';
 import { createAuditStore } from './store/audit-store.js';
 import { importExport } from './store/import.js';
 import { createKeyStore } from './store/key-store.js';
@@ -31,13 +34,26 @@ export interface RunningServer {
   close(): Promise<void>;
 }
 
-export function readPackageVersion(): string {
-  // src/ in development, dist/src/ when built: package.json is above either
-  for (const relative of ['../package.json', '../../package.json']) {
-    const file = new URL(relative, import.meta.url);
-    if (fs.existsSync(file)) return (JSON.parse(fs.readFileSync(file, 'utf8')) as { version: string }).version;
+/** The project's root folder: src/ is below it in development, dist/src/ when built. */
+function projectRoot(): string | null {
+  for (const relative of ['../', '../../']) {
+    const dir = new URL(relative, import.meta.url);
+    if (fs.existsSync(new URL('package.json', dir))) return fileURLToPath(dir);
   }
-  return '0.0.0';
+  return null;
+}
+
+export function readPackageVersion(): string {
+  const root = projectRoot();
+  if (root === null) return '0.0.0';
+  return (JSON.parse(fs.readFileSync(path.join(root, 'package.json'), 'utf8')) as { version: string }).version;
+}
+
+/** The dashboard that `npm run build:web` writes to dist/web, if it is there. */
+function findWebRoot(): string | null {
+  const root = projectRoot();
+  const web = root === null ? null : path.join(root, 'dist', 'web');
+  return web !== null && fs.existsSync(path.join(web, 'index.html')) ? web : null;
 }
 
 export async function startServer(config: Config, logger: Logger): Promise<RunningServer> {
@@ -58,7 +74,10 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
     onListenerError: (err) => logger.error({ err }, 'a commit listener failed'),
   });
   const notifier = createNotifier();
-  const metrics = createMetrics(() => notifier.waiting());
+  const metrics = createMetrics(
+    () => notifier.waiting(),
+    () => streams.open(),
+  );
   events.onCommit((committed) => {
     metrics.commits.inc();
     metrics.commitBatchSize.observe(committed.length);
@@ -71,10 +90,21 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
     maxWaitingPerSession: config.maxWaitingPollsPerSession,
   });
   const access = createAccess({ enabled: config.accessControl, keys: createKeyStore(store.db) });
+  const streams = createStreams({
+    eventLog,
+    access,
+    logger,
+    maxStreams: config.maxStreams,
+    heartbeatMs: config.streamHeartbeatMs,
+    maxStreamMs: config.streamMaxMs,
+    maxEventsPerAnswer: MAX_EVENTS_PER_ANSWER,
+  });
   const app = createApp({
     access,
     audit: createAuditStore(store.db),
     importLines: (lines) => importExport(store, lines),
+    streams,
+    webRoot: findWebRoot(),
     logger,
     sessions,
     eventLog,
@@ -119,7 +149,7 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
 
   const sweep = setInterval(() => {
     sessions.expireSessions(Date.now()).then(
-      (tokens) => tokens.forEach((token) => eventLog.release(token)),
+      (tokens) => tokens.forEach((token) => eventLog.release(token, 'expired')),
       (err: unknown) => logger.error({ err }, 'expiring sessions failed'),
     );
   }, EXPIRY_SWEEP_MS);
@@ -159,6 +189,7 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
         clearInterval(retention);
         const closed = new Promise<void>((resolve) => server.close(() => resolve()));
         notifier.releaseAll();
+        streams.closeAll();
         // idle sockets close now, busy ones once their answer is out; whatever
         // still lingers after the grace period is cut
         destroyIdleSockets();

@@ -7,13 +7,12 @@ import { Readable } from 'node:stream';
 import type Router from '@koa/router';
 import type { Context } from 'koa';
 import { ConflictError } from '../domain/errors.js';
-import { SESSION_STATUSES, type SessionStatus } from '../domain/session-status.js';
 import { buildReport, type LoggedEvent } from '../domain/report.js';
 import type { EventRow, SessionRow } from '../store/database.js';
 import type { AuditStore } from '../store/audit-store.js';
 import type { Access } from './auth.js';
 import { HttpError } from './errors.js';
-import { isoOrNull, readIntegerParam } from './query.js';
+import { isoOrNull, readIntegerParam, readOneParam, readStatusParam } from './query.js';
 
 export type ImportLines = (
   lines: AsyncIterable<string>,
@@ -108,24 +107,12 @@ export function mountAuditRoutes(
 
   router.get('/events', access.allow('reader'), async (ctx) => {
     const raw = ctx.query.type;
-    const one = (name: string) => {
-      const v = ctx.query[name];
-      if (Array.isArray(v))
-        throw new HttpError(400, `The query parameter "${name}" may be given once.`, 'INVALID_QUERY');
-      return v === undefined || v === '' ? undefined : v;
-    };
+    const one = (name: string) => readOneParam(ctx, name);
     const result = one('result');
     if (result !== undefined && !['PASS', 'FAIL', 'TIMEOUT', 'NOT_RUN'].includes(result)) {
       throw new HttpError(400, 'The query parameter "result" must be PASS, FAIL, TIMEOUT or NOT_RUN.', 'INVALID_QUERY');
     }
-    const status = one('status');
-    if (status !== undefined && !SESSION_STATUSES.includes(status as SessionStatus)) {
-      throw new HttpError(
-        400,
-        `The query parameter "status" must be one of ${SESSION_STATUSES.join(', ')}.`,
-        'INVALID_QUERY',
-      );
-    }
+    const status = readStatusParam(ctx);
     const afterText = one('after');
     let after: { at: number; token: string; number: number } | undefined;
     if (afterText !== undefined) {

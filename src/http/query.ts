@@ -2,6 +2,7 @@
 // name the parameter. Unknown parameters are ignored by the callers.
 
 import type { Context } from 'koa';
+import { SESSION_STATUSES, type SessionStatus } from '../domain/session-status.js';
 import { HttpError } from './errors.js';
 
 const INTEGER = /^-?\d{1,64}$/;
@@ -27,3 +28,24 @@ export function readIntegerParam(ctx: Context, name: string, { min }: { min: num
 
 /** A time in ms as the API shows it: ISO 8601 with ms, or null. */
 export const isoOrNull = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
+
+/** A query parameter given at most once; undefined when absent or empty. */
+export function readOneParam(ctx: Context, name: string): string | undefined {
+  const value = ctx.query[name];
+  if (Array.isArray(value))
+    throw new HttpError(400, `The query parameter "${name}" may be given once.`, 'INVALID_QUERY');
+  return value === undefined || value === '' ? undefined : value;
+}
+
+/** `?status=`, one of the session statuses. */
+export function readStatusParam(ctx: Context): SessionStatus | undefined {
+  const status = readOneParam(ctx, 'status');
+  if (status !== undefined && !SESSION_STATUSES.includes(status as SessionStatus)) {
+    throw new HttpError(
+      400,
+      `The query parameter "status" must be one of ${SESSION_STATUSES.join(', ')}.`,
+      'INVALID_QUERY',
+    );
+  }
+  return status as SessionStatus | undefined;
+}

@@ -12,12 +12,12 @@ import { ValidationError } from '../domain/errors.js';
 import { parseConfigUpdate, parseLabels, parseNewSession } from '../domain/session-config.js';
 import type { ControlAction } from '../domain/session-status.js';
 import type { EventLog } from '../event-log.js';
-import { type Session, type SessionStore, toSession } from '../store/session-store.js';
+import { type Session, type SessionFilter, type SessionStore, toSession } from '../store/session-store.js';
 import { sourceOf } from './events-routes.js';
 import type { Access } from './auth.js';
 import { HttpError } from './errors.js';
 import { readIdempotency } from './idempotency.js';
-import { isoOrNull, readIntegerParam } from './query.js';
+import { isoOrNull, readIntegerParam, readOneParam, readStatusParam } from './query.js';
 
 const TOKEN_LENGTH = 36;
 const MIN_FRAGMENT_LENGTH = 8;
@@ -54,6 +54,40 @@ function statusBody(session: Session) {
     date_started: isoOrNull(session.dateStarted),
     date_finished: isoOrNull(session.dateFinished),
     expiration_date: isoOrNull(session.expirationDate),
+  };
+}
+
+/** A row of the dashboard's overview. */
+function summaryBody(session: Session & { lastEventAt: number | null }) {
+  return {
+    token: session.token,
+    status: session.status,
+    labels: session.labels,
+    date_created: isoOrNull(session.dateCreated),
+    date_started: isoOrNull(session.dateStarted),
+    date_finished: isoOrNull(session.dateFinished),
+    events: session.lastEvent,
+    last_event_at: isoOrNull(session.lastEventAt),
+  };
+}
+
+/** The list's filters: `status`, `label` (exact), `token` (its start) and `order=newest`. */
+function readSessionFilter(ctx: Context): SessionFilter {
+  const order = readOneParam(ctx, 'order');
+  if (order !== undefined && order !== 'newest' && order !== 'oldest') {
+    throw new HttpError(400, 'The query parameter "order" must be newest or oldest.', 'INVALID_QUERY');
+  }
+  const status = readStatusParam(ctx);
+  const label = readOneParam(ctx, 'label');
+  const tokenPrefix = readOneParam(ctx, 'token');
+  if (tokenPrefix !== undefined && tokenPrefix.length > TOKEN_LENGTH) {
+    throw new HttpError(400, `The query parameter "token" is longer than a token (${TOKEN_LENGTH}).`, 'INVALID_QUERY');
+  }
+  return {
+    ...(status !== undefined && { status }),
+    ...(label !== undefined && { label }),
+    ...(tokenPrefix !== undefined && { tokenPrefix }),
+    newestFirst: order === 'newest',
   };
 }
 
@@ -97,6 +131,7 @@ export function mountSessionRoutes(
     const userAgent = ctx.get('User-Agent') || null;
     const browser = parseBrowser(userAgent);
     const newToken = randomUUID();
+    const dateCreated = now();
     const idempotency = readIdempotency(ctx, (session) => JSON.stringify({ token: session.token }));
     const response = await sessions.createSession(
       {
@@ -108,7 +143,7 @@ export function mountSessionRoutes(
         user_agent: userAgent,
         browser_name: browser.name,
         browser_version: browser.version,
-        date_created: now(),
+        date_created: dateCreated,
         date_started: null,
         date_finished: null,
         expiration_date: input.expirationDate,
@@ -118,6 +153,10 @@ export function mountSessionRoutes(
       },
       idempotency,
     );
+    // a replayed idempotent create answers the session made the first time, and announces nothing
+    if ((JSON.parse(response) as { token?: string }).token === newToken) {
+      eventLog.announce({ kind: 'created', token: newToken, status: 'pending', labels: input.labels, dateCreated });
+    }
     sendRaw(ctx, response);
   });
 
@@ -125,9 +164,17 @@ export function mountSessionRoutes(
     const index = Math.min(readIntegerParam(ctx, 'index', { min: 0 }) ?? 0, Number.MAX_SAFE_INTEGER);
     const count = Math.min(readIntegerParam(ctx, 'count', { min: 1 }) ?? 10, 1000);
     const expand = new Set(String(ctx.query.expand ?? '').split(','));
-    const { total, sessions: page } = await sessions.listSessions(index, count);
+    const filter = readSessionFilter(ctx);
+    const { total, sessions: page } = await sessions.listSessions(index, count, filter);
     const prefix = apiPrefix(ctx);
-    const link = (i: number) => ({ href: `${ctx.path}?index=${i}&count=${count}` });
+    // the page links keep the filters and the order
+    const kept = new URLSearchParams();
+    for (const name of ['status', 'label', 'token', 'order']) {
+      const value = ctx.query[name];
+      if (typeof value === 'string' && value !== '') kept.set(name, value);
+    }
+    const rest = kept.size > 0 ? `&${kept.toString()}` : '';
+    const link = (i: number) => ({ href: `${ctx.path}?index=${i}&count=${count}${rest}` });
     const links: Record<string, { href: string; templated?: boolean }> = {
       configuration: { href: `${prefix}/sessions/{token}`, templated: true },
       status: { href: `${prefix}/sessions/{token}/status`, templated: true },
@@ -140,8 +187,10 @@ export function mountSessionRoutes(
     const embedded: Record<string, unknown[]> = {};
     if (expand.has('configuration')) embedded.configuration = page.map(configBody);
     if (expand.has('status')) embedded.status = page.map(statusBody);
+    if (expand.has('summary')) embedded.summary = page.map(summaryBody);
     sendJson(ctx, {
       _links: links,
+      total,
       items: page.map((s) => s.token),
       ...(Object.keys(embedded).length > 0 && { _embedded: embedded }),
     });
@@ -190,7 +239,7 @@ export function mountSessionRoutes(
   router.delete('/sessions/:token', access.allow('admin'), async (ctx) => {
     await sessions.deleteSession(token(ctx), now());
     // its waiting polls answer [] now, and 404 on their next poll
-    eventLog.release(token(ctx));
+    eventLog.release(token(ctx), 'deleted');
     sendJson(ctx, {});
   });
 

@@ -32,6 +32,8 @@ export interface StoredEvent {
   type: string;
   /** Canonical JSON of the data. */
   data: string;
+  /** When it was received (ms); set on the events a commit announces, not on reads. */
+  receivedAt?: number;
 }
 
 export interface EventSource {
@@ -191,7 +193,7 @@ export function createEventStore(
         if (decision.event) {
           next = evolveSession(session, decision.event, write.now);
           const { type, data } = decision.event;
-          stored = { token: write.token, number: next.last_event, type, data };
+          stored = { token: write.token, number: next.last_event, type, data, receivedAt: write.now };
           const record: AuditRecord = {
             token: write.token,
             number: stored.number,

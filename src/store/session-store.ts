@@ -4,6 +4,7 @@
 import type { Kysely } from 'kysely';
 import { IdempotencyKeyReusedError, SessionNotFoundError } from '../domain/errors.js';
 import type { SessionConfig } from '../domain/session-config.js';
+import type { SessionStatus } from '../domain/session-status.js';
 import type { Database, NewSessionRow, SessionRow } from './database.js';
 import type { Idempotency } from './event-store.js';
 import type { SqliteStore } from './sqlite.js';
@@ -21,6 +22,14 @@ export interface Session {
   dateFinished: number | null;
   expirationDate: number | null;
   lastEvent: number;
+}
+
+export interface SessionFilter {
+  status?: SessionStatus;
+  label?: string;
+  /** The start of the token. */
+  tokenPrefix?: string;
+  newestFirst?: boolean;
 }
 
 export function toSession(row: SessionRow): Session {
@@ -225,23 +234,45 @@ export function createSessionStore({ db, writeTransaction }: SqliteStore) {
       return rows.length === 1 && rows[0] ? rows[0].token : null;
     },
 
-    /** One page of live sessions, oldest first, and how many there are in all. */
-    async listSessions(index: number, count: number): Promise<{ total: number; sessions: Session[] }> {
-      const [{ total } = { total: 0 }] = await db
-        .selectFrom('sessions')
-        .select((eb) => eb.fn.countAll<number>().as('total'))
-        .where('deleted_at', 'is', null)
-        .execute();
-      const rows = await db
-        .selectFrom('sessions')
-        .selectAll()
-        .where('deleted_at', 'is', null)
-        .orderBy('date_created')
-        .orderBy('token')
+    /**
+     * One page of live sessions, oldest first (or newest first), and how many
+     * match in all; each with the time of its newest event.
+     */
+    async listSessions(
+      index: number,
+      count: number,
+      filter: SessionFilter = {},
+    ): Promise<{ total: number; sessions: (Session & { lastEventAt: number | null })[] }> {
+      let matching = db.selectFrom('sessions').where('sessions.deleted_at', 'is', null);
+      if (filter.status !== undefined) matching = matching.where('sessions.status', '=', filter.status);
+      if (filter.tokenPrefix !== undefined) {
+        matching = matching
+          .where('sessions.token', '>=', filter.tokenPrefix)
+          .where('sessions.token', '<', `${filter.tokenPrefix}\uffff`);
+      }
+      if (filter.label !== undefined) {
+        const label = filter.label;
+        matching = matching.where('sessions.token', 'in', (eb) =>
+          eb.selectFrom('session_labels').select('session_labels.token').where('session_labels.label', '=', label),
+        );
+      }
+      const [{ total } = { total: 0 }] = await matching.select((eb) => eb.fn.countAll<number>().as('total')).execute();
+      const direction = filter.newestFirst ? 'desc' : 'asc';
+      const rows = await matching
+        .leftJoin('events', (join) =>
+          join.onRef('events.token', '=', 'sessions.token').onRef('events.number', '=', 'sessions.last_event'),
+        )
+        .selectAll('sessions')
+        .select('events.received_at as last_event_at')
+        .orderBy('sessions.date_created', direction)
+        .orderBy('sessions.token', direction)
         .limit(count)
         .offset(index)
         .execute();
-      return { total: Number(total), sessions: rows.map(toSession) };
+      return {
+        total: Number(total),
+        sessions: rows.map((row) => ({ ...toSession(row), lastEventAt: row.last_event_at })),
+      };
     },
   };
 }

@@ -35,6 +35,9 @@ export async function startTestServer(overrides: Partial<Config> = {}): Promise<
     requestTimeoutMs: 30_000,
     accessControl: false,
     retentionDays: 0,
+    maxStreams: 1000,
+    streamHeartbeatMs: 15_000,
+    streamMaxMs: 300_000,
     ...overrides,
   };
   const logger = pino({ level: 'silent' });

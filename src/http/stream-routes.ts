@@ -1,0 +1,202 @@
+// Server-Sent Events: GET /sessions/:token/events/stream follows one session's
+// log through the same wake-ups as the long poll, and GET /events/stream
+// follows every session (created, status changed, events appended, deleted)
+// for the dashboard's overview. The server ends each stream after a while so
+// that proxies recycle connections; a client resumes from its Last-Event-ID.
+
+import { once } from 'node:events';
+import { PassThrough } from 'node:stream';
+import type Router from '@koa/router';
+import type { Context } from 'koa';
+import type { Logger } from 'pino';
+import { SessionNotFoundError } from '../domain/errors.js';
+import type { EventLog } from '../event-log.js';
+import { type SessionChange, serializeEvent } from '../notifier.js';
+import type { Access } from './auth.js';
+import { HttpError } from './errors.js';
+import { isoOrNull, readIntegerParam } from './query.js';
+
+export interface StreamOptions {
+  eventLog: EventLog;
+  access: Access;
+  logger: Logger;
+  maxStreams: number;
+  heartbeatMs: number;
+  maxStreamMs: number;
+  /** The most events read from the log at once while a stream catches up. */
+  maxEventsPerAnswer: number;
+}
+
+/** How long a browser's EventSource waits before it reconnects. */
+const RETRY_MS = 1000;
+/** A follower of every session that lets this much go unread is cut off; it reconnects and reloads. */
+const MAX_UNSENT_BYTES = 1024 * 1024;
+const HEARTBEAT = ': heartbeat\n\n';
+
+/** `Last-Event-ID` (sent by a reconnecting EventSource) wins over `?last_event`; from the start when neither. */
+function readStart(ctx: Context): number {
+  const header = ctx.get('Last-Event-ID');
+  if (header !== '') {
+    if (!/^\s*\d{1,15}\s*$/.test(header)) {
+      throw new HttpError(
+        400,
+        `Last-Event-ID must be an event number, not "${header.slice(0, 40)}".`,
+        'INVALID_LAST_EVENT_ID',
+      );
+    }
+    return Number(header);
+  }
+  return readIntegerParam(ctx, 'last_event', { min: -Infinity }) ?? 0;
+}
+
+/** The frames of the all-sessions stream for one change. */
+export function changeFrames(change: SessionChange): string {
+  const frame = (event: string, data: object) => `event: ${event}\ndata: ${JSON.stringify(data)}\n\n`;
+  if (change.kind === 'created') {
+    const { token, status, labels, dateCreated } = change;
+    return frame('created', { token, status, labels, date_created: isoOrNull(dateCreated) });
+  }
+  if (change.kind === 'deleted') return frame('deleted', { token: change.token, reason: change.reason });
+  const { token, events } = change;
+  let frames = '';
+  for (const e of events) {
+    if (e.type === 'status') {
+      const status = JSON.parse(e.data) as string;
+      frames += frame('status', { token, status, number: e.number, at: isoOrNull(e.receivedAt ?? null) });
+    }
+  }
+  const newest = events[events.length - 1]!;
+  frames += frame('appended', {
+    token,
+    last_event: newest.number,
+    last_event_at: isoOrNull(newest.receivedAt ?? null),
+    type: newest.type,
+  });
+  // a resume event sends the session's clients elsewhere and deletes it
+  if (events.some((e) => e.type === 'resume')) frames += frame('deleted', { token, reason: 'resumed' });
+  return frames;
+}
+
+export function createStreams({
+  eventLog,
+  access,
+  logger,
+  maxStreams,
+  heartbeatMs,
+  maxStreamMs,
+  maxEventsPerAnswer,
+}: StreamOptions) {
+  // each open stream's way to end it
+  const open = new Set<() => void>();
+
+  /**
+   * Starts a `text/event-stream` answer. The stream ends when the client goes
+   * away, after maxStreamMs, or on shutdown; `ended` aborts then.
+   */
+  function begin(ctx: Context) {
+    if (open.size >= maxStreams) {
+      ctx.set('Retry-After', '1');
+      throw new HttpError(
+        503,
+        `Too many event streams are open (at most ${maxStreams}); connect again shortly.`,
+        'TOO_MANY_STREAMS',
+      );
+    }
+    const body = new PassThrough();
+    const ended = new AbortController();
+    const end = () => ended.abort();
+    const timer = setTimeout(end, maxStreamMs);
+    open.add(end);
+    ctx.res.once('close', end);
+    ended.signal.addEventListener('abort', () => {
+      clearTimeout(timer);
+      open.delete(end);
+      ctx.res.off('close', end);
+      body.end();
+    });
+    ctx.status = 200;
+    ctx.type = 'text/event-stream';
+    ctx.set('Cache-Control', 'no-store');
+    // nginx and similar proxies would otherwise buffer the stream
+    ctx.set('X-Accel-Buffering', 'no');
+    ctx.req.socket.setNoDelay(true);
+    ctx.body = body;
+    return {
+      signal: ended.signal,
+      end,
+      /** Writes; false when the client reads slower than we write. */
+      write: (text: string) => !ended.signal.aborted && body.write(text),
+      writableLength: () => body.writableLength,
+      /** Resolves once the client has read what was written, or the stream has ended. */
+      drained: async () => {
+        if (ended.signal.aborted || body.writableLength === 0) return;
+        await once(body, 'drain', { signal: ended.signal }).catch(() => {});
+      },
+    };
+  }
+
+  function mount(router: Router): void {
+    router.get('/sessions/:token/events/stream', async (ctx) => {
+      const token = ctx.params.token!;
+      const asked = readStart(ctx);
+      // an unknown session answers 404 before the stream begins
+      const { head } = await eventLog.logState(token);
+      let cursor = Math.min(Math.max(asked, 0), head);
+      const stream = begin(ctx);
+      // the id sets the client's resume point even before the first event
+      stream.write(`retry: ${RETRY_MS}\nid: ${cursor}\n\n`);
+      void (async () => {
+        try {
+          while (!stream.signal.aborted) {
+            const events = await eventLog.nextEvents(token, {
+              lastEvent: cursor,
+              limit: maxEventsPerAnswer,
+              timeoutMs: heartbeatMs,
+              signal: stream.signal,
+            });
+            if (stream.signal.aborted) break;
+            if (events.length === 0) {
+              stream.write(HEARTBEAT);
+              continue;
+            }
+            let frames = '';
+            for (const e of events) frames += `id: ${e.number}\nevent: ${e.type}\ndata: ${serializeEvent(e)}\n\n`;
+            cursor = events[events.length - 1]!.number;
+            if (!stream.write(frames)) await stream.drained();
+          }
+        } catch (error) {
+          // a deleted or resumed session ends its streams; its clients then get 404
+          if (!(error instanceof SessionNotFoundError)) logger.warn({ err: error }, 'an event stream failed');
+        } finally {
+          stream.end();
+        }
+      })();
+    });
+
+    router.get('/events/stream', access.allow('reader'), (ctx) => {
+      const stream = begin(ctx);
+      stream.write(`retry: ${RETRY_MS}\n\n`);
+      const unwatch = eventLog.watch((change) => {
+        stream.write(changeFrames(change));
+        // a client this far behind would only get stale news: it reconnects and reloads
+        if (stream.writableLength() > MAX_UNSENT_BYTES) stream.end();
+      });
+      const heartbeat = setInterval(() => stream.write(HEARTBEAT), heartbeatMs);
+      stream.signal.addEventListener('abort', () => {
+        unwatch();
+        clearInterval(heartbeat);
+      });
+    });
+  }
+
+  return {
+    mount,
+    /** Ends every stream (shutdown); clients reconnect to the next server. */
+    closeAll(): void {
+      for (const end of [...open]) end();
+    },
+    open: () => open.size,
+  };
+}
+
+export type Streams = ReturnType<typeof createStreams>;

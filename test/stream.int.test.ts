@@ -1,0 +1,302 @@
+// The event streams (Server-Sent Events) through real HTTP: resume by
+// Last-Event-ID and by last_event, heartbeats, the server ending a stream and
+// the client resuming with nothing missed or repeated, the all-sessions
+// stream, and a client going away leaving nothing behind.
+
+import { afterEach, describe, expect, it } from 'vitest';
+import type { EventSourceMessage } from 'eventsource-parser';
+import type { Config } from '../src/config.js';
+import { runTool } from '../src/tools.js';
+import { createSession, pushEvent, request } from './helpers/client.js';
+import { readMetric } from './helpers/metrics.js';
+import { startTestServer, type TestServer } from './helpers/server.js';
+import { openStream, type SseStream } from './helpers/sse.js';
+
+let server: TestServer | undefined;
+const streams: SseStream[] = [];
+
+async function start(overrides: Partial<Config> = {}): Promise<TestServer> {
+  server = await startTestServer(overrides);
+  return server;
+}
+
+async function stream(path: string, headers: Record<string, string> = {}): Promise<SseStream> {
+  const s = await openStream(`${server!.baseUrl}${path}`, headers);
+  streams.push(s);
+  return s;
+}
+
+afterEach(async () => {
+  for (const s of streams.splice(0)) s.close();
+  await server?.close();
+  server = undefined;
+});
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+const numbers = (messages: EventSourceMessage[]) => messages.map((m) => Number(m.id));
+
+async function pushMany(baseUrl: string, token: string, count: number): Promise<void> {
+  for (let i = 0; i < count; i++) expect((await pushEvent(baseUrl, token, 'tick', { i })).status).toBe(200);
+}
+
+/** Polls `read` until it returns `want`, or fails after `timeoutMs`. */
+async function eventually<T>(read: () => Promise<T>, want: T, timeoutMs = 3000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  let last: T;
+  do {
+    last = await read();
+    if (last === want) return;
+    await sleep(25);
+  } while (Date.now() < deadline);
+  expect(last).toBe(want);
+}
+
+describe('one session', () => {
+  it('sends every event as id, event type and {type, data, number}, the stored ones first, then new ones', async () => {
+    const { baseUrl } = await start();
+    const token = await createSession(baseUrl);
+    const ready = { test_path: '/a.html', test_name: 'a', test_description: 'd' };
+    expect((await pushEvent(baseUrl, token, 'test_ready', ready)).status).toBe(200);
+    expect((await pushEvent(baseUrl, token, 'observation_ready', { test_path: '/a.html' })).status).toBe(200);
+    const s = await stream(`/api/sessions/${token}/events/stream`);
+    expect(s.status).toBe(200);
+    expect(s.headers.get('content-type')).toMatch(/^text\/event-stream/);
+    expect(s.headers.get('cache-control')).toBe('no-store');
+    await s.waitFor((m) => m.id === '2');
+    expect((await pushEvent(baseUrl, token, 'custom_type', [1, 'two'])).status).toBe(200);
+    await s.waitFor((m) => m.id === '3');
+    expect(s.messages).toEqual([
+      {
+        id: '1',
+        event: 'test_ready',
+        data: '{"type":"test_ready","data":{"test_path":"/a.html","test_name":"a","test_description":"d"},"number":1}',
+      },
+      {
+        id: '2',
+        event: 'observation_ready',
+        data: '{"type":"observation_ready","data":{"test_path":"/a.html"},"number":2}',
+      },
+      { id: '3', event: 'custom_type', data: '{"type":"custom_type","data":[1,"two"],"number":3}' },
+    ]);
+    // the stream opens with a retry delay and the id it starts after
+    expect(s.text().startsWith('retry: 1000\nid: 0\n\n')).toBe(true);
+  });
+
+  it('resumes after Last-Event-ID, which wins over last_event', async () => {
+    const { baseUrl } = await start();
+    const token = await createSession(baseUrl);
+    await pushMany(baseUrl, token, 5);
+    const s = await stream(`/api/sessions/${token}/events/stream?last_event=1`, { 'Last-Event-ID': '3' });
+    await s.waitFor((m) => m.id === '5');
+    expect(numbers(s.messages)).toEqual([4, 5]);
+    expect(s.text().startsWith('retry: 1000\nid: 3\n\n')).toBe(true);
+  });
+
+  it('resumes after last_event, and a cursor past the head waits for the next event', async () => {
+    const { baseUrl } = await start();
+    const token = await createSession(baseUrl);
+    await pushMany(baseUrl, token, 4);
+    const s = await stream(`/api/sessions/${token}/events/stream?last_event=2`);
+    await s.waitFor((m) => m.id === '4');
+    expect(numbers(s.messages)).toEqual([3, 4]);
+
+    const ahead = await stream(`/api/sessions/${token}/events/stream?last_event=99`);
+    await pushEvent(baseUrl, token, 'tick', 5);
+    await ahead.waitFor((m) => m.id === '5');
+    expect(numbers(ahead.messages)).toEqual([5]);
+  });
+
+  it('sends a comment line as heartbeat when no event comes', async () => {
+    const { baseUrl } = await start({ streamHeartbeatMs: 100 });
+    const token = await createSession(baseUrl);
+    const s = await stream(`/api/sessions/${token}/events/stream`);
+    await eventually(() => Promise.resolve(s.comments.length >= 2), true);
+    expect(s.comments.every((c) => c === 'heartbeat')).toBe(true);
+    expect(s.messages).toEqual([]);
+  });
+
+  it('ends the stream after STREAM_MAX_MS, and a client resuming from its last id misses and repeats nothing', async () => {
+    const { baseUrl } = await start({ streamMaxMs: 250 });
+    const token = await createSession(baseUrl);
+    const total = 300;
+    // pushes go on while streams end and reconnect
+    const pushing = pushMany(baseUrl, token, total);
+    const seen: number[] = [];
+    let reconnects = 0;
+    let last: string | undefined;
+    while (seen.length < total && reconnects < 200) {
+      const s = await stream(
+        `/api/sessions/${token}/events/stream`,
+        last === undefined ? {} : { 'Last-Event-ID': last },
+      );
+      await s.ended;
+      seen.push(...numbers(s.messages));
+      last = s.messages.at(-1)?.id ?? last;
+      reconnects += 1;
+    }
+    await pushing;
+    expect(reconnects).toBeGreaterThan(1);
+    expect(seen).toEqual(Array.from({ length: total }, (_, i) => i + 1));
+  });
+
+  it('ends when the session is deleted, and a reconnect answers 404', async () => {
+    const { baseUrl } = await start();
+    const token = await createSession(baseUrl);
+    const s = await stream(`/api/sessions/${token}/events/stream`);
+    await eventually(() => readMetric(baseUrl, 'wave_sessions_waiting_polls'), 1);
+    expect((await request(baseUrl, 'DELETE', `/api/sessions/${token}`)).status).toBe(200);
+    await s.ended;
+    const again = await request(baseUrl, 'GET', `/api/sessions/${token}/events/stream`);
+    expect(again.status).toBe(404);
+  });
+
+  it('answers 404, 400 and 503 as JSON before any stream begins', async () => {
+    const { baseUrl } = await start({ maxStreams: 2 });
+    const token = await createSession(baseUrl);
+    const unknown = await request(baseUrl, 'GET', '/api/sessions/3f1c0000-0000-4000-8000-000000000000/events/stream');
+    expect(unknown.status).toBe(404);
+    expect(unknown.body).toEqual({ error: expect.stringContaining('No session'), code: 'SESSION_NOT_FOUND' });
+    const badHeader = await request(baseUrl, 'GET', `/api/sessions/${token}/events/stream`, undefined, {
+      'Last-Event-ID': 'abc',
+    });
+    expect(badHeader.status).toBe(400);
+    expect(badHeader.body).toMatchObject({ code: 'INVALID_LAST_EVENT_ID' });
+    const badQuery = await request(baseUrl, 'GET', `/api/sessions/${token}/events/stream?last_event=x`);
+    expect(badQuery.status).toBe(400);
+    expect(badQuery.body).toMatchObject({ error: expect.stringContaining('last_event') });
+
+    await stream(`/api/sessions/${token}/events/stream`);
+    await stream('/api/events/stream');
+    const third = await request(baseUrl, 'GET', `/api/sessions/${token}/events/stream`);
+    expect(third.status).toBe(503);
+    expect(third.headers.get('retry-after')).toBe('1');
+    expect(third.body).toMatchObject({ code: 'TOO_MANY_STREAMS' });
+  });
+
+  it('is served under /_wave/api too', async () => {
+    const { baseUrl } = await start();
+    const token = await createSession(baseUrl);
+    await pushEvent(baseUrl, token, 'tick', 1);
+    const s = await stream(`/_wave/api/sessions/${token}/events/stream`);
+    await s.waitFor((m) => m.id === '1');
+  });
+});
+
+describe('all sessions', () => {
+  it('tells of sessions created, status changes, events appended and sessions deleted', async () => {
+    const { baseUrl } = await start();
+    const s = await stream('/api/events/stream');
+    expect(s.status).toBe(200);
+    const token = await createSession(baseUrl, { labels: ['lab-a'] });
+    const created = await s.waitFor((m) => m.event === 'created');
+    expect(JSON.parse(created.data)).toEqual({
+      token,
+      status: 'pending',
+      labels: ['lab-a'],
+      date_created: expect.stringMatching(/^\d{4}-\d\d-\d\dT/),
+    });
+
+    await request(baseUrl, 'POST', `/api/sessions/${token}/start`);
+    const status = await s.waitFor((m) => m.event === 'status');
+    expect(JSON.parse(status.data)).toEqual({ token, status: 'running', number: 1, at: expect.any(String) });
+
+    const pushed = await pushEvent(baseUrl, token, 'test_completed', '/a.html');
+    const appended = await s.waitFor((m) => m.event === 'appended' && m.data.includes('"last_event":2'));
+    const history = await request<{ records: { received_at: string }[] }>(
+      baseUrl,
+      'GET',
+      `/api/sessions/${token}/history?from=2`,
+    );
+    expect(JSON.parse(appended.data)).toEqual({
+      token,
+      last_event: pushed.body.number,
+      last_event_at: history.body.records[0]!.received_at,
+      type: 'test_completed',
+    });
+
+    await request(baseUrl, 'DELETE', `/api/sessions/${token}`);
+    const deleted = await s.waitFor((m) => m.event === 'deleted');
+    expect(JSON.parse(deleted.data)).toEqual({ token, reason: 'deleted' });
+    // no ids: the overview reloads its page when it reconnects
+    expect(s.messages.every((m) => m.id === undefined)).toBe(true);
+  });
+
+  it('tells of a resumed session as deleted', async () => {
+    const { baseUrl } = await start();
+    const token = await createSession(baseUrl);
+    const s = await stream('/api/events/stream');
+    await request(baseUrl, 'POST', `/api/sessions/${token}/resume`, { resume_token: 'other' });
+    const deleted = await s.waitFor((m) => m.event === 'deleted');
+    expect(JSON.parse(deleted.data)).toEqual({ token, reason: 'resumed' });
+  });
+
+  it('sends heartbeats and ends after STREAM_MAX_MS', async () => {
+    const { baseUrl } = await start({ streamHeartbeatMs: 50, streamMaxMs: 400 });
+    const s = await stream('/api/events/stream');
+    await s.ended;
+    expect(s.comments.length).toBeGreaterThanOrEqual(2);
+    await eventually(() => readMetric(baseUrl, 'wave_sessions_open_streams'), 0);
+  });
+
+  it('needs a reader key when access control is on; the stream of one session needs only its token', async () => {
+    const { baseUrl, dbFile } = await start({ accessControl: true });
+    const out: string[] = [];
+    const add = (role: string) =>
+      runTool(
+        ['keys', 'add', '--role', role, '--name', role, '--db-file', dbFile],
+        {},
+        { out: (l) => out.push(l), err: () => {} },
+      );
+    expect(await add('writer')).toBe(0);
+    const writer = out[1]!;
+    expect(await add('reader')).toBe(0);
+    const reader = out[3]!;
+
+    const refused = await request(baseUrl, 'GET', '/api/events/stream');
+    expect(refused.status).toBe(401);
+    const s = await stream('/api/events/stream', { Authorization: `Bearer ${reader}` });
+    expect(s.status).toBe(200);
+
+    const created = await request<{ token: string }>(
+      baseUrl,
+      'POST',
+      '/api/sessions',
+      {},
+      { Authorization: `Bearer ${writer}` },
+    );
+    const own = await stream(`/api/sessions/${created.body.token}/events/stream`);
+    expect(own.status).toBe(200);
+    await s.waitFor((m) => m.event === 'created');
+  });
+});
+
+describe('going away', () => {
+  it('a disconnected stream leaves no waiter, watcher or open stream behind', async () => {
+    const { baseUrl } = await start();
+    const token = await createSession(baseUrl);
+    const opened = await Promise.all([
+      ...Array.from({ length: 10 }, () => stream(`/api/sessions/${token}/events/stream`)),
+      ...Array.from({ length: 5 }, () => stream('/api/events/stream')),
+    ]);
+    await eventually(() => readMetric(baseUrl, 'wave_sessions_open_streams'), 15);
+    await eventually(() => readMetric(baseUrl, 'wave_sessions_waiting_polls'), 10);
+    for (const s of opened) s.close();
+    await eventually(() => readMetric(baseUrl, 'wave_sessions_open_streams'), 0);
+    await eventually(() => readMetric(baseUrl, 'wave_sessions_waiting_polls'), 0);
+    // the server still streams and stores afterwards
+    const s = await stream(`/api/sessions/${token}/events/stream`);
+    await pushEvent(baseUrl, token, 'tick', 1);
+    await s.waitFor((m) => m.id === '1');
+  });
+
+  it('shutdown ends every stream', async () => {
+    const { baseUrl } = await start();
+    const token = await createSession(baseUrl);
+    const one = await stream(`/api/sessions/${token}/events/stream`);
+    const all = await stream('/api/events/stream');
+    await eventually(() => readMetric(baseUrl, 'wave_sessions_open_streams'), 2);
+    await server!.close();
+    server = undefined;
+    await Promise.all([one.ended, all.ended]);
+  });
+});
