@@ -52,7 +52,7 @@ export interface AppDeps {
   audit: AuditStore;
   importLines: ImportLines;
   streams: Streams;
-  /** The built dashboard (index.html and assets/), served at `/`; null when it has not been built. */
+  /** The folder of the built dashboard (index.html and assets/), served at `/`. */
   webRoot: string | null;
   now?: () => number;
 }

@@ -49,11 +49,10 @@ export function readPackageVersion(): string {
   return (JSON.parse(fs.readFileSync(path.join(root, 'package.json'), 'utf8')) as { version: string }).version;
 }
 
-/** The dashboard that `npm run build:web` writes to dist/web, if it is there. */
-function findWebRoot(): string | null {
+/** Where `npm run build:web` writes the dashboard (looked for on each request, so a later build is served). */
+function webRoot(): string | null {
   const root = projectRoot();
-  const web = root === null ? null : path.join(root, 'dist', 'web');
-  return web !== null && fs.existsSync(path.join(web, 'index.html')) ? web : null;
+  return root === null ? null : path.join(root, 'dist', 'web');
 }
 
 export async function startServer(config: Config, logger: Logger): Promise<RunningServer> {
@@ -104,7 +103,7 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
     audit: createAuditStore(store.db),
     importLines: (lines) => importExport(store, lines),
     streams,
-    webRoot: findWebRoot(),
+    webRoot: webRoot(),
     logger,
     sessions,
     eventLog,
@@ -131,7 +130,13 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
   // above the 60 s idle timeout of common proxies and load balancers
   server.keepAliveTimeout = 65_000;
   server.listen(config.port, config.host);
-  await once(server, 'listening');
+  try {
+    await once(server, 'listening');
+  } catch (error) {
+    // a port in use, say: nothing is left open behind the failed start
+    await store.close();
+    throw error;
+  }
   const { port } = server.address() as AddressInfo;
   const host = config.host.includes(':') ? `[${config.host}]` : config.host;
 

@@ -5,7 +5,7 @@ import fs from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { createSession, poll, pushEvent, request } from './helpers/client.js';
 import { startOldClient } from './helpers/old-client.js';
-import { startTestServer } from './helpers/server.js';
+import { startTestServer, tempDbFile } from './helpers/server.js';
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -104,5 +104,21 @@ describe('restart on the same file', () => {
     // Then it saw every event exactly once, in order, numbered from 1
     expect(client.events.map((e) => e.number)).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
     expect(client.events.map((e) => e.data)).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
+  });
+});
+
+describe('a start that cannot listen', () => {
+  it('fails, and leaves its database file closed', async () => {
+    const first = await startTestServer();
+    try {
+      const port = Number(new URL(first.baseUrl).port);
+      const dbFile = tempDbFile();
+      await expect(startTestServer({ port, dbFile })).rejects.toThrow(/EADDRINUSE/);
+      // an open connection keeps the write-ahead log; closing the last one removes it
+      expect(fs.existsSync(`${dbFile}-wal`)).toBe(false);
+      expect(fs.existsSync(dbFile)).toBe(true);
+    } finally {
+      await first.close();
+    }
   });
 });

@@ -2,6 +2,8 @@
 // served by the server itself (labs are often offline: nothing comes from a
 // CDN). It runs after the API's routers, for the paths they did not match.
 
+import fs from 'node:fs';
+import path from 'node:path';
 import type { Middleware } from 'koa';
 import serve from 'koa-static';
 import { HttpError } from './errors.js';
@@ -18,7 +20,7 @@ export function dashboardMiddleware(webRoot: string | null): Middleware {
       await next();
       return;
     }
-    if (files === null) {
+    if (files === null || (ctx.path === '/' && !fs.existsSync(path.join(webRoot!, 'index.html')))) {
       if (ctx.path !== '/') {
         await next();
         return;
