@@ -1,0 +1,87 @@
+// The dashboard's shell: the header with the API key, and hash routing
+// between the overview (#/) and a session's page (#/sessions/<token>).
+
+import { render } from 'preact';
+import { useEffect, useState } from 'preact/hooks';
+import { readApiKey, saveApiKey } from './api.js';
+import { Overview } from './overview.js';
+import { SessionPage } from './session.js';
+import './styles.css';
+
+type Route = { page: 'overview' } | { page: 'session'; token: string };
+
+function parseRoute(hash: string): Route {
+  const match = /^#\/sessions\/([^/?#]+)/.exec(hash);
+  if (match?.[1]) return { page: 'session', token: decodeURIComponent(match[1]) };
+  return { page: 'overview' };
+}
+
+function useRoute(): Route {
+  const [route, setRoute] = useState(() => parseRoute(location.hash));
+  useEffect(() => {
+    const onChange = () => {
+      setRoute(parseRoute(location.hash));
+      window.scrollTo(0, 0);
+    };
+    window.addEventListener('hashchange', onChange);
+    return () => window.removeEventListener('hashchange', onChange);
+  }, []);
+  return route;
+}
+
+/** The key goes in sessionStorage; the page reloads so that every request and stream uses it. */
+function ApiKey() {
+  const [value, setValue] = useState(readApiKey);
+  const stored = readApiKey();
+  const apply = (key: string) => {
+    saveApiKey(key);
+    location.reload();
+  };
+  return (
+    <details class="api-key">
+      <summary>{stored === '' ? 'API key' : 'API key ✓'}</summary>
+      <form
+        onSubmit={(e) => {
+          e.preventDefault();
+          apply(value.trim());
+        }}
+      >
+        <input
+          type="password"
+          value={value}
+          placeholder="only where access control is on"
+          autocomplete="off"
+          aria-label="API key"
+          onInput={(e) => setValue(e.currentTarget.value)}
+        />
+        <button type="submit">Use</button>
+        {stored !== '' && (
+          <button type="button" onClick={() => apply('')}>
+            Forget
+          </button>
+        )}
+      </form>
+    </details>
+  );
+}
+
+function App() {
+  const route = useRoute();
+  useEffect(() => {
+    document.title = route.page === 'session' ? `${route.token.slice(0, 8)} · wave-sessions` : 'wave-sessions';
+  }, [route]);
+  return (
+    <>
+      <header class="topbar">
+        <a class="brand" href="#/">
+          wave-sessions
+        </a>
+        <ApiKey />
+      </header>
+      {route.page === 'session' ? <SessionPage key={route.token} token={route.token} /> : <Overview />}
+    </>
+  );
+}
+
+const root = document.getElementById('app');
+if (root) render(<App />, root);
