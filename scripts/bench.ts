@@ -300,6 +300,47 @@ async function wakeOne(base: URL, reps: number): Promise<{ latencies: number[]; 
 }
 
 /**
+ * One event stream, `reps` pushes one at a time: push sent → the stream has
+ * the event's frame. The same measure as wakeOne, through Server-Sent Events.
+ */
+async function wakeStream(base: URL, reps: number): Promise<{ latencies: number[]; errors: number }> {
+  const [token] = await createSessions(base, 1);
+  const pushAgent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+  const metricsAgent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+  const latencies: number[] = [];
+  let errors = 0;
+  let text = '';
+  let seen = 0;
+  let arrived: (() => void) | undefined;
+  const request = http.get(new URL(`/api/sessions/${token}/events/stream`, base), (res) => {
+    res.setEncoding('utf8');
+    res.on('data', (chunk: string) => {
+      text += chunk;
+      for (const match of text.matchAll(/^id: (\d+)$/gm)) seen = Math.max(seen, Number(match[1]));
+      text = text.slice(text.lastIndexOf('\n\n') + 2);
+      arrived?.();
+    });
+  });
+  try {
+    await waitForWaiting(base, metricsAgent, 1);
+    for (let head = 0; head < reps; head++) {
+      const got = new Promise<number>((resolve) => {
+        arrived = () => seen > head && resolve(now());
+      });
+      const pushed = await push(base, pushAgent, token!, pushBody(0, head));
+      const doneAt = await Promise.race([got, sleep(10_000).then(() => -1)]);
+      if (doneAt < 0) errors += 1;
+      else latencies.push(Math.max(0, doneAt - pushed.sentAt));
+    }
+  } finally {
+    request.destroy();
+    pushAgent.destroy();
+    metricsAgent.destroy();
+  }
+  return { latencies, errors };
+}
+
+/**
  * Opens `perSession` polls on each of `tokens` (cursor `heads[i]`), in
  * batches so that the server's accept queue keeps up, and waits until the
  * server counts them all as waiting.
@@ -504,6 +545,20 @@ async function main() {
   report('wake_p50_ms_1', percentile(one.latencies, 50), '1 waiter: push sent -> answer, p50', 'ms');
   report('wake_p99_ms_1', percentile(one.latencies, 99), '1 waiter: push sent -> answer, p99', 'ms');
   countErrors('wake_1', one.errors);
+
+  log(`wake: 1 event stream x ${P.wake1Reps}`);
+  const streamed = await wakeStream(base, P.wake1Reps);
+  const streamP50 = percentile(streamed.latencies, 50);
+  report('wake_p50_ms_stream', streamP50, '1 event stream: push sent -> frame, p50', 'ms');
+  report('wake_p99_ms_stream', percentile(streamed.latencies, 99), '1 event stream: push sent -> frame, p99', 'ms');
+  report(
+    'wake_ratio_stream',
+    streamP50 / percentile(one.latencies, 50),
+    '1 event stream p50 / 1 long poll p50',
+    'x',
+    'same run',
+  );
+  countErrors('wake_stream', streamed.errors);
 
   const [manyToken] = await createSessions(base, 1);
   const manyHeads = [0];
