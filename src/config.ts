@@ -111,7 +111,7 @@ export const SETTINGS: Setting[] = [
     key: 'maxStreams',
     env: 'MAX_STREAMS',
     flag: '--max-streams',
-    description: 'most event streams (Server-Sent Events) open at once; more answer 503 with Retry-After',
+    description: 'most event streams (Server-Sent Events) open at once, of each kind; more answer 503 with Retry-After',
     fallback: '1000',
     parse: integer(1, 1_000_000),
   },

@@ -78,6 +78,13 @@ export function createEventLog({
     };
   }
 
+  const full = (token: string) =>
+    notifier.waiting() >= maxWaiting || notifier.waitingFor(token) >= maxWaitingPerSession;
+  const tooMany = () =>
+    new TooManyPollsError(
+      `Too many long polls are waiting (at most ${maxWaiting} in all, ${maxWaitingPerSession} per session); poll again shortly.`,
+    );
+
   /**
    * Events above the cursor at once if there are any, else the first batch
    * appended after the wait began, else `empty` at the timeout. `fromLog` and
@@ -94,16 +101,13 @@ export function createEventLog({
     const deadline = now() + options.timeoutMs;
     let cursor: number | undefined;
     for (;;) {
-      const full = notifier.waiting() >= maxWaiting || notifier.waitingFor(token) >= maxWaitingPerSession;
-      if (full) {
+      if (full(token)) {
         // no room to wait: answer from the log if it has something, else refuse
         const { head } = await events.readLogState(token, now());
         const from =
           cursor ?? (options.lastEvent === undefined ? head : Math.min(Math.max(options.lastEvent, 0), head));
         if (head > from) return fromLog(await events.readEventsAfter(token, from, limit));
-        throw new TooManyPollsError(
-          `Too many long polls are waiting (at most ${maxWaiting} in all, ${maxWaitingPerSession} per session); poll again shortly.`,
-        );
+        throw tooMany();
       }
       // subscribe before reading, so an append committed during the read still wakes us
       const pending = nextBatch(token, Math.max(0, deadline - now()), signal);
@@ -141,8 +145,8 @@ export function createEventLog({
   }
 
   return {
-    /** Ends the waits on `token` with `[]` and tells the watchers: the session has been deleted or has expired. */
-    release: (token: string, reason: 'deleted' | 'expired') => {
+    /** Ends the waits on `token` with `[]` and tells the watchers: the session has been deleted, has expired or was pruned. */
+    release: (token: string, reason: 'deleted' | 'expired' | 'pruned') => {
       notifier.release(token);
       notifier.announce({ kind: 'deleted', token, reason });
     },
@@ -179,6 +183,11 @@ export function createEventLog({
         (cursor, batch) => eventsFromBatch(cursor, options.limit, batch),
         [],
       ),
+
+    /** Throws TooManyPollsError when no more waits fit, in all or on `token`. */
+    assertRoomToWait(token: string): void {
+      if (full(token)) throw tooMany();
+    },
 
     /** The newest event's number, and whether the session still takes events; throws for an unknown session. */
     logState: (token: string) => events.readLogState(token, now()),

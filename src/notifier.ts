@@ -56,18 +56,29 @@ interface PendingWake {
   next: number;
 }
 
-/** What the all-sessions stream tells: a session created, events appended (status changes among them), a session gone. */
+/**
+ * What the all-sessions stream tells: a session created, events appended
+ * (status changes among them), labels changed, a session gone.
+ */
 export type SessionChange =
   | { kind: 'created'; token: string; status: string; labels: readonly string[]; dateCreated: number }
   | { kind: 'appended'; token: string; events: readonly StoredEvent[] }
-  | { kind: 'deleted'; token: string; reason: 'deleted' | 'expired' | 'resumed' };
+  | { kind: 'labels'; token: string; labels: readonly string[] }
+  | { kind: 'deleted'; token: string; reason: 'deleted' | 'expired' | 'resumed' | 'pruned' };
 
-export type Watcher = (change: SessionChange) => void;
+/** Called with the changes of one turn of the event loop, oldest first. */
+export type Watcher = (changes: readonly SessionChange[]) => void;
 
-export function createNotifier({ sliceSize = 500 }: { sliceSize?: number } = {}) {
+export function createNotifier({
+  sliceSize = 500,
+  onWatcherError = () => {},
+}: { sliceSize?: number; onWatcherError?: (error: unknown) => void } = {}) {
   const waiters = new Map<string, Set<Wake>>();
   // watchers follow every session; they are not one-shot like waiters
   const watchers = new Set<Watcher>();
+  // changes wait for the next turn: a commit answers its pushes and wakes its
+  // polls first, and each watcher gets one call per turn however many commits
+  let changes: SessionChange[] = [];
   let count = 0;
   const pending: PendingWake[] = [];
   // wakes spent in this turn of the event loop, across every publish
@@ -95,8 +106,22 @@ export function createNotifier({ sliceSize = 500 }: { sliceSize?: number } = {})
     wakeSome();
   }
 
+  function deliver(): void {
+    const delivered = changes;
+    changes = [];
+    for (const watcher of watchers) {
+      try {
+        watcher(delivered);
+      } catch (error) {
+        onWatcherError(error);
+      }
+    }
+  }
+
   function announce(change: SessionChange): void {
-    for (const watcher of watchers) watcher(change);
+    if (watchers.size === 0) return;
+    if (changes.length === 0) setImmediate(deliver);
+    changes.push(change);
   }
 
   return {
@@ -106,7 +131,7 @@ export function createNotifier({ sliceSize = 500 }: { sliceSize?: number } = {})
       return () => void watchers.delete(watcher);
     },
 
-    /** Tells every watcher of a change that is not an append (created, deleted). */
+    /** Tells every watcher, on the next turn, of a change that is not an append (created, labels, deleted). */
     announce,
 
     watchers(): number {
@@ -130,7 +155,7 @@ export function createNotifier({ sliceSize = 500 }: { sliceSize?: number } = {})
 
     /** Wakes every waiter of `token` with committed `events` (oldest first). */
     publish(token: string, events: readonly StoredEvent[]): void {
-      if (watchers.size > 0 && events.length > 0) announce({ kind: 'appended', token, events });
+      if (events.length > 0) announce({ kind: 'appended', token, events });
       const set = waiters.get(token);
       if (!set || events.length === 0) return;
       waiters.delete(token);

@@ -72,7 +72,9 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
   const events = createEventStore(store, {
     onListenerError: (err) => logger.error({ err }, 'a commit listener failed'),
   });
-  const notifier = createNotifier();
+  const notifier = createNotifier({
+    onWatcherError: (err) => logger.error({ err }, 'a follower of every session failed'),
+  });
   const metrics = createMetrics(
     () => notifier.waiting(),
     () => streams.open(),
@@ -101,7 +103,15 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
   const app = createApp({
     access,
     audit: createAuditStore(store.db),
-    importLines: (lines) => importExport(store, lines),
+    importLines: async (lines) => {
+      const imported = await importExport(store, lines);
+      const session = await sessions.readSession(imported.token, Date.now()).catch(() => null);
+      if (session) {
+        const { token, status, labels, dateCreated } = session;
+        eventLog.announce({ kind: 'created', token, status, labels, dateCreated });
+      }
+      return imported;
+    },
     streams,
     webRoot: webRoot(),
     logger,
@@ -144,7 +154,11 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
   const prune = () => {
     if (config.retentionDays === 0) return;
     sessions.pruneSessions(Date.now() - config.retentionDays * DAY, false).then(
-      (gone) => gone.length > 0 && logger.info({ sessions: gone.map((g) => g.token) }, 'retention: sessions deleted'),
+      (gone) => {
+        if (gone.length === 0) return;
+        logger.info({ sessions: gone.map((g) => g.token) }, 'retention: sessions deleted');
+        for (const { token } of gone) eventLog.release(token, 'pruned');
+      },
       (err: unknown) => logger.error({ err }, 'retention failed'),
     );
   };

@@ -1,7 +1,7 @@
 // The notifier: one serialized body per batch, shared by every waiter.
 
 import { describe, expect, it } from 'vitest';
-import { answerFromBatch, createNotifier, type Batch } from '../src/notifier.js';
+import { answerFromBatch, createNotifier, type Batch, type SessionChange } from '../src/notifier.js';
 
 const event = (number: number) => ({ token: 't', number, type: 'a', data: `{"n":${number}}` });
 const numbersIn = (body: Buffer | null) => (JSON.parse(body!.toString()) as { number: number }[]).map((e) => e.number);
@@ -65,5 +65,35 @@ describe('fan-out in slices', () => {
     await nextTurn();
     expect(woken).toEqual(['a0', 'a1', 'a2', 'a3', 'a4', 'b0', 'b1']);
     expect(notifier.waiting()).toBe(0);
+  });
+});
+
+describe('watchers of every session', () => {
+  it('hear the changes of a turn in one call, after the waiters have been woken', async () => {
+    const errors: unknown[] = [];
+    const notifier = createNotifier({ onWatcherError: (error) => errors.push(error) });
+    const order: string[] = [];
+    notifier.subscribe('t', () => order.push('waiter'));
+    notifier.watch(() => {
+      throw new Error('a broken follower');
+    });
+    const heard: SessionChange[][] = [];
+    notifier.watch((changes) => {
+      order.push('watcher');
+      heard.push([...changes]);
+    });
+    notifier.publish('t', [event(1)]);
+    notifier.announce({ kind: 'deleted', token: 't', reason: 'deleted' });
+    expect(order).toEqual(['waiter']);
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(order).toEqual(['waiter', 'watcher']);
+    expect(heard).toEqual([
+      [
+        { kind: 'appended', token: 't', events: [event(1)] },
+        { kind: 'deleted', token: 't', reason: 'deleted' },
+      ],
+    ]);
+    // the broken one is reported and keeps no one else from hearing
+    expect(errors).toHaveLength(1);
   });
 });

@@ -3,6 +3,9 @@
 // the client resuming with nothing missed or repeated, the all-sessions
 // stream, and a client going away leaving nothing behind.
 
+import { once } from 'node:events';
+import http from 'node:http';
+import net from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { EventSourceMessage } from 'eventsource-parser';
 import type { Config } from '../src/config.js';
@@ -31,6 +34,23 @@ afterEach(async () => {
   await server?.close();
   server = undefined;
 });
+
+/** A PUT on a connection of its own, closed after the answer. */
+function putLabels(baseUrl: string, token: string, labels: string[]): Promise<number> {
+  const body = JSON.stringify(labels);
+  return new Promise((resolve, reject) => {
+    const req = http.request(
+      `${baseUrl}/api/sessions/${token}/labels`,
+      { method: 'PUT', agent: false, headers: { 'Content-Type': 'application/json', Connection: 'close' } },
+      (res) => {
+        res.resume();
+        res.on('end', () => resolve(res.statusCode!));
+      },
+    );
+    req.on('error', reject);
+    req.end(body);
+  });
+}
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 const numbers = (messages: EventSourceMessage[]) => messages.map((m) => Number(m.id));
@@ -150,6 +170,38 @@ describe('one session', () => {
     expect(again.status).toBe(404);
   });
 
+  it('serves a resumed session until its resume event, then answers 404', async () => {
+    const { baseUrl } = await start();
+    const token = await createSession(baseUrl);
+    await pushEvent(baseUrl, token, 'tick', 1);
+    const live = await stream(`/api/sessions/${token}/events/stream`);
+    await live.waitFor((m) => m.id === '1');
+    await request(baseUrl, 'POST', `/api/sessions/${token}/resume`, { resume_token: 'next-token' });
+    await live.waitFor((m) => m.event === 'resume');
+    // the open stream ends after the resume event
+    expect(await live.ended).toBe(true);
+    // a client behind the resume event still gets it, then the stream ends
+    const behind = await stream(`/api/sessions/${token}/events/stream?last_event=1`);
+    expect(await behind.ended).toBe(true);
+    expect(behind.messages.map((m) => m.event)).toEqual(['resume']);
+    // one that has it gets 404, so that an EventSource stops reconnecting
+    const done = await request(baseUrl, 'GET', `/api/sessions/${token}/events/stream`, undefined, {
+      'Last-Event-ID': '2',
+    });
+    expect(done.status).toBe(404);
+  });
+
+  it('answers 503 rather than begin a stream when the long-poll caps are full', async () => {
+    const { baseUrl } = await start({ maxWaitingPollsPerSession: 1 });
+    const token = await createSession(baseUrl);
+    await stream(`/api/sessions/${token}/events/stream`);
+    await eventually(() => readMetric(baseUrl, 'wave_sessions_waiting_polls'), 1);
+    const refused = await request(baseUrl, 'GET', `/api/sessions/${token}/events/stream`);
+    expect(refused.status).toBe(503);
+    expect(refused.body).toMatchObject({ code: 'TOO_MANY_POLLS' });
+    expect(refused.headers.get('retry-after')).toBe('1');
+  });
+
   it('answers 404, 400 and 503 as JSON before any stream begins', async () => {
     const { baseUrl } = await start({ maxStreams: 2 });
     const token = await createSession(baseUrl);
@@ -165,12 +217,16 @@ describe('one session', () => {
     expect(badQuery.status).toBe(400);
     expect(badQuery.body).toMatchObject({ error: expect.stringContaining('last_event') });
 
+    // at most two of each kind: streams of one session do not crowd out the overview's
     await stream(`/api/sessions/${token}/events/stream`);
-    await stream('/api/events/stream');
+    await stream(`/api/sessions/${token}/events/stream`);
     const third = await request(baseUrl, 'GET', `/api/sessions/${token}/events/stream`);
     expect(third.status).toBe(503);
     expect(third.headers.get('retry-after')).toBe('1');
     expect(third.body).toMatchObject({ code: 'TOO_MANY_STREAMS' });
+    await stream('/api/events/stream');
+    expect((await stream('/api/events/stream')).status).toBe(200);
+    expect((await request(baseUrl, 'GET', '/api/events/stream')).status).toBe(503);
   });
 
   it('is served under /_wave/api too', async () => {
@@ -219,6 +275,56 @@ describe('all sessions', () => {
     expect(JSON.parse(deleted.data)).toEqual({ token, reason: 'deleted' });
     // no ids: the overview reloads its page when it reconnects
     expect(s.messages.every((m) => m.id === undefined)).toBe(true);
+  });
+
+  it('tells of label changes, and of an idempotent create only the first time', async () => {
+    const { baseUrl } = await start();
+    const s = await stream('/api/events/stream');
+    const key = { 'Idempotency-Key': 'create-once' };
+    const first = await request<{ token: string }>(baseUrl, 'POST', '/api/sessions', {}, key);
+    const again = await request<{ token: string }>(baseUrl, 'POST', '/api/sessions', {}, key);
+    expect(again.body.token).toBe(first.body.token);
+    const token = first.body.token;
+    await request(baseUrl, 'PUT', `/api/sessions/${token}/labels`, ['bench-7', 'hold']);
+    const labels = await s.waitFor((m) => m.event === 'labels');
+    expect(JSON.parse(labels.data)).toEqual({ token, labels: ['bench-7', 'hold'] });
+    // the labels came after the replay: had it been announced, it would be here by now
+    expect(s.messages.filter((m) => m.event === 'created')).toHaveLength(1);
+  });
+
+  it('tells of an expired session', async () => {
+    const { baseUrl } = await start();
+    const token = await createSession(baseUrl, { expiration_date: Date.now() + 300 });
+    const s = await stream('/api/events/stream');
+    const one = await stream(`/api/sessions/${token}/events/stream`);
+    const deleted = await s.waitFor((m) => m.event === 'deleted', 5000);
+    expect(JSON.parse(deleted.data)).toEqual({ token, reason: 'expired' });
+    expect(await one.ended).toBe(true);
+  });
+
+  it('cuts off a follower that reads nothing once 1 MiB waits for it, connection included', async () => {
+    const { baseUrl } = await start();
+    const token = await createSession(baseUrl);
+    const socket = net.connect(Number(new URL(baseUrl).port), '127.0.0.1');
+    await once(socket, 'connect');
+    socket.write('GET /api/events/stream HTTP/1.1\r\nHost: x\r\nAccept: text/event-stream\r\n\r\n');
+    // the client reads nothing from now on
+    socket.pause();
+    await eventually(() => readMetric(baseUrl, 'wave_sessions_open_streams'), 1);
+    const label = 'x'.repeat(400_000);
+    let puts = 0;
+    // until the server has let go of the stream; the socket buffers take several MiB first
+    while ((await readMetric(baseUrl, 'wave_sessions_open_streams')) > 0 && puts < 200) {
+      await putLabels(baseUrl, token, [`${label}${puts++}`]);
+    }
+    expect(puts).toBeLessThan(200);
+    // its connection is gone too, not only the stream: once the client reads
+    // again it finds the connection closed (an ended stream on a kept-alive
+    // connection would leave it open)
+    socket.on('error', () => {});
+    const closed = once(socket, 'close');
+    socket.resume();
+    await Promise.race([closed, sleep(5000).then(() => Promise.reject(new Error('the connection is still open')))]);
   });
 
   it('tells of a resumed session as deleted', async () => {
@@ -297,6 +403,7 @@ describe('going away', () => {
     await eventually(() => readMetric(baseUrl, 'wave_sessions_open_streams'), 2);
     await server!.close();
     server = undefined;
-    await Promise.all([one.ended, all.ended]);
+    // ended by the server, not cut off when the grace period ran out
+    expect(await Promise.all([one.ended, all.ended])).toEqual([true, true]);
   });
 });

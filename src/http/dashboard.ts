@@ -10,8 +10,16 @@ import { HttpError } from './errors.js';
 
 const NOT_DASHBOARD = /^\/(?:api|_wave|metrics)(?:\/|$)/;
 
-// the page loads its script, styles and data from this server only
-const CONTENT_SECURITY_POLICY = "default-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:";
+// the page loads its script, styles and data from this server only, and no
+// other site may frame it (its buttons start and stop sessions)
+const CONTENT_SECURITY_POLICY = [
+  "default-src 'self'",
+  "style-src 'self' 'unsafe-inline'",
+  "img-src 'self' data:",
+  "frame-ancestors 'none'",
+  "base-uri 'none'",
+  "form-action 'self'",
+].join('; ');
 
 export function dashboardMiddleware(webRoot: string | null): Middleware {
   const files = webRoot === null ? null : serve(webRoot, { index: 'index.html', gzip: false, brotli: false });

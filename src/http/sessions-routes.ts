@@ -254,6 +254,7 @@ export function mountSessionRoutes(
   router.put('/sessions/:token/labels', access.allow('writer'), async (ctx) => {
     const labels = parseLabels(ctx.request.body);
     const session = await sessions.updateSession(token(ctx), now(), () => ({ labels }));
+    eventLog.announce({ kind: 'labels', token: session.token, labels: session.labels });
     sendJson(ctx, session.labels);
   });
 

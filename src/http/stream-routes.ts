@@ -29,6 +29,8 @@ export interface StreamOptions {
 
 /** How long a browser's EventSource waits before it reconnects. */
 const RETRY_MS = 1000;
+/** An ended stream's connection is cut when its client has not read the rest by then. */
+const END_GRACE_MS = 5000;
 /** A follower of every session that lets this much go unread is cut off; it reconnects and reloads. */
 const MAX_UNSENT_BYTES = 1024 * 1024;
 const HEARTBEAT = ': heartbeat\n\n';
@@ -56,6 +58,7 @@ export function changeFrames(change: SessionChange): string {
     const { token, status, labels, dateCreated } = change;
     return frame('created', { token, status, labels, date_created: isoOrNull(dateCreated) });
   }
+  if (change.kind === 'labels') return frame('labels', { token: change.token, labels: change.labels });
   if (change.kind === 'deleted') return frame('deleted', { token: change.token, reason: change.reason });
   const { token, events } = change;
   let frames = '';
@@ -77,6 +80,14 @@ export function changeFrames(change: SessionChange): string {
   return frames;
 }
 
+// every follower of every session gets the same frames for a change: made once
+const frameCache = new WeakMap<SessionChange, string>();
+function framesOf(change: SessionChange): string {
+  let frames = frameCache.get(change);
+  if (frames === undefined) frameCache.set(change, (frames = changeFrames(change)));
+  return frames;
+}
+
 export function createStreams({
   eventLog,
   access,
@@ -86,34 +97,51 @@ export function createStreams({
   maxStreamMs,
   maxEventsPerAnswer,
 }: StreamOptions) {
-  // each open stream's way to end it
-  const open = new Set<() => void>();
+  // each open stream's way to end it, per kind: streams of one session cannot
+  // crowd out the overview's streams of every session
+  const open = { session: new Set<() => void>(), all: new Set<() => void>() };
+  let closed = false;
+
+  const refuse = (message: string, code: string) => new HttpError(503, message, code);
 
   /**
    * Starts a `text/event-stream` answer. The stream ends when the client goes
-   * away, after maxStreamMs, or on shutdown; `ended` aborts then.
+   * away, after maxStreamMs, or on shutdown; `signal` aborts then.
    */
-  function begin(ctx: Context) {
-    if (open.size >= maxStreams) {
+  function begin(ctx: Context, kind: keyof typeof open) {
+    const streams = open[kind];
+    if (closed || streams.size >= maxStreams) {
       ctx.set('Retry-After', '1');
-      throw new HttpError(
-        503,
-        `Too many event streams are open (at most ${maxStreams}); connect again shortly.`,
-        'TOO_MANY_STREAMS',
-      );
+      throw closed
+        ? refuse('The server is shutting down; connect again shortly.', 'SHUTTING_DOWN')
+        : refuse(
+            `Too many event streams are open (at most ${maxStreams} of each kind); connect again shortly.`,
+            'TOO_MANY_STREAMS',
+          );
     }
     const body = new PassThrough();
     const ended = new AbortController();
     const end = () => ended.abort();
     const timer = setTimeout(end, maxStreamMs);
-    open.add(end);
-    ctx.res.once('close', end);
+    streams.add(end);
+    const { res } = ctx;
+    res.once('close', end);
+    body.once('close', end);
     ended.signal.addEventListener('abort', () => {
       clearTimeout(timer);
-      open.delete(end);
-      ctx.res.off('close', end);
+      streams.delete(end);
+      res.off('close', end);
       body.end();
+      // a client that does not read the rest loses the connection, so that
+      // what it left unread does not stay in memory
+      if (!res.writableFinished && !res.destroyed) {
+        const cut = setTimeout(() => res.destroy(), END_GRACE_MS);
+        cut.unref();
+        res.once('close', () => clearTimeout(cut));
+      }
     });
+    // the client may have gone already, while the session was being read
+    if (res.destroyed || ctx.req.socket.destroyed) end();
     ctx.status = 200;
     ctx.type = 'text/event-stream';
     ctx.set('Cache-Control', 'no-store');
@@ -126,6 +154,11 @@ export function createStreams({
       end,
       /** Writes; false when the client reads slower than we write. */
       write: (text: string) => !ended.signal.aborted && body.write(text),
+      /** Ends the stream and cuts the connection at once. */
+      cut: () => {
+        end();
+        res.destroy();
+      },
       writableLength: () => body.writableLength,
       /** Resolves once the client has read what was written, or the stream has ended. */
       drained: async () => {
@@ -140,9 +173,13 @@ export function createStreams({
       const token = ctx.params.token!;
       const asked = readStart(ctx);
       // an unknown session answers 404 before the stream begins
-      const { head } = await eventLog.logState(token);
+      const { head, open: takesEvents } = await eventLog.logState(token);
       let cursor = Math.min(Math.max(asked, 0), head);
-      const stream = begin(ctx);
+      // a resumed session serves its log, and once that is read it is gone
+      if (!takesEvents && cursor >= head) throw new SessionNotFoundError(token);
+      // a stream waits as a long poll does: past the caps on waiting, refuse before it begins
+      eventLog.assertRoomToWait(token);
+      const stream = begin(ctx, 'session');
       // the id sets the client's resume point even before the first event
       stream.write(`retry: ${RETRY_MS}\nid: ${cursor}\n\n`);
       void (async () => {
@@ -174,12 +211,12 @@ export function createStreams({
     });
 
     router.get('/events/stream', access.allow('reader'), (ctx) => {
-      const stream = begin(ctx);
+      const stream = begin(ctx, 'all');
       stream.write(`retry: ${RETRY_MS}\n\n`);
-      const unwatch = eventLog.watch((change) => {
-        stream.write(changeFrames(change));
+      const unwatch = eventLog.watch((changes) => {
+        stream.write(changes.map(framesOf).join(''));
         // a client this far behind would only get stale news: it reconnects and reloads
-        if (stream.writableLength() > MAX_UNSENT_BYTES) stream.end();
+        if (stream.writableLength() > MAX_UNSENT_BYTES) stream.cut();
       });
       const heartbeat = setInterval(() => stream.write(HEARTBEAT), heartbeatMs);
       stream.signal.addEventListener('abort', () => {
@@ -191,11 +228,12 @@ export function createStreams({
 
   return {
     mount,
-    /** Ends every stream (shutdown); clients reconnect to the next server. */
+    /** Ends every stream and refuses new ones (shutdown); clients reconnect to the next server. */
     closeAll(): void {
-      for (const end of [...open]) end();
+      closed = true;
+      for (const end of [...open.session, ...open.all]) end();
     },
-    open: () => open.size,
+    open: () => open.session.size + open.all.size,
   };
 }
 

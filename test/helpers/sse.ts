@@ -13,8 +13,8 @@ export interface SseStream {
   text(): string;
   /** Resolves with the first message (from the start) that `match` accepts. */
   waitFor(match: (m: EventSourceMessage) => boolean, timeoutMs?: number): Promise<EventSourceMessage>;
-  /** Resolves once the server has ended the stream. */
-  ended: Promise<void>;
+  /** Resolves once the stream has ended: true when the server ended it, false when the connection broke. */
+  ended: Promise<boolean>;
   close(): void;
 }
 
@@ -36,7 +36,7 @@ export async function openStream(url: string, headers: Record<string, string> = 
     },
   });
   const ended = (async () => {
-    if (!response.body) return;
+    if (!response.body) return true;
     const decoder = new TextDecoder();
     try {
       for await (const chunk of response.body) {
@@ -44,8 +44,10 @@ export async function openStream(url: string, headers: Record<string, string> = 
         raw += text;
         parser.feed(text);
       }
+      return true;
     } catch {
-      // aborted by close()
+      // aborted by close(), or the connection was cut
+      return false;
     }
   })();
   return {

@@ -205,6 +205,8 @@ export type StreamState =
   | { kind: 'connecting' }
   | { kind: 'live' }
   | { kind: 'reconnecting'; inMs: number; reason: string }
+  /** The tab is hidden: the connection is given back until it shows again. */
+  | { kind: 'paused' }
   /** The server answered with an error that retrying will not mend (404, 401, 403). */
   | { kind: 'failed'; status: number; message: string };
 
@@ -218,6 +220,11 @@ export interface StreamOptions {
 }
 
 const MAX_RETRY_MS = 10_000;
+/**
+ * A tab hidden this long closes its stream: a browser opens at most six
+ * connections to one server, and every open stream holds one.
+ */
+const HIDDEN_CLOSE_MS = 10_000;
 
 /**
  * Reads a text/event-stream with fetch() for as long as it is open, and opens
@@ -229,6 +236,22 @@ export function openStream(path: string, options: StreamOptions): () => void {
   const abort = new AbortController();
   let retryMs = 1000;
   let failures = 0;
+  // the current connection's own abort, used when the tab stays hidden
+  let connection = new AbortController();
+  let hiddenTimer: ReturnType<typeof setTimeout> | undefined;
+  let shown: (() => void) | undefined;
+  const hidden = () => document.visibilityState === 'hidden';
+  const onVisibility = () => {
+    clearTimeout(hiddenTimer);
+    if (hidden()) hiddenTimer = setTimeout(() => connection.abort(), HIDDEN_CLOSE_MS);
+    else shown?.();
+  };
+  document.addEventListener('visibilitychange', onVisibility);
+  const untilShown = () =>
+    new Promise<void>((resolve) => {
+      shown = resolve;
+      abort.signal.addEventListener('abort', () => resolve());
+    });
 
   const wait = (ms: number) =>
     new Promise<void>((resolve) => {
@@ -241,10 +264,11 @@ export function openStream(path: string, options: StreamOptions): () => void {
 
   const readOnce = async (): Promise<string> => {
     const id = options.lastEventId?.();
+    connection = new AbortController();
     const response = await fetch(path, {
       headers: headers({ Accept: 'text/event-stream', ...(id !== undefined && { 'Last-Event-ID': id }) }),
       cache: 'no-store',
-      signal: abort.signal,
+      signal: AbortSignal.any([abort.signal, connection.signal]),
     });
     if (!response.ok) {
       const error = await errorOf(response);
@@ -272,11 +296,18 @@ export function openStream(path: string, options: StreamOptions): () => void {
   const run = async () => {
     options.onState({ kind: 'connecting' });
     while (!abort.signal.aborted) {
+      if (connection.signal.aborted && hidden()) {
+        options.onState({ kind: 'paused' });
+        await untilShown();
+        continue;
+      }
       let reason: string;
       try {
         reason = await readOnce();
       } catch (error) {
         if (abort.signal.aborted) return;
+        // closed while the tab was hidden: it waits to be shown
+        if (connection.signal.aborted) continue;
         if (error instanceof ApiError) {
           options.onState({ kind: 'failed', status: error.status, message: error.message });
           return;
@@ -291,5 +322,9 @@ export function openStream(path: string, options: StreamOptions): () => void {
     }
   };
   void run();
-  return () => abort.abort();
+  return () => {
+    abort.abort();
+    clearTimeout(hiddenTimer);
+    document.removeEventListener('visibilitychange', onVisibility);
+  };
 }

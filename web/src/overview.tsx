@@ -28,7 +28,39 @@ type StreamMessage =
   | { event: 'created'; data: { token: string } }
   | { event: 'status'; data: { token: string; status: SessionStatus; number: number; at: string | null } }
   | { event: 'appended'; data: { token: string; last_event: number; last_event_at: string | null; type: string } }
+  | { event: 'labels'; data: { token: string; labels: string[] } }
   | { event: 'deleted'; data: { token: string } };
+
+/** The page after one message of the all-sessions stream; the same page when it changes nothing shown. */
+function applyMessage(page: Page, message: StreamMessage): Page {
+  const { token } = message.data;
+  if (!page.rows.some((row) => row.token === token)) return page;
+  const update = (change: (row: SessionSummary) => SessionSummary) => ({
+    ...page,
+    rows: page.rows.map((row) => (row.token === token ? change(row) : row)),
+  });
+  switch (message.event) {
+    case 'created':
+      return page;
+    case 'status': {
+      const { status, number, at } = message.data;
+      return update((row) => ({
+        ...row,
+        status,
+        events: Math.max(row.events, number),
+        last_event_at: number >= row.events ? (at ?? row.last_event_at) : row.last_event_at,
+      }));
+    }
+    case 'appended': {
+      const { last_event, last_event_at } = message.data;
+      return update((row) => (last_event < row.events ? row : { ...row, events: last_event, last_event_at }));
+    }
+    case 'labels':
+      return update((row) => ({ ...row, labels: message.data.labels }));
+    case 'deleted':
+      return { ...page, rows: page.rows.filter((row) => row.token !== token), total: page.total - 1 };
+  }
+}
 
 function parseMessage(event: string | undefined, data: string): StreamMessage | null {
   try {
@@ -56,13 +88,20 @@ export function Overview() {
   // a new filter shows its first page
   useEffect(() => setIndex(0), [status, label, token]);
 
+  // the stream's messages that arrive while the page is read are applied to it
+  // again once it is in, since the server may have read it before they happened
+  const sinceRead = useRef<StreamMessage[] | null>(null);
+
   useEffect(() => {
     const abort = new AbortController();
     const filter: SessionFilter = { status, label, token };
+    sinceRead.current = [];
     listSessions(index, PAGE_SIZE, filter, abort.signal).then(
       (answer) => {
         const summaries = answer._embedded?.summary ?? [];
-        setPage({ rows: summaries, total: answer.total, hasNext: answer._links.next !== undefined });
+        const read: Page = { rows: summaries, total: answer.total, hasNext: answer._links.next !== undefined };
+        setPage((sinceRead.current ?? []).reduce(applyMessage, read));
+        sinceRead.current = null;
         setError(null);
       },
       (err: unknown) => {
@@ -75,8 +114,8 @@ export function Overview() {
   }, [index, status, label, token, reloads]);
 
   // the stream's handler reads the page shown now, not the one of its first render
-  const shown = useRef({ index, status });
-  shown.current = { index, status };
+  const shown = useRef({ index, status, filtered: false });
+  shown.current = { index, status, filtered: status !== '' || label !== '' };
   const reloadTimer = useRef<ReturnType<typeof setTimeout> | undefined>(undefined);
   const reloadSoon = useCallback(() => {
     clearTimeout(reloadTimer.current);
@@ -84,8 +123,6 @@ export function Overview() {
   }, []);
 
   useEffect(() => {
-    const update = (token: string, change: (row: SessionSummary) => SessionSummary) =>
-      setPage((p) => p && { ...p, rows: p.rows.map((row) => (row.token === token ? change(row) : row)) });
     const close = openStream('api/events/stream', {
       // the stream cannot resume: what happened while it was closed is read again
       onOpen: reloadSoon,
@@ -93,33 +130,12 @@ export function Overview() {
       onEvent: ({ event, data }) => {
         const message = parseMessage(event, data);
         if (!message) return;
-        switch (message.event) {
-          case 'created':
-            if (shown.current.index === 0) reloadSoon();
-            break;
-          case 'status': {
-            const { token, status, number, at } = message.data;
-            update(token, (row) => ({
-              ...row,
-              status,
-              events: Math.max(row.events, number),
-              last_event_at: at ?? row.last_event_at,
-            }));
-            // under a status filter, sessions leave and join the page
-            if (shown.current.status !== '') reloadSoon();
-            break;
-          }
-          case 'appended': {
-            const { token, last_event, last_event_at } = message.data;
-            update(token, (row) => (last_event < row.events ? row : { ...row, events: last_event, last_event_at }));
-            break;
-          }
-          case 'deleted':
-            setPage((p) => {
-              if (!p?.rows.some((row) => row.token === message.data.token)) return p;
-              return { ...p, rows: p.rows.filter((row) => row.token !== message.data.token), total: p.total - 1 };
-            });
-            break;
+        sinceRead.current?.push(message);
+        setPage((p) => p && applyMessage(p, message));
+        // a new session joins the first page; under a filter, sessions leave and join the page
+        if (message.event === 'created' && shown.current.index === 0) reloadSoon();
+        if ((message.event === 'status' && shown.current.status !== '') || message.event === 'labels') {
+          if (shown.current.filtered) reloadSoon();
         }
       },
     });

@@ -33,6 +33,8 @@ function describe(state: StreamState): [string, string] {
       return ['live', 'Receiving updates as they happen'];
     case 'connecting':
       return ['connecting…', 'Opening the update stream'];
+    case 'paused':
+      return ['paused', 'The tab is hidden; updates resume, with nothing missed, when it shows again'];
     case 'reconnecting':
       return ['reconnecting…', `${state.reason}; trying again in ${Math.ceil(state.inMs / 1000)} s`];
     case 'failed':
