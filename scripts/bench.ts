@@ -65,6 +65,7 @@ const P = QUICK
     };
 const RATE = 1000; // pushes per second in the open-loop test
 const MANY_WAITERS = 1000; // on one session
+const FOLLOWERS = 500; // streams of every session, as overview pages
 const WAITERS_PER_SESSION = 10; // in the spread test
 const RATIO_PUSH_MS = 3000; // the push test on the 1M-event file runs the quick duration
 
@@ -340,6 +341,53 @@ async function wakeStream(base: URL, reps: number): Promise<{ latencies: number[
   return { latencies, errors };
 }
 
+/** Sequential pushes on one session: each push's answer time, sent → answered. */
+async function pushOneByOne(base: URL, token: string, reps: number): Promise<number[]> {
+  const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+  const latencies: number[] = [];
+  try {
+    for (let i = 0; i < reps; i++) {
+      const answer = await push(base, agent, token, pushBody(0, i));
+      latencies.push(answer.doneAt - answer.sentAt);
+    }
+  } finally {
+    agent.destroy();
+  }
+  return latencies;
+}
+
+/**
+ * Push latency with `followers` streams of every session open (the
+ * dashboard's overview in that many browsers), against none in the same run.
+ */
+async function pushesWithFollowers(base: URL, followers: number, reps: number) {
+  const [token] = await createSessions(base, 1);
+  const alone = await pushOneByOne(base, token!, reps);
+  const agent = new http.Agent({ keepAlive: true, maxSockets: followers });
+  const metricsAgent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+  const requests: http.ClientRequest[] = [];
+  let received = 0;
+  try {
+    for (let i = 0; i < followers; i++) {
+      const request = http.get(new URL('/api/events/stream', base), { agent }, (res) => {
+        res.on('data', (chunk: Buffer) => (received += chunk.length));
+      });
+      request.on('error', () => {});
+      requests.push(request);
+    }
+    for (let open = 0; open < followers; await sleep(20)) {
+      const answer = await httpRequest(base, { agent: metricsAgent, path: '/metrics' });
+      open = Number(/^wave_sessions_open_streams (\d+)/m.exec(answer.body)?.[1] ?? 0);
+    }
+    const followed = await pushOneByOne(base, token!, reps);
+    return { alone, followed, received };
+  } finally {
+    for (const request of requests) request.destroy();
+    agent.destroy();
+    metricsAgent.destroy();
+  }
+}
+
 /**
  * Opens `perSession` polls on each of `tokens` (cursor `heads[i]`), in
  * batches so that the server's accept queue keeps up, and waits until the
@@ -559,6 +607,16 @@ async function main() {
     'same run',
   );
   countErrors('wake_stream', streamed.errors);
+
+  log(`pushes one by one, with ${FOLLOWERS} followers of every session open and without`);
+  const followers = await pushesWithFollowers(base, FOLLOWERS, P.wake1Reps * 4);
+  const aloneP50 = percentile(followers.alone, 50);
+  const followedP50 = percentile(followers.followed, 50);
+  report('push_p50_ms_no_followers', aloneP50, 'one push at a time, no stream open: p50', 'ms');
+  report('push_p50_ms_followers', followedP50, `one push at a time, ${FOLLOWERS} all-session streams: p50`, 'ms');
+  report('push_p99_ms_followers', percentile(followers.followed, 99), `the same, p99`, 'ms');
+  report('push_ratio_followers', followedP50 / aloneP50, `${FOLLOWERS} streams p50 / no stream p50`, 'x', 'same run');
+  if (followers.received === 0) countErrors('followers', 1, 'the followers received nothing');
 
   const [manyToken] = await createSessions(base, 1);
   const manyHeads = [0];

@@ -66,18 +66,24 @@ export type SessionChange =
   | { kind: 'labels'; token: string; labels: readonly string[] }
   | { kind: 'deleted'; token: string; reason: 'deleted' | 'expired' | 'resumed' | 'pruned' };
 
-/** Called with the changes of one turn of the event loop, oldest first. */
+/** Called with the changes of one interval (watchIntervalMs), oldest first. */
 export type Watcher = (changes: readonly SessionChange[]) => void;
 
 export function createNotifier({
   sliceSize = 500,
+  watchIntervalMs = 100,
   onWatcherError = () => {},
-}: { sliceSize?: number; onWatcherError?: (error: unknown) => void } = {}) {
+}: {
+  sliceSize?: number;
+  /** Watchers hear the changes of this long in one call: a write per watcher, not one per commit. */
+  watchIntervalMs?: number;
+  onWatcherError?: (error: unknown) => void;
+} = {}) {
   const waiters = new Map<string, Set<Wake>>();
   // watchers follow every session; they are not one-shot like waiters
   const watchers = new Set<Watcher>();
-  // changes wait for the next turn: a commit answers its pushes and wakes its
-  // polls first, and each watcher gets one call per turn however many commits
+  // changes wait for watchIntervalMs: a commit answers its pushes and wakes its
+  // polls first, and each watcher gets one call per interval however many commits
   let changes: SessionChange[] = [];
   let count = 0;
   const pending: PendingWake[] = [];
@@ -120,7 +126,7 @@ export function createNotifier({
 
   function announce(change: SessionChange): void {
     if (watchers.size === 0) return;
-    if (changes.length === 0) setImmediate(deliver);
+    if (changes.length === 0) setTimeout(deliver, watchIntervalMs);
     changes.push(change);
   }
 
@@ -131,7 +137,7 @@ export function createNotifier({
       return () => void watchers.delete(watcher);
     },
 
-    /** Tells every watcher, on the next turn, of a change that is not an append (created, labels, deleted). */
+    /** Tells every watcher, with the next interval's changes, of a change that is not an append (created, labels, deleted). */
     announce,
 
     watchers(): number {

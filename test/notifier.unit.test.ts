@@ -69,9 +69,9 @@ describe('fan-out in slices', () => {
 });
 
 describe('watchers of every session', () => {
-  it('hear the changes of a turn in one call, after the waiters have been woken', async () => {
+  it('hear the changes of an interval in one call, after the waiters have been woken', async () => {
     const errors: unknown[] = [];
-    const notifier = createNotifier({ onWatcherError: (error) => errors.push(error) });
+    const notifier = createNotifier({ watchIntervalMs: 20, onWatcherError: (error) => errors.push(error) });
     const order: string[] = [];
     notifier.subscribe('t', () => order.push('waiter'));
     notifier.watch(() => {
@@ -86,6 +86,9 @@ describe('watchers of every session', () => {
     notifier.announce({ kind: 'deleted', token: 't', reason: 'deleted' });
     expect(order).toEqual(['waiter']);
     await new Promise((resolve) => setImmediate(resolve));
+    // nothing before the interval is over
+    expect(order).toEqual(['waiter']);
+    await new Promise((resolve) => setTimeout(resolve, 60));
     expect(order).toEqual(['waiter', 'watcher']);
     expect(heard).toEqual([
       [

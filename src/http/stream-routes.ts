@@ -51,40 +51,54 @@ function readStart(ctx: Context): number {
   return readIntegerParam(ctx, 'last_event', { min: -Infinity }) ?? 0;
 }
 
-/** The frames of the all-sessions stream for one change. */
-export function changeFrames(change: SessionChange): string {
-  const frame = (event: string, data: object) => `event: ${event}\ndata: ${JSON.stringify(data)}\n\n`;
-  if (change.kind === 'created') {
-    const { token, status, labels, dateCreated } = change;
-    return frame('created', { token, status, labels, date_created: isoOrNull(dateCreated) });
-  }
-  if (change.kind === 'labels') return frame('labels', { token: change.token, labels: change.labels });
-  if (change.kind === 'deleted') return frame('deleted', { token: change.token, reason: change.reason });
-  const { token, events } = change;
+const frame = (event: string, data: object) => `event: ${event}\ndata: ${JSON.stringify(data)}\n\n`;
+
+/**
+ * The frames of the all-sessions stream for the changes of one interval: every
+ * status change, and one `appended` per session with its newest event, in the
+ * place of that session's last append.
+ */
+export function changeFrames(changes: readonly SessionChange[]): string {
+  const lastAppend = new Map<string, number>();
+  changes.forEach((change, i) => change.kind === 'appended' && lastAppend.set(change.token, i));
   let frames = '';
-  for (const e of events) {
-    if (e.type === 'status') {
-      const status = JSON.parse(e.data) as string;
-      frames += frame('status', { token, status, number: e.number, at: isoOrNull(e.receivedAt ?? null) });
+  changes.forEach((change, i) => {
+    const { token } = change;
+    if (change.kind === 'created') {
+      const { status, labels, dateCreated } = change;
+      frames += frame('created', { token, status, labels, date_created: isoOrNull(dateCreated) });
+    } else if (change.kind === 'labels') {
+      frames += frame('labels', { token, labels: change.labels });
+    } else if (change.kind === 'deleted') {
+      frames += frame('deleted', { token, reason: change.reason });
+    } else {
+      const { events } = change;
+      for (const e of events) {
+        if (e.type !== 'status') continue;
+        const status = JSON.parse(e.data) as string;
+        frames += frame('status', { token, status, number: e.number, at: isoOrNull(e.receivedAt ?? null) });
+      }
+      if (lastAppend.get(token) === i) {
+        const newest = events[events.length - 1]!;
+        frames += frame('appended', {
+          token,
+          last_event: newest.number,
+          last_event_at: isoOrNull(newest.receivedAt ?? null),
+          type: newest.type,
+        });
+      }
+      // a resume event sends the session's clients elsewhere and deletes it
+      if (events.some((e) => e.type === 'resume')) frames += frame('deleted', { token, reason: 'resumed' });
     }
-  }
-  const newest = events[events.length - 1]!;
-  frames += frame('appended', {
-    token,
-    last_event: newest.number,
-    last_event_at: isoOrNull(newest.receivedAt ?? null),
-    type: newest.type,
   });
-  // a resume event sends the session's clients elsewhere and deletes it
-  if (events.some((e) => e.type === 'resume')) frames += frame('deleted', { token, reason: 'resumed' });
   return frames;
 }
 
-// every follower of every session gets the same frames for a change: made once
-const frameCache = new WeakMap<SessionChange, string>();
-function framesOf(change: SessionChange): string {
-  let frames = frameCache.get(change);
-  if (frames === undefined) frameCache.set(change, (frames = changeFrames(change)));
+// every follower of every session gets the same changes at once: their frames are made once
+const frameCache = new WeakMap<readonly SessionChange[], string>();
+function framesOf(changes: readonly SessionChange[]): string {
+  let frames = frameCache.get(changes);
+  if (frames === undefined) frameCache.set(changes, (frames = changeFrames(changes)));
   return frames;
 }
 
@@ -214,7 +228,7 @@ export function createStreams({
       const stream = begin(ctx, 'all');
       stream.write(`retry: ${RETRY_MS}\n\n`);
       const unwatch = eventLog.watch((changes) => {
-        stream.write(changes.map(framesOf).join(''));
+        stream.write(framesOf(changes));
         // a client this far behind would only get stale news: it reconnects and reloads
         if (stream.writableLength() > MAX_UNSENT_BYTES) stream.cut();
       });
