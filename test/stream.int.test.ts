@@ -395,6 +395,22 @@ describe('going away', () => {
     await s.waitFor((m) => m.id === '1');
   });
 
+  it('a client that goes away while its stream waits for it to read leaves nothing behind', async () => {
+    const { baseUrl } = await start();
+    const token = await createSession(baseUrl);
+    const socket = net.connect(Number(new URL(baseUrl).port), '127.0.0.1');
+    await once(socket, 'connect');
+    socket.write(`GET /api/sessions/${token}/events/stream HTTP/1.1\r\nHost: x\r\n\r\n`);
+    socket.pause();
+    await eventually(() => readMetric(baseUrl, 'wave_sessions_open_streams'), 1);
+    // far more than the socket buffers hold: the stream ends up waiting for a drain
+    const big = 'y'.repeat(500_000);
+    for (let i = 0; i < 40; i++) expect((await pushEvent(baseUrl, token, 'blob', big)).status).toBe(200);
+    socket.destroy();
+    await eventually(() => readMetric(baseUrl, 'wave_sessions_open_streams'), 0);
+    await eventually(() => readMetric(baseUrl, 'wave_sessions_waiting_polls'), 0);
+  });
+
   it('shutdown ends every stream', async () => {
     const { baseUrl } = await start();
     const token = await createSession(baseUrl);
