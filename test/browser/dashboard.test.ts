@@ -282,4 +282,40 @@ describe.skipIf(!HAS_CHROMIUM)('dashboard in Chromium', () => {
     await page.locator('[data-testid="timeline-event"][data-number="6"]').waitFor(WAIT);
     expect(await timelineNumbers(page)).toEqual(range(1, 6));
   }, 60_000);
+
+  it('gives its connection back while the tab is hidden, and catches up when it shows again', async () => {
+    const token = await createSession(server);
+    await push(server, token, 'note', { n: 1 });
+    await page.goto(`${server.url}/#/sessions/${token}`);
+    const connection = page.locator('[data-testid="connection"]');
+    await connection.getByText(/^live$/).waitFor(WAIT);
+    await page.locator('[data-testid="timeline-event"][data-number="1"]').waitFor(WAIT);
+    expect(await openStreams(server)).toBe(1);
+
+    // headless Chromium keeps every tab visible: the page is told what a browser tells a hidden tab
+    await setVisibility(page, 'hidden');
+    // after 10 s hidden
+    await connection.getByText(/^paused$/).waitFor({ timeout: 20_000 });
+    await expect.poll(() => openStreams(server), WAIT).toBe(0);
+    await push(server, token, 'note', { n: 2 });
+
+    await setVisibility(page, 'visible');
+    await connection.getByText(/^live$/).waitFor(WAIT);
+    await page.locator('[data-testid="timeline-event"][data-number="2"]').waitFor(WAIT);
+    expect(await timelineNumbers(page)).toEqual(range(1, 2));
+  }, 60_000);
 });
+
+/** Sets what document.visibilityState says and fires visibilitychange, as a browser does when a tab hides or shows. */
+async function setVisibility(page: Page, state: 'hidden' | 'visible'): Promise<void> {
+  await page.evaluate(`
+    Object.defineProperty(document, 'visibilityState', { configurable: true, get: () => '${state}' });
+    document.dispatchEvent(new Event('visibilitychange'));
+  `);
+}
+
+/** The event streams the server holds open, from its metrics. */
+async function openStreams(server: DashboardServer): Promise<number> {
+  const text = await (await fetch(`${server.url}/metrics`)).text();
+  return Number(/^wave_sessions_open_streams (\d+)/m.exec(text)?.[1]);
+}
