@@ -283,6 +283,22 @@ describe.skipIf(!HAS_CHROMIUM)('dashboard in Chromium', () => {
     expect(await timelineNumbers(page)).toEqual(range(1, 6));
   }, 60_000);
 
+  it('keeps the overview current through a restart', async () => {
+    await page.goto(`${server.url}/#/`);
+    const connection = page.locator('[data-testid="connection"]');
+    await connection.getByText(/^live$/).waitFor(WAIT);
+    await server.stop();
+    await connection.getByText('reconnecting…').waitFor(WAIT);
+    await server.start();
+    // made while the page was still away: the reload on reconnect brings it
+    const token = await createSession(server, { labels: ['after-restart'] });
+    await connection.getByText(/^live$/).waitFor({ timeout: 20_000 });
+    await page.locator(`[data-testid="session-row"][data-token="${token}"]`).waitFor(WAIT);
+    // and the stream goes on
+    await push(server, token, 'note', { n: 1 });
+    await page.locator(`[data-testid="session-row"][data-token="${token}"] td.num`, { hasText: /^1$/ }).waitFor(WAIT);
+  }, 60_000);
+
   it('gives its connection back while the tab is hidden, and catches up when it shows again', async () => {
     const token = await createSession(server);
     await push(server, token, 'note', { n: 1 });
