@@ -6,14 +6,13 @@
 //
 //   node --import tsx scripts/bench.ts [--quick] [--json]
 
-import { chainHash, GENESIS_HASH } from '../src/domain/audit.js';
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import BetterSqlite3 from 'better-sqlite3';
+import { fillDatabase } from './fill-db.js';
 import {
   closedLoop,
   freePort,
@@ -516,42 +515,6 @@ async function timedStart(dbFile: string): Promise<{ ms: number; running: Runnin
   }
   await proc.stop();
   throw new Error('the server did not answer /api/status within 120 s');
-}
-
-/** Appends `count` events to each session straight into the file (server stopped). */
-function fillDatabase(dbFile: string, sessions: { token: string; count: number }[]): void {
-  const db = new BetterSqlite3(dbFile);
-  try {
-    db.pragma('synchronous = OFF'); // a fixture: durability of the load itself does not matter
-    const insert = db.prepare(
-      `insert into events (token, number, type, data, received_at, source_address, source_user_agent, hash)
-       values (?, ?, 'bench', ?, ?, '127.0.0.1', 'wave-sessions-bench', ?)`,
-    );
-    const setHead = db.prepare('update sessions set last_event = ?, head_hash = ? where token = ? and last_event = 0');
-    // the same hash chain the server keeps, so that the history verifies
-    const fill = db.transaction((token: string, count: number) => {
-      const at = Date.now();
-      let head = GENESIS_HASH;
-      for (let n = 1; n <= count; n++) {
-        const data = { n, note: 'bulk-loaded for the benchmark' };
-        head = chainHash(head, {
-          token,
-          number: n,
-          type: 'bench',
-          data: JSON.stringify(data),
-          received_at: at,
-          source_address: '127.0.0.1',
-          source_user_agent: 'wave-sessions-bench',
-          source_key: null,
-        });
-        insert.run(token, n, JSON.stringify(data), at, head);
-      }
-      if (setHead.run(count, head, token).changes !== 1) throw new Error(`session ${token} is missing or not empty`);
-    });
-    for (const s of sessions) fill(s.token, s.count);
-  } finally {
-    db.close(); // the last connection checkpoints the WAL into the file
-  }
 }
 
 // ---------------------------------------------------------------- the run

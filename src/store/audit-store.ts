@@ -50,9 +50,14 @@ export function createAuditStore(db: Kysely<Database>) {
     return row;
   }
 
-  /** Pages of a session's events in number order, from `after`, `PAGE` rows at a time. */
+  /**
+   * Pages of a session's events in number order, from `after`, `PAGE` rows at
+   * a time. Between pages the event loop runs other requests: SQLite answers
+   * synchronously, and a report or a verification of a long history would
+   * otherwise hold up every push until it is done.
+   */
   async function* eventPages(token: string, after = 0, upTo = Number.MAX_SAFE_INTEGER): AsyncGenerator<EventRow[]> {
-    for (let last = after; ;) {
+    for (let last = after; ; await new Promise((resolve) => setImmediate(resolve))) {
       const rows = await db
         .selectFrom('events')
         .selectAll()
@@ -150,7 +155,8 @@ export function createAuditStore(db: Kysely<Database>) {
         first_bad_number: number,
         reason,
       });
-      for await (const page of eventPages(token)) {
+      // the chain up to the head read above: events appended meanwhile are the next verification's
+      for await (const page of eventPages(token, 0, session.last_event)) {
         for (const row of page) {
           if (row.number !== expected) return fail(expected, `event ${expected} is missing`);
           const hash = chainHash(head, toAuditRecord(row));
