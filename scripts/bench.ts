@@ -356,6 +356,37 @@ async function pushOneByOne(base: URL, token: string, reps: number): Promise<num
 }
 
 /**
+ * Push latency on `token` while reports of the long session `reportedToken`
+ * are asked back to back (a dashboard open on it), against none in the same run.
+ */
+async function pushesDuringReports(base: URL, reportedToken: string, token: string, reps: number) {
+  const alone = await pushOneByOne(base, token, reps);
+  const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+  const reportMs: number[] = [];
+  let reading = true;
+  const reader = (async () => {
+    while (reading) {
+      const answer = await httpRequest(base, {
+        agent,
+        path: `/api/sessions/${reportedToken}/report`,
+        timeoutMs: 60_000,
+      });
+      if (answer.status !== 200) throw new Error(`report answered ${answer.status}`);
+      reportMs.push(answer.doneAt - answer.sentAt);
+    }
+  })();
+  try {
+    await sleep(50);
+    const during = await pushOneByOne(base, token, reps);
+    return { alone, during, reportMs };
+  } finally {
+    reading = false;
+    await reader;
+    agent.destroy();
+  }
+}
+
+/**
  * Push latency with `followers` streams of every session open (the
  * dashboard's overview in that many browsers), against none in the same run.
  */
@@ -686,6 +717,17 @@ async function main() {
   const replayed = await replay(base, replayToken!, P.replayEvents);
   report('replay_eps', replayed.eps, `replay of ${P.replayEvents.toLocaleString('en-US')} events`, 'events/s');
   countErrors('replay', replayed.errors);
+
+  log(`pushes one by one while reports of the ${P.replayEvents.toLocaleString('en-US')}-event session run`);
+  const [reportedToken] = await createSessions(base, 1);
+  const reported = await pushesDuringReports(base, replayToken!, reportedToken!, P.wake1Reps * 4);
+  const quietP50 = percentile(reported.alone, 50);
+  const busyP50 = percentile(reported.during, 50);
+  report('push_p50_ms_quiet', quietP50, 'one push at a time, nothing else: p50', 'ms');
+  report('push_p50_ms_reports', busyP50, 'one push at a time, reports back to back: p50', 'ms');
+  report('push_p99_ms_reports', percentile(reported.during, 99), 'the same, p99', 'ms');
+  report('push_ratio_reports', busyP50 / quietP50, 'reports p50 / nothing else p50', 'x', 'same run');
+  report('report_ms', median(reported.reportMs), `report of ${P.replayEvents.toLocaleString('en-US')} events`, 'ms');
 
   await pushLoad(base, (w) => bigTokens[w]!, P.warmupMs);
   const full = await repeated('64 sessions, big file', P.repeats, () =>
