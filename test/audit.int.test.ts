@@ -194,6 +194,17 @@ describe('verification of a tampered database', () => {
     expect(result).toMatchObject({ ok: false, first_bad_number: 5 });
   });
 
+  it('detects a row added past the newest event', async () => {
+    const result = await tampered((db, t) =>
+      db
+        .prepare(
+          `insert into events (token, number, type, data, received_at, hash) values (?, 7, 'step', '{"i":7}', 0, 'x')`,
+        )
+        .run(t),
+    );
+    expect(result).toMatchObject({ ok: false, first_bad_number: 7, reason: expect.stringContaining('past') });
+  });
+
   it('detects two rows swapped', async () => {
     const result = await tampered((db, t) => {
       const a = db.prepare('select data, hash from events where token = ? and number = 2').get(t) as {

@@ -100,3 +100,25 @@ describe('watchers of every session', () => {
     expect(errors).toHaveLength(1);
   });
 });
+
+describe('watchers over several turns', () => {
+  it('hear the changes of several turns within one interval in one call, and nothing once they unwatch', async () => {
+    const notifier = createNotifier({ watchIntervalMs: 50 });
+    const heard: number[] = [];
+    let calls = 0;
+    const unwatch = notifier.watch((changes) => {
+      calls += 1;
+      heard.push(changes.length);
+    });
+    notifier.publish('t', [event(1)]);
+    await new Promise((resolve) => setImmediate(resolve));
+    notifier.publish('t', [event(2)]);
+    await new Promise((resolve) => setTimeout(resolve, 120));
+    expect(calls).toBe(1);
+    expect(heard).toEqual([2]);
+    unwatch();
+    notifier.publish('t', [event(3)]);
+    await new Promise((resolve) => setTimeout(resolve, 120));
+    expect(calls).toBe(1);
+  });
+});

@@ -171,10 +171,11 @@ export function mountAuditRoutes(
 
   router.get('/sessions/:token/report', access.allow('reader'), async (ctx) => {
     const token = ctx.params.token!;
-    await audit.readAnySession(token);
+    const session = await audit.readAnySession(token);
     const at = readIntegerParam(ctx, 'at', { min: 0 });
     const events: LoggedEvent[] = [];
-    for await (const page of audit.eventPages(token)) {
+    // the log as of the session read above, like an export
+    for await (const page of audit.eventPages(token, 0, session.last_event)) {
       for (const row of page) {
         events.push({
           number: row.number,

@@ -57,7 +57,8 @@ export function createAuditStore(db: Kysely<Database>) {
    * otherwise hold up every push until it is done.
    */
   async function* eventPages(token: string, after = 0, upTo = Number.MAX_SAFE_INTEGER): AsyncGenerator<EventRow[]> {
-    for (let last = after; ; await new Promise((resolve) => setImmediate(resolve))) {
+    let last = after;
+    for (; ; await new Promise((resolve) => setImmediate(resolve))) {
       const rows = await db
         .selectFrom('events')
         .selectAll()
@@ -67,10 +68,12 @@ export function createAuditStore(db: Kysely<Database>) {
         .orderBy('number')
         .limit(PAGE)
         .execute();
-      if (rows.length === 0) return;
+      if (rows.length === 0) break;
       yield rows;
       last = rows[rows.length - 1]!.number;
     }
+    // short of the head asked for: a session pruned meanwhile is gone, not a broken chain
+    if (upTo !== Number.MAX_SAFE_INTEGER && last < upTo) await readAnySession(token);
   }
 
   function eventsQuery(query: EventQuery) {
@@ -164,6 +167,17 @@ export function createAuditStore(db: Kysely<Database>) {
           head = hash;
           expected += 1;
         }
+      }
+      // rows past the head belong to no append of the server's (it moves the head in the same transaction)
+      const beyond = await db
+        .selectFrom('events as e')
+        .innerJoin('sessions as s', 's.token', 'e.token')
+        .select((eb) => eb.fn.min('e.number').as('first'))
+        .where('e.token', '=', token)
+        .whereRef('e.number', '>', 's.last_event')
+        .executeTakeFirst();
+      if (beyond?.first != null) {
+        return fail(beyond.first, `event ${beyond.first} lies past the session's newest event`);
       }
       if (expected - 1 < session.last_event) {
         return fail(expected, `events ${expected} to ${session.last_event} are missing`);

@@ -247,19 +247,30 @@ export function openStream(path: string, options: StreamOptions): () => void {
     else shown?.();
   };
   document.addEventListener('visibilitychange', onVisibility);
-  const untilShown = () =>
-    new Promise<void>((resolve) => {
-      shown = resolve;
-      abort.signal.addEventListener('abort', () => resolve());
-    });
+  // a page opened in a background tab is hidden from the start, with no event to say so
+  onVisibility();
 
-  const wait = (ms: number) =>
+  /** Resolves when `settle` calls back or the stream is closed for good, leaving no listener behind. */
+  const until = (settle: (done: () => void) => () => void) =>
     new Promise<void>((resolve) => {
-      const timer = setTimeout(resolve, ms);
-      abort.signal.addEventListener('abort', () => {
-        clearTimeout(timer);
+      let undo = () => {};
+      const done = () => {
+        undo();
+        abort.signal.removeEventListener('abort', done);
         resolve();
-      });
+      };
+      abort.signal.addEventListener('abort', done, { once: true });
+      undo = settle(done);
+    });
+  const untilShown = () =>
+    until((done) => {
+      shown = done;
+      return () => (shown = undefined);
+    });
+  const wait = (ms: number) =>
+    until((done) => {
+      const timer = setTimeout(done, ms);
+      return () => clearTimeout(timer);
     });
 
   const readOnce = async (): Promise<string> => {

@@ -109,8 +109,10 @@ export function SessionPage({ token }: { token: string }) {
           return at === undefined ? e : { ...e, at, live: false };
         }),
       );
-    } catch {
-      // without a reader key the times stay as this page saw them
+    } catch (err) {
+      // without a reader key the times stay as this page saw them; otherwise the next refresh tries again
+      const denied = err instanceof ApiError && (err.status === 401 || err.status === 403);
+      if (!denied) untimed.current = Math.min(untimed.current ?? first, first);
     }
   }, [token]);
   const reread = useCallback(async () => {
