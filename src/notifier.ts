@@ -34,9 +34,8 @@ export type Wake = (batch: Batch | null) => void;
  * batch holds nothing new or leaves a gap (the caller then reads the log).
  */
 export function answerFromBatch(cursor: number, limit: number, batch: Batch): Buffer | null {
-  const first = batch.events[0];
-  if (!first || first.number > cursor + 1) return null;
-  if (first.number === cursor + 1 && batch.events.length <= limit) return batch.body();
+  // the whole batch, just past the cursor: the body shared by every such waiter
+  if (batch.events[0]?.number === cursor + 1 && batch.events.length <= limit) return batch.body();
   const fresh = eventsFromBatch(cursor, limit, batch);
   return fresh ? serializeEvents(fresh) : null;
 }
@@ -139,10 +138,6 @@ export function createNotifier({
 
     /** Tells every watcher, with the next interval's changes, of a change that is not an append (created, labels, deleted). */
     announce,
-
-    watchers(): number {
-      return watchers.size;
-    },
 
     /** Registers a waiter; the returned function removes it (idempotent). */
     subscribe(token: string, wake: Wake): () => void {

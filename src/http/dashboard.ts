@@ -23,12 +23,14 @@ const CONTENT_SECURITY_POLICY = [
 
 export function dashboardMiddleware(webRoot: string | null): Middleware {
   const files = webRoot === null ? null : serve(webRoot, { index: 'index.html', gzip: false, brotli: false });
+  const index = webRoot === null ? null : path.join(webRoot, 'index.html');
   return async (ctx, next) => {
     if ((ctx.method !== 'GET' && ctx.method !== 'HEAD') || NOT_DASHBOARD.test(ctx.path)) {
       await next();
       return;
     }
-    if (files === null || (ctx.path === '/' && !fs.existsSync(path.join(webRoot!, 'index.html')))) {
+    // looked for on each request to `/`, so that a build made after the start is served
+    if (files === null || index === null || (ctx.path === '/' && !fs.existsSync(index))) {
       if (ctx.path !== '/') {
         await next();
         return;

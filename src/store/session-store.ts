@@ -1,7 +1,7 @@
 // Sessions: configuration, labels, and the status projection that the event
 // store keeps in step with the log. All SQL for the sessions table is here.
 
-import type { Kysely } from 'kysely';
+import type { ExpressionBuilder, Kysely } from 'kysely';
 import { IdempotencyKeyReusedError, SessionNotFoundError } from '../domain/errors.js';
 import type { SessionConfig } from '../domain/session-config.js';
 import type { SessionStatus } from '../domain/session-status.js';
@@ -30,6 +30,12 @@ export interface SessionFilter {
   /** The start of the token. */
   tokenPrefix?: string;
   newestFirst?: boolean;
+}
+
+/** Tokens that start with `prefix`, as a range the primary key serves. */
+function tokenStartsWith(prefix: string) {
+  return (eb: ExpressionBuilder<Database, 'sessions'>) =>
+    eb.and([eb('sessions.token', '>=', prefix), eb('sessions.token', '<', `${prefix}\uffff`)]);
 }
 
 export function toSession(row: SessionRow): Session {
@@ -227,8 +233,7 @@ export function createSessionStore({ db, writeTransaction }: SqliteStore) {
         .selectFrom('sessions')
         .select('token')
         .where('deleted_at', 'is', null)
-        .where('token', '>=', fragment)
-        .where('token', '<', `${fragment}\uffff`)
+        .where(tokenStartsWith(fragment))
         .limit(2)
         .execute();
       return rows.length === 1 && rows[0] ? rows[0].token : null;
@@ -245,11 +250,7 @@ export function createSessionStore({ db, writeTransaction }: SqliteStore) {
     ): Promise<{ total: number; sessions: (Session & { lastEventAt: number | null })[] }> {
       let matching = db.selectFrom('sessions').where('sessions.deleted_at', 'is', null);
       if (filter.status !== undefined) matching = matching.where('sessions.status', '=', filter.status);
-      if (filter.tokenPrefix !== undefined) {
-        matching = matching
-          .where('sessions.token', '>=', filter.tokenPrefix)
-          .where('sessions.token', '<', `${filter.tokenPrefix}\uffff`);
-      }
+      if (filter.tokenPrefix !== undefined) matching = matching.where(tokenStartsWith(filter.tokenPrefix));
       if (filter.label !== undefined) {
         const label = filter.label;
         matching = matching.where('sessions.token', 'in', (eb) =>
