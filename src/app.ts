@@ -8,6 +8,7 @@ import type { Logger } from 'pino';
 import type { EventLog } from './event-log.js';
 import { type ImportLines, mountAuditRoutes } from './http/audit-routes.js';
 import type { Access } from './http/auth.js';
+import type { ImportCaps } from './http/import-body.js';
 import type { AuditStore } from './store/audit-store.js';
 import { corsMiddleware } from './http/cors.js';
 import { errorMiddleware, HttpError, toBodyError } from './http/errors.js';
@@ -51,6 +52,7 @@ export interface AppDeps {
   access: Access;
   audit: AuditStore;
   importLines: ImportLines;
+  importCaps: ImportCaps;
   streams: Streams;
   /** The folder of the built dashboard (index.html and assets/), served at `/`. */
   webRoot: string | null;

@@ -207,7 +207,7 @@ export function addHttpCommands(program: Command, env: NodeJS.ProcessEnv, io: Ou
             const { session, events, head } = await readExport(
               readline.createInterface({ input: fs.createReadStream(opts.file), crlfDelay: Infinity }),
             );
-            result = { ok: true, token: session.token, events: events.length, head_hash: head };
+            result = { ok: true, token: session.token, events, head_hash: head };
           } catch (error) {
             result = { ok: false, reason: (error as Error).message };
           }

@@ -9,6 +9,9 @@ export interface Config {
   dbFile: string;
   longPollTimeoutMs: number;
   maxBodyBytes: number;
+  /** An import's whole body, and one line of it (0: four times maxBodyBytes). */
+  maxImportBytes: number;
+  maxImportLineBytes: number;
   corsOrigins: string[];
   logLevel: string;
   maxWaitingPolls: number;
@@ -90,6 +93,22 @@ export const SETTINGS: Setting[] = [
     description: 'largest request body accepted',
     fallback: String(1024 * 1024),
     parse: integer(1, 1024 * 1024 * 1024),
+  },
+  {
+    key: 'maxImportBytes',
+    env: 'MAX_IMPORT_BYTES',
+    flag: '--max-import-bytes',
+    description: 'largest export accepted by POST /api/sessions/import; more answers 413',
+    fallback: String(1024 * 1024 * 1024),
+    parse: integer(1, 2 ** 50),
+  },
+  {
+    key: 'maxImportLineBytes',
+    env: 'MAX_IMPORT_LINE_BYTES',
+    flag: '--max-import-line-bytes',
+    description: 'longest line of an import (one event: a pushed body and its metadata); 0: 4 x MAX_BODY_BYTES',
+    fallback: '0',
+    parse: integer(0, 1024 * 1024 * 1024),
   },
   {
     key: 'maxWaitingPolls',

@@ -8,13 +8,14 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { AddressInfo, Socket } from 'node:net';
 import type { Logger } from 'pino';
+import { Gauge } from 'prom-client';
 import { createApp } from './app.js';
 import type { Config } from './config.js';
 import { createEventLog } from './event-log.js';
 import { createAccess } from './http/auth.js';
 import { createStreams } from './http/stream-routes.js';
 import { createAuditStore } from './store/audit-store.js';
-import { importExport } from './store/import.js';
+import { createImporter } from './store/import.js';
 import { createKeyStore } from './store/key-store.js';
 import { createMetrics } from './metrics.js';
 import { createNotifier } from './notifier.js';
@@ -68,6 +69,12 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
     await store.close();
     throw new Error(`cannot migrate the database file ${config.dbFile}: ${(error as Error).message}`);
   }
+  const importer = createImporter(store);
+  // what a crash left staged is seen by no reader; it goes before any request comes
+  const unstaged = await importer.removeStagedImports();
+  if (unstaged.imports > 0) {
+    logger.info(unstaged, `removed ${unstaged.events} events staged by ${unstaged.imports} unfinished imports`);
+  }
   const sessions = createSessionStore(store);
   const events = createEventStore(store, {
     onListenerError: (err) => logger.error({ err }, 'a commit listener failed'),
@@ -79,6 +86,14 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
     () => notifier.waiting(),
     () => streams.open(),
   );
+  new Gauge({
+    name: 'wave_sessions_import_staged_events',
+    help: 'Events written by imports in progress, not yet published',
+    registers: [metrics.registry],
+    collect() {
+      this.set(importer.staged());
+    },
+  });
   events.onCommit((committed) => {
     metrics.commits.inc();
     metrics.commitBatchSize.observe(committed.length);
@@ -104,7 +119,7 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
     access,
     audit: createAuditStore(store.db),
     importLines: async (lines) => {
-      const imported = await importExport(store, lines);
+      const imported = await importer.importExport(lines);
       const session = await sessions.readSession(imported.token, Date.now()).catch(() => null);
       if (session) {
         const { token, status, labels, dateCreated } = session;
@@ -120,6 +135,10 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
     version: readPackageVersion(),
     longPollTimeoutMs: config.longPollTimeoutMs,
     maxBodyBytes: config.maxBodyBytes,
+    importCaps: {
+      maxBytes: config.maxImportBytes,
+      maxLineBytes: config.maxImportLineBytes || 4 * config.maxBodyBytes,
+    },
     maxEventsPerAnswer: MAX_EVENTS_PER_ANSWER,
     corsOrigins: config.corsOrigins,
     metrics,

@@ -71,6 +71,24 @@ export function parseNewSession(body: unknown): NewSession {
   };
 }
 
+const KNOWN_TEST_TYPES = new Set(['automatic', 'manual']);
+
+/**
+ * Reads and checks a new session's configuration, as a create call and an
+ * import both take it: the shape, then that every test type is known.
+ */
+export function validateNewSession(body: unknown): NewSession {
+  const input = parseNewSession(body);
+  const unknownType = input.config.types.find((t) => !KNOWN_TEST_TYPES.has(t));
+  if (unknownType !== undefined) {
+    throw new ValidationError(
+      `Unknown test type "${unknownType}" in "types" (known: automatic, manual).`,
+      'INVALID_SESSION_CONFIG',
+    );
+  }
+  return input;
+}
+
 /** Reads the body of a config update: the keys given replace the current ones. */
 export function parseConfigUpdate(body: unknown, current: SessionConfig): SessionConfig {
   const input = parseWith(configSchema, body, 'session configuration');

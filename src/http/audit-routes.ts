@@ -2,7 +2,6 @@
 // the verification of its hash chain, and its export as NDJSON or CSV,
 // streamed page by page.
 
-import readline from 'node:readline';
 import { Readable } from 'node:stream';
 import type Router from '@koa/router';
 import type { Context } from 'koa';
@@ -12,6 +11,7 @@ import type { EventRow, SessionRow } from '../store/database.js';
 import type { AuditStore } from '../store/audit-store.js';
 import type { Access } from './auth.js';
 import { HttpError } from './errors.js';
+import { type ImportCaps, importTooLarge, readBodyLines, requestBody } from './import-body.js';
 import { isoOrNull, readIntegerParam, readOneParam, readStatusParam } from './query.js';
 
 export type ImportLines = (
@@ -94,15 +94,35 @@ function csvField(value: string | number | null): string {
   return /[",\r\n]/.test(text) ? `"${text.replace(/"/g, '""')}"` : text;
 }
 
+/** The file name of an export: a token from an older database may hold any character. */
+export function exportFileName(token: string, extension: string): string {
+  return `wave-session-${token.replace(/[^A-Za-z0-9_-]/g, '_')}.${extension}`;
+}
+
 export function mountAuditRoutes(
   router: Router,
-  { audit, access, importLines }: { audit: AuditStore; access: Access; importLines: ImportLines },
+  {
+    audit,
+    access,
+    importLines,
+    importCaps,
+  }: { audit: AuditStore; access: Access; importLines: ImportLines; importCaps: ImportCaps },
 ) {
   // the body is an export (NDJSON), read line by line rather than parsed whole
   router.post('/sessions/import', access.allow('admin'), async (ctx) => {
-    const lines = readline.createInterface({ input: ctx.req, crlfDelay: Infinity });
     ctx.set('Cache-Control', 'no-store');
-    ctx.body = await importLines(lines);
+    const body = requestBody(ctx.req);
+    try {
+      const declared = Number(ctx.get('Content-Length'));
+      if (declared > importCaps.maxBytes) throw importTooLarge(importCaps.maxBytes);
+      ctx.body = await importLines(readBodyLines(body, importCaps));
+    } finally {
+      // refused before its end: the rest of the body is dropped unread, and the connection closed after the answer
+      if (!ctx.req.complete) {
+        ctx.set('Connection', 'close');
+        body.discard();
+      }
+    }
   });
 
   router.get('/events', access.allow('reader'), async (ctx) => {
@@ -237,7 +257,7 @@ export function mountAuditRoutes(
       if (!csv) yield `${JSON.stringify({ kind: 'end', events: count, head_hash: head })}\n`;
     }
     ctx.set('Cache-Control', 'no-store');
-    ctx.set('Content-Disposition', `attachment; filename="wave-session-${token}.${csv ? 'csv' : 'ndjson'}"`);
+    ctx.set('Content-Disposition', `attachment; filename="${exportFileName(token, csv ? 'csv' : 'ndjson')}"`);
     ctx.type = csv ? 'text/csv; charset=utf-8' : 'application/x-ndjson; charset=utf-8';
     ctx.body = Readable.from(lines());
   });

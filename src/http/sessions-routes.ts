@@ -9,7 +9,7 @@ import type { Context } from 'koa';
 import { UAParser } from 'ua-parser-js';
 import { GENESIS_HASH } from '../domain/audit.js';
 import { ValidationError } from '../domain/errors.js';
-import { parseConfigUpdate, parseLabels, parseNewSession } from '../domain/session-config.js';
+import { parseConfigUpdate, parseLabels, validateNewSession } from '../domain/session-config.js';
 import type { ControlAction } from '../domain/session-status.js';
 import type { EventLog } from '../event-log.js';
 import { type Session, type SessionFilter, type SessionStore, toSession } from '../store/session-store.js';
@@ -21,7 +21,6 @@ import { isoOrNull, readIntegerParam, readOneParam, readStatusParam } from './qu
 
 const TOKEN_LENGTH = 36;
 const MIN_FRAGMENT_LENGTH = 8;
-const KNOWN_TEST_TYPES = new Set(['automatic', 'manual']);
 
 /** The browser as the old server reports it: name "Other", version "0" when unknown. */
 export function parseBrowser(userAgent: string | null): { name: string; version: string } {
@@ -120,14 +119,7 @@ export function mountSessionRoutes(
   const token = (ctx: RouterContext) => ctx.params.token as string;
 
   router.post('/sessions', access.allow('writer'), async (ctx) => {
-    const input = parseNewSession(ctx.request.body);
-    const unknownType = input.config.types.find((t) => !KNOWN_TEST_TYPES.has(t));
-    if (unknownType !== undefined) {
-      throw new ValidationError(
-        `Unknown test type "${unknownType}" in "types" (known: automatic, manual).`,
-        'INVALID_SESSION_CONFIG',
-      );
-    }
+    const input = validateNewSession(ctx.request.body);
     const userAgent = ctx.get('User-Agent') || null;
     const browser = parseBrowser(userAgent);
     const newToken = randomUUID();

@@ -79,6 +79,15 @@ export interface ObservationResultsTable {
   number: number;
 }
 
+/**
+ * An import in progress: its events are in `events` under a token that has
+ * no session row yet, which keeps them from every reader.
+ */
+export interface StagedImportsTable {
+  token: string;
+  started_at: number;
+}
+
 export interface Database {
   sessions: SessionsTable;
   events: EventsTable;
@@ -86,6 +95,7 @@ export interface Database {
   api_keys: ApiKeysTable;
   session_labels: SessionLabelsTable;
   observation_results: ObservationResultsTable;
+  staged_imports: StagedImportsTable;
 }
 
 export type SessionRow = Selectable<SessionsTable>;

@@ -1,11 +1,28 @@
-// Restoring an export: the file's hash chain is checked line by line as it is
-// read, and the session is written in one transaction only if the whole file
-// verifies and no session with its token exists. Numbers and hashes are kept.
+// Restoring an export. The file is checked line by line as it is read (its
+// shape, each event's data as a push would check it, the hash chain, the
+// status replay) and its events are written as they pass, in batches, each in
+// a short transaction of its own, so that pushes to other sessions go on
+// between them, and memory holds one batch whatever the file's size.
+//
+// Staging: the batches go straight into `events` (and their outcomes into
+// `observation_results`) under the import's token, which has no session row
+// until the end; `staged_imports` names the token meanwhile. Every reader of
+// the log starts from a session row (a poll, a stream, history, report,
+// export, verify) or joins sessions (the cross-session query), so staged rows
+// are seen by none. Publishing is then one short transaction whatever the
+// number of events: insert the session row and its labels. The other way,
+// staging tables copied into the log at the end, would keep readers
+// untouched but hold the single writer for the whole copy (O(events)), which
+// is the stall that batching avoids. Any refusal removes what was staged,
+// again in short transactions; what a crash leaves is removed at the next
+// start (removeStagedImports).
 
 import { type AuditRecord, chainHash, GENESIS_HASH } from '../domain/audit.js';
 import { ConflictError, ValidationError } from '../domain/errors.js';
+import { sql } from 'kysely';
 import { z } from 'zod';
 import { parseEventBody } from '../domain/event-types.js';
+import { validateNewSession } from '../domain/session-config.js';
 import {
   evolveStatus,
   isLegalTransition,
@@ -24,15 +41,18 @@ function refuse(line: number, why: string): never {
   throw new InvalidExportError(`line ${line}: ${why}`);
 }
 
-/** Reads an export line by line; resolves with the token and the number of events stored. */
+/** The canonical 36-character form of a UUID, any version; hex digits in either case. */
+export const UUID_PATTERN = /^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$/;
+
 const isoTime = z.string().refine((v) => !Number.isNaN(Date.parse(v)), 'an ISO 8601 time');
 const headerSchema = z.object({
   kind: z.literal('session'),
   format: z.literal('wave-sessions-export'),
   version: z.literal(1),
-  token: z.string().min(1).max(64),
+  token: z.string().regex(UUID_PATTERN, 'a token must be a UUID in its canonical form (8-4-4-4-12 hex digits)'),
   status: z.enum(SESSION_STATUSES),
-  config: z.record(z.string(), z.unknown()),
+  // checked as a create call checks it, below
+  config: z.unknown(),
   labels: z.array(z.string()),
   is_public: z.boolean(),
   user_agent: z.string().nullable(),
@@ -66,18 +86,38 @@ function parseLine<T extends z.ZodType>(schema: T, value: unknown, lineNo: numbe
 
 const msOrNull = (iso: string | null) => (iso === null ? null : Date.parse(iso));
 
+/** Events are handed on in batches of at most this many, or this many bytes of data. */
+const BATCH_EVENTS = 1000;
+const BATCH_BYTES = 8 * 1024 * 1024;
+
+/** Where readExport hands the checked parts of an export. */
+export interface ExportSink {
+  /** The header, checked, before any event. */
+  begin(session: NewSessionRow): Promise<void>;
+  /** The next checked events, in number order. */
+  write(events: EventRow[]): Promise<void>;
+}
+
+export interface ReadExport {
+  /** The session as the header says, with its newest number and head hash. */
+  session: NewSessionRow;
+  events: number;
+  head: string;
+}
+
 /**
  * Reads an export and checks it line by line: its shape, each event's data as
  * a push would be checked, the hash chain, and that the session's status and
- * dates follow from its status events. Throws InvalidExportError naming the
- * first line at fault.
+ * dates follow from its status events. Hands the checked events to `sink` in
+ * batches, holding no more than one batch. Throws InvalidExportError naming
+ * the first line at fault (the sink may have been given events by then).
  */
-export async function readExport(
-  lines: AsyncIterable<string>,
-): Promise<{ session: NewSessionRow; events: EventRow[]; head: string }> {
+export async function readExport(lines: AsyncIterable<string>, sink?: ExportSink): Promise<ReadExport> {
   let session: NewSessionRow | null = null;
   let replayed: StatusDates | null = null;
-  const events: EventRow[] = [];
+  let batch: EventRow[] = [];
+  let batchBytes = 0;
+  let count = 0;
   let head = GENESIS_HASH;
   let ended = false;
   let lineNo = 0;
@@ -94,10 +134,18 @@ export async function readExport(
     const kind = (line as { kind?: unknown } | null)?.kind;
     if (session === null) {
       const h = parseLine(headerSchema, line, lineNo, 'session header (wave-sessions export, version 1)');
+      let config;
+      try {
+        // exactly as a create call takes it, with its defaults
+        config = validateNewSession(h.config).config;
+      } catch (error) {
+        if (!(error instanceof ValidationError)) throw error;
+        refuse(lineNo, `the configuration is not one a session can be created with: ${error.message}`);
+      }
       session = {
         token: h.token,
         status: h.status,
-        config: JSON.stringify(h.config),
+        config: JSON.stringify(config),
         labels: JSON.stringify(h.labels),
         is_public: h.is_public ? 1 : 0,
         user_agent: h.user_agent,
@@ -118,11 +166,12 @@ export async function readExport(
         dateFinished: null,
         expirationDate: session.expiration_date ?? null,
       };
+      await sink?.begin(session);
       continue;
     }
     if (kind === 'event') {
       const e = parseLine(eventSchema, line, lineNo, 'event line');
-      const number = events.length + 1;
+      const number = count + 1;
       if (e.number !== number) refuse(lineNo, `event ${number} expected, found ${e.number}`);
       let input: { type: string; data: string };
       try {
@@ -148,10 +197,19 @@ export async function readExport(
       };
       head = chainHash(head, record);
       if (head !== e.hash) refuse(lineNo, `event ${number} does not match its hash`);
-      events.push({ ...record, source_key: record.source_key, hash: head });
+      count = number;
+      if (sink) {
+        batch.push({ ...record, hash: head });
+        batchBytes += text.length;
+        if (batch.length >= BATCH_EVENTS || batchBytes >= BATCH_BYTES) {
+          await sink.write(batch);
+          batch = [];
+          batchBytes = 0;
+        }
+      }
     } else if (kind === 'end') {
       const end = parseLine(endSchema, line, lineNo, 'end line');
-      if (end.events !== events.length || end.head_hash !== head) {
+      if (end.events !== count || end.head_hash !== head) {
         refuse(lineNo, `the end line names ${end.events} events and head ${end.head_hash}`);
       }
       ended = true;
@@ -166,52 +224,150 @@ export async function readExport(
   if (session.status !== status || session.date_started !== dateStarted || session.date_finished !== dateFinished) {
     refuse(1, `the session's status and dates do not follow from its status events (they say ${status})`);
   }
-  return { session: { ...session, last_event: events.length, head_hash: head }, events, head };
+  if (batch.length > 0) await sink?.write(batch);
+  return { session: { ...session, last_event: count, head_hash: head }, events: count, head };
 }
 
-/** Restores an export; resolves with its token, event count and head hash. */
-export async function importExport(
-  store: SqliteStore,
-  lines: AsyncIterable<string>,
-): Promise<{ token: string; events: number; head_hash: string }> {
-  let read: Awaited<ReturnType<typeof readExport>>;
-  try {
-    read = await readExport(lines);
-  } catch (error) {
-    if (!(error instanceof InvalidExportError)) throw error;
-    throw new ValidationError(`The export cannot be imported: ${error.message}. Nothing was stored.`, 'IMPORT_REFUSED');
+/** Rows removed per transaction when staged events are taken out again. */
+const REMOVE_BATCH = 5000;
+
+/**
+ * Imports over a store: each staged in short transactions, then published
+ * in one. `staged()` is the number of events staged by imports in progress.
+ */
+export function createImporter(store: SqliteStore) {
+  const { db, prepare, runExclusive, writeTransaction } = store;
+  const p = sql<never>`?`;
+  const insertEvent = prepare(
+    db.insertInto('events').values({
+      token: p,
+      number: p,
+      type: p,
+      data: p,
+      received_at: p,
+      source_address: p,
+      source_user_agent: p,
+      source_key: p,
+      hash: p,
+    }),
+  );
+  const insertOutcome = prepare(
+    db.insertInto('observation_results').values({ result: p, received_at: p, token: p, number: p }),
+  );
+  const selectSession = prepare(db.selectFrom('sessions').select('token').where('token', '=', p));
+  const selectStaged = prepare(db.selectFrom('staged_imports').select('token').where('token', '=', p));
+  const insertStaged = prepare(db.insertInto('staged_imports').values({ token: p, started_at: p }));
+  const deleteEvents = prepare(
+    db.deleteFrom('events').where('token', '=', p).where('number', '>', p).where('number', '<=', p),
+  );
+  const deleteOutcomes = prepare(
+    db.deleteFrom('observation_results').where('token', '=', p).where('number', '>', p).where('number', '<=', p),
+  );
+  const deleteStaged = prepare(db.deleteFrom('staged_imports').where('token', '=', p));
+  let staged = 0;
+
+  const exists = (token: string) =>
+    new ConflictError(`A session ${token} exists already: an import never overwrites one.`, 'SESSION_EXISTS');
+
+  /** Takes out the `count` events staged under `token`, a batch per transaction, then the token. */
+  async function unstage(token: string, count: number): Promise<void> {
+    for (let from = 0; from < count; from += REMOVE_BATCH) {
+      await runExclusive(() => {
+        deleteEvents.run(token, from, from + REMOVE_BATCH);
+        deleteOutcomes.run(token, from, from + REMOVE_BATCH);
+      });
+    }
+    await runExclusive(() => deleteStaged.run(token));
   }
-  const { session: row, events, head } = read;
-  await store.writeTransaction(async (trx) => {
-    const existing = await trx.selectFrom('sessions').select('token').where('token', '=', row.token).executeTakeFirst();
-    if (existing) {
-      throw new ConflictError(
-        `A session ${row.token} exists already: an import never overwrites one.`,
-        'SESSION_EXISTS',
-      );
-    }
-    await trx.insertInto('sessions').values(row).execute();
-    await indexLabels(trx, row.token, JSON.parse(row.labels) as string[]);
-    const outcomes = events.flatMap((e) =>
-      observationOutcomes(e.type, e.data).map((result) => ({
-        result,
-        received_at: e.received_at,
-        token: e.token,
-        number: e.number,
-      })),
-    );
-    for (let i = 0; i < outcomes.length; i += 500) {
-      await trx
-        .insertInto('observation_results')
-        .values(outcomes.slice(i, i + 500))
-        .execute();
-    }
-    for (let i = 0; i < events.length; i += 500) {
-      await trx
-        .insertInto('events')
-        .values(events.slice(i, i + 500))
-        .execute();
-    }
-  });
-  return { token: row.token, events: events.length, head_hash: head };
+
+  return {
+    /** Events staged by the imports in progress. */
+    staged: () => staged,
+
+    /** Restores an export; resolves with its token, event count and head hash. */
+    async importExport(lines: AsyncIterable<string>): Promise<{ token: string; events: number; head_hash: string }> {
+      let token: string | null = null;
+      let written = 0;
+      try {
+        const read = await readExport(lines, {
+          begin: async (session) => {
+            await runExclusive(() => {
+              if (selectSession.get(session.token)) throw exists(session.token);
+              if (selectStaged.get(session.token)) {
+                throw new ConflictError(
+                  `An import of session ${session.token} is in progress already.`,
+                  'IMPORT_IN_PROGRESS',
+                );
+              }
+              insertStaged.run(session.token, Date.now());
+            });
+            token = session.token;
+          },
+          write: async (events) => {
+            await runExclusive(() => {
+              for (const e of events) {
+                insertEvent.run(
+                  e.token,
+                  e.number,
+                  e.type,
+                  e.data,
+                  e.received_at,
+                  e.source_address,
+                  e.source_user_agent,
+                  e.source_key,
+                  e.hash,
+                );
+                for (const result of observationOutcomes(e.type, e.data))
+                  insertOutcome.run(result, e.received_at, e.token, e.number);
+              }
+            });
+            written += events.length;
+            staged += events.length;
+          },
+        });
+        const row = read.session;
+        await writeTransaction(async (trx) => {
+          if (await trx.selectFrom('sessions').select('token').where('token', '=', row.token).executeTakeFirst()) {
+            throw exists(row.token);
+          }
+          await trx.insertInto('sessions').values(row).execute();
+          await indexLabels(trx, row.token, JSON.parse(row.labels) as string[]);
+          await trx.deleteFrom('staged_imports').where('token', '=', row.token).execute();
+        });
+        token = null;
+        return { token: row.token, events: read.events, head_hash: read.head };
+      } catch (error) {
+        if (token !== null) {
+          // what cannot be removed now (the database is closing) is removed at the next start
+          await unstage(token, written).catch(() => {});
+        }
+        if (error instanceof InvalidExportError) {
+          throw new ValidationError(
+            `The export cannot be imported: ${error.message}. Nothing was stored.`,
+            'IMPORT_REFUSED',
+          );
+        }
+        throw error;
+      } finally {
+        staged -= written;
+      }
+    },
+
+    /** Removes what imports left staged (a crash); returns how much. */
+    async removeStagedImports(): Promise<{ imports: number; events: number }> {
+      return writeTransaction(async (trx) => {
+        const tokens = await trx.selectFrom('staged_imports').select('token').execute();
+        let events = 0;
+        for (const { token } of tokens) {
+          const gone = await trx.deleteFrom('events').where('token', '=', token).executeTakeFirst();
+          events += Number(gone.numDeletedRows);
+          await trx.deleteFrom('observation_results').where('token', '=', token).execute();
+        }
+        await trx.deleteFrom('staged_imports').execute();
+        return { imports: tokens.length, events };
+      });
+    },
+  };
 }
+
+export type Importer = ReturnType<typeof createImporter>;

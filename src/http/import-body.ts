@@ -1,0 +1,141 @@
+// An import's request body as lines, read with two caps: on the whole body
+// (MAX_IMPORT_BYTES) and on one line (MAX_IMPORT_LINE_BYTES). The lines are
+// split on the raw bytes, so a line past its cap is refused before it is ever
+// joined into one string (readline cannot cap a line: one long enough ends
+// the process with "Invalid string length").
+
+import type { IncomingMessage } from 'node:http';
+import { HttpError } from './errors.js';
+
+export interface ImportCaps {
+  maxBytes: number;
+  maxLineBytes: number;
+}
+
+const NEWLINE = 0x0a;
+
+export function importTooLarge(maxBytes: number): HttpError {
+  return new HttpError(
+    413,
+    `The import is larger than the limit of ${maxBytes} bytes (MAX_IMPORT_BYTES). Nothing was stored.`,
+    'IMPORT_TOO_LARGE',
+  );
+}
+
+function decode(pieces: Buffer[], length: number): string {
+  const text = (pieces.length === 1 ? pieces[0]! : Buffer.concat(pieces, length)).toString('utf8');
+  // a line ended by CRLF is the same line
+  return text.endsWith('\r') ? text.slice(0, -1) : text;
+}
+
+/**
+ * The lines of `body`, decoded as UTF-8 (bytes that are not UTF-8 become
+ * U+FFFD and fail the line's hash). Throws an HttpError: 413 past a cap, 400
+ * when the body cannot be read to its end (the client went away).
+ */
+export async function* readBodyLines(
+  body: AsyncIterable<Buffer>,
+  { maxBytes, maxLineBytes }: ImportCaps,
+): AsyncGenerator<string> {
+  let total = 0;
+  let pieces: Buffer[] = [];
+  let lineLength = 0;
+  let lineNo = 1;
+  const append = (piece: Buffer) => {
+    lineLength += piece.length;
+    if (lineLength > maxLineBytes) {
+      throw new HttpError(
+        413,
+        `Line ${lineNo} of the import is longer than the limit of ${maxLineBytes} bytes (MAX_IMPORT_LINE_BYTES). Nothing was stored.`,
+        'IMPORT_LINE_TOO_LONG',
+      );
+    }
+    if (piece.length > 0) pieces.push(piece);
+  };
+  const iterator = body[Symbol.asyncIterator]();
+  for (;;) {
+    let step: IteratorResult<Buffer>;
+    try {
+      step = await iterator.next();
+    } catch {
+      throw new HttpError(
+        400,
+        'The import could not be read to its end (the upload was cut off). Nothing was stored.',
+        'MALFORMED_BODY',
+      );
+    }
+    if (step.done) break;
+    const chunk = step.value;
+    total += chunk.length;
+    if (total > maxBytes) throw importTooLarge(maxBytes);
+    let start = 0;
+    for (let end = chunk.indexOf(NEWLINE); end !== -1; end = chunk.indexOf(NEWLINE, start)) {
+      append(chunk.subarray(start, end));
+      yield decode(pieces, lineLength);
+      pieces = [];
+      lineLength = 0;
+      lineNo += 1;
+      start = end + 1;
+    }
+    append(chunk.subarray(start));
+  }
+  if (lineLength > 0) yield decode(pieces, lineLength);
+}
+
+export interface RequestBody extends AsyncIterable<Buffer> {
+  /** Drops the rest of the body as it comes, holding none of it. */
+  discard(): void;
+}
+
+/**
+ * The request's body chunk by chunk, one at a time (the socket is paused
+ * while a chunk waits), without destroying the request when reading stops
+ * early, so that a refusal can still be answered.
+ */
+export function requestBody(req: IncomingMessage): RequestBody {
+  const queue: Buffer[] = [];
+  let failed = false;
+  let discarding = false;
+  let wake: (() => void) | null = null;
+  const wakeUp = () => {
+    wake?.();
+    wake = null;
+  };
+  req.on('data', (chunk: Buffer) => {
+    if (discarding) return;
+    queue.push(chunk);
+    req.pause();
+    wakeUp();
+  });
+  req.on('end', wakeUp);
+  // a client that goes away: an error (never an unhandled one) and a close before the end
+  req.on('error', () => {
+    failed = true;
+    wakeUp();
+  });
+  req.on('close', () => {
+    if (!req.complete) failed = true;
+    wakeUp();
+  });
+  return {
+    async *[Symbol.asyncIterator]() {
+      for (;;) {
+        const chunk = queue.shift();
+        if (chunk) {
+          yield chunk;
+          continue;
+        }
+        if (failed) throw new Error('the request body was cut off');
+        if (req.readableEnded) return;
+        const waiting = new Promise<void>((resolve) => (wake = resolve));
+        req.resume();
+        await waiting;
+      }
+    },
+    discard() {
+      discarding = true;
+      queue.length = 0;
+      req.resume();
+    },
+  };
+}

@@ -1,0 +1,300 @@
+// Imports: caps on the body and on a line, memory bounded by staging in
+// batches, all-or-nothing, pushes served meanwhile, what a crash leaves
+// staged removed at the next start, and a header checked as a create call.
+
+import { randomUUID } from 'node:crypto';
+import http from 'node:http';
+import BetterSqlite3 from 'better-sqlite3';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createSession, pushEvent, request } from './helpers/client.js';
+import { buildExport, exportHeaderLine, streamImport, waitFor } from './helpers/export.js';
+import { readMetric } from './helpers/metrics.js';
+import { startServerProcess } from './helpers/process.js';
+import { startTestServer, type TestServer, tempDbFile } from './helpers/server.js';
+
+const STAGED = 'wave_sessions_import_staged_events';
+
+async function importText(baseUrl: string, body: string) {
+  return request<Record<string, unknown>>(baseUrl, 'POST', '/api/sessions/import', body, {
+    'Content-Type': 'application/x-ndjson',
+  });
+}
+
+/** Rows left for `token` in the database file, and staged imports of any token. */
+function rowsIn(dbFile: string, token: string) {
+  const db = new BetterSqlite3(dbFile, { readonly: true });
+  try {
+    const count = (q: string, ...args: unknown[]) => (db.prepare(q).get(...args) as { n: number }).n;
+    return {
+      events: count('select count(*) as n from events where token = ?', token),
+      outcomes: count('select count(*) as n from observation_results where token = ?', token),
+      staged: count('select count(*) as n from staged_imports'),
+    };
+  } finally {
+    db.close();
+  }
+}
+
+let server: TestServer;
+beforeAll(async () => {
+  server = await startTestServer({ maxImportBytes: 2 * 1024 * 1024, maxImportLineBytes: 64 * 1024 });
+});
+afterAll(async () => {
+  await server.close();
+});
+
+describe('import caps', () => {
+  it('answers 413 at once to a Content-Length above MAX_IMPORT_BYTES, before any of the body', async () => {
+    const answer = await new Promise<{ status: number; body: string; connection: string | undefined }>(
+      (resolve, reject) => {
+        const req = http.request(`${server.baseUrl}/api/sessions/import`, {
+          method: 'POST',
+          headers: { 'Content-Type': 'application/x-ndjson', 'Content-Length': String(3 * 1024 * 1024) },
+        });
+        req.on('error', reject);
+        req.on('response', (res) => {
+          let body = '';
+          res.on('data', (chunk: Buffer) => (body += chunk.toString()));
+          res.on('end', () => resolve({ status: res.statusCode!, body, connection: res.headers.connection }));
+        });
+        // the headers only: the server must not wait for a body it will refuse
+        req.flushHeaders();
+      },
+    );
+    expect(answer.status).toBe(413);
+    expect(JSON.parse(answer.body)).toMatchObject({
+      code: 'IMPORT_TOO_LARGE',
+      error: expect.stringContaining('2097152'),
+    });
+    expect(answer.connection).toBe('close');
+  });
+
+  it('answers 413 to a chunked body that grows past the cap, and keeps nothing of what it staged', async () => {
+    // Given an export of about 3 MiB, above the 2 MiB cap, sent without a length
+    const token = randomUUID();
+    const lines = buildExport(token, 12_000);
+    expect(lines.join('').length).toBeGreaterThan(2.5 * 1024 * 1024);
+    const upload = streamImport(server.baseUrl);
+    for (const line of lines.slice(0, 4000)) await upload.write(line);
+    await waitFor('a batch to be staged', async () => (await readMetric(server.baseUrl, STAGED)) >= 1000);
+    for (const line of lines.slice(4000)) {
+      if (upload.answered()) break;
+      await upload.write(line);
+    }
+    upload.end();
+    // Then it is refused, and neither events nor a staging row stay behind
+    const answer = await upload.answer;
+    expect(answer.status).toBe(413);
+    expect(answer.body).toMatchObject({ code: 'IMPORT_TOO_LARGE' });
+    await waitFor('the staged events to be removed', async () => (await readMetric(server.baseUrl, STAGED)) === 0);
+    expect(rowsIn(server.dbFile, token)).toEqual({ events: 0, outcomes: 0, staged: 0 });
+    expect((await request(server.baseUrl, 'GET', `/api/sessions/${token}/history`)).status).toBe(404);
+  });
+
+  it('refuses a line longer than MAX_IMPORT_LINE_BYTES with 413, and goes on serving', async () => {
+    const token = randomUUID();
+    const [header] = buildExport(token, 0);
+    const long = `${JSON.stringify({ kind: 'event', number: 1, type: 'note', data: 'x'.repeat(1024 * 1024) })}\n`;
+    const res = await importText(server.baseUrl, `${header}${long}`);
+    expect(res.status).toBe(413);
+    expect(res.body).toMatchObject({ code: 'IMPORT_LINE_TOO_LONG', error: expect.stringContaining('Line 2') });
+    expect((await request(server.baseUrl, 'GET', '/api/status')).status).toBe(200);
+    expect(rowsIn(server.dbFile, token)).toEqual({ events: 0, outcomes: 0, staged: 0 });
+  });
+
+  it('removes what an upload staged when its client goes away', async () => {
+    // Given an upload that has had a batch staged
+    const token = randomUUID();
+    const lines = buildExport(token, 3000);
+    const upload = streamImport(server.baseUrl);
+    for (const line of lines.slice(0, 1500)) await upload.write(line);
+    await waitFor('a batch to be staged', async () => (await readMetric(server.baseUrl, STAGED)) >= 1000);
+    expect(rowsIn(server.dbFile, token).events).toBeGreaterThanOrEqual(1000);
+    // When the client goes away
+    upload.abort();
+    // Then nothing of it stays, and the server goes on
+    await waitFor('the staged events to be removed', async () => (await readMetric(server.baseUrl, STAGED)) === 0);
+    await waitFor('the staging row to go', () => rowsIn(server.dbFile, token).staged === 0);
+    expect(rowsIn(server.dbFile, token)).toEqual({ events: 0, outcomes: 0, staged: 0 });
+    expect((await request(server.baseUrl, 'GET', '/api/status')).status).toBe(200);
+  });
+});
+
+describe('a large import', () => {
+  it('round-trips tens of thousands of events byte for byte, and indexes their outcomes', async () => {
+    const roomy = await startTestServer();
+    try {
+      const token = randomUUID();
+      const text = buildExport(token, 30_000).join('');
+      const res = await importText(roomy.baseUrl, text);
+      expect(res.status).toBe(200);
+      expect(res.body).toMatchObject({ token, events: 30_000 });
+      expect(await (await fetch(`${roomy.baseUrl}/api/sessions/${token}/export`)).text()).toBe(text);
+      expect((await request(roomy.baseUrl, 'GET', `/api/sessions/${token}/verify`)).body).toMatchObject({
+        ok: true,
+        events: 30_000,
+      });
+      expect(rowsIn(roomy.dbFile, token)).toEqual({ events: 30_000, outcomes: 3000, staged: 0 });
+      expect((await request(roomy.baseUrl, 'GET', '/api/events?result=FAIL&limit=1000')).body).toMatchObject({
+        records: expect.arrayContaining([expect.objectContaining({ token, number: 50 })]),
+      });
+    } finally {
+      await roomy.close();
+    }
+  }, 60_000);
+
+  it('answers a push to another session while the import is in progress', async () => {
+    // Given an import whose body is still coming, with a batch staged
+    const other = await createSession(server.baseUrl);
+    const token = randomUUID();
+    const lines = buildExport(token, 2500);
+    const upload = streamImport(server.baseUrl);
+    for (const line of lines.slice(0, 1500)) await upload.write(line);
+    await waitFor('a batch to be staged', async () => (await readMetric(server.baseUrl, STAGED)) >= 1000);
+    // the staged events are seen by no reader yet
+    expect((await request(server.baseUrl, 'GET', `/api/sessions/${token}/history`)).status).toBe(404);
+    expect((await request(server.baseUrl, 'GET', `/api/sessions/${token}/events`)).status).toBe(404);
+    // When another session is pushed to, Then it is answered before the import
+    const pushed = await pushEvent(server.baseUrl, other, 'during_import', 1);
+    expect(pushed.status).toBe(200);
+    expect(upload.answered()).toBe(false);
+    for (const line of lines.slice(1500)) await upload.write(line);
+    upload.end();
+    const answer = await upload.answer;
+    expect([answer.status, answer.body]).toEqual([200, expect.objectContaining({ token, events: 2500 })]);
+  });
+
+  it('refuses a second import of a token that is being imported', async () => {
+    const token = randomUUID();
+    const lines = buildExport(token, 10);
+    const upload = streamImport(server.baseUrl);
+    await upload.write(lines[0]!);
+    await waitFor('the staging row', () => rowsIn(server.dbFile, token).staged === 1);
+    const second = await importText(server.baseUrl, lines.join(''));
+    expect([second.status, second.body.code]).toEqual([409, 'IMPORT_IN_PROGRESS']);
+    for (const line of lines.slice(1)) await upload.write(line);
+    upload.end();
+    expect((await upload.answer).status).toBe(200);
+  });
+});
+
+describe('a crash during an import', () => {
+  it('leaves nothing at the next start, which says what it removed, and the export imports again', async () => {
+    const dbFile = tempDbFile();
+    const token = randomUUID();
+    const lines = buildExport(token, 2500);
+    // Given a server process with an import half staged
+    const first = await startServerProcess(['--db-file', dbFile]);
+    try {
+      const upload = streamImport(first.url);
+      for (const line of lines.slice(0, 1500)) await upload.write(line);
+      await waitFor('a batch to be staged', async () => (await readMetric(first.url, STAGED)) >= 1000);
+      // When it is killed
+      first.child.kill('SIGKILL');
+      await first.exited;
+      upload.abort();
+    } finally {
+      first.child.kill('SIGKILL');
+    }
+    const left = rowsIn(dbFile, token);
+    expect(left.staged).toBe(1);
+    expect(left.events).toBeGreaterThanOrEqual(1000);
+    // Then the next start removes it and says how much
+    const second = await startServerProcess(['--db-file', dbFile]);
+    try {
+      const line = second
+        .stdout()
+        .split('\n')
+        .find((l) => l.includes('unfinished imports'));
+      expect(line).toBeDefined();
+      expect(JSON.parse(line!)).toMatchObject({ level: 30, imports: 1, events: left.events });
+      expect(rowsIn(dbFile, token)).toEqual({ events: 0, outcomes: 0, staged: 0 });
+      expect((await request(second.url, 'GET', `/api/sessions/${token}/status`)).status).toBe(404);
+      // and the same export imports fine
+      const again = await importText(second.url, lines.join(''));
+      expect([again.status, again.body]).toEqual([200, expect.objectContaining({ token, events: 2500 })]);
+    } finally {
+      second.child.kill('SIGKILL');
+      await second.exited;
+    }
+  }, 60_000);
+});
+
+describe('the header of an import', () => {
+  const valid = (token: string) => buildExport(token, 0).join('');
+  const withHeader = (token: string, changes: Record<string, unknown>) =>
+    [`${exportHeaderLine(token, changes)}\n`, ...buildExport(token, 0).slice(1)].join('');
+
+  it('takes a token only in the canonical UUID form, either case', async () => {
+    const upper = randomUUID().toUpperCase();
+    expect((await importText(server.baseUrl, valid(upper))).status).toBe(200);
+    expect((await request(server.baseUrl, 'GET', `/api/sessions/${upper}/status`)).status).toBe(200);
+    const uuid = randomUUID();
+    const bad = [
+      `${uuid}\r\nX-Injected: 1`,
+      `${uuid}\n`,
+      `${uuid}\u0000`,
+      `${uuid.slice(0, -1)}\u202e`,
+      `${uuid}"`,
+      `../${uuid}`,
+      'import',
+      uuid.replace(/-/g, ''),
+      `{${uuid}}`,
+      '',
+    ];
+    for (const token of bad) {
+      const res = await importText(server.baseUrl, valid(token));
+      expect([token, res.status, res.body.code]).toEqual([token, 400, 'IMPORT_REFUSED']);
+      expect(res.body.error).toMatch(/line 1: .*token.*UUID/);
+    }
+    // `import` as a token would have shadowed the import route
+    expect((await request(server.baseUrl, 'GET', '/api/sessions/import/status')).status).toBe(404);
+  });
+
+  it('checks the configuration as a create call does', async () => {
+    const cases: [unknown, RegExp][] = [
+      ['notobj', /configuration/],
+      [{ tests: 'notobj' }, /tests/],
+      [{ timeouts: -1 }, /timeouts/],
+      [{ timeouts: { automatic: -1 } }, /timeouts\.automatic/],
+      [{ types: ['sideways'] }, /Unknown test type "sideways"/],
+    ];
+    for (const [config, why] of cases) {
+      const token = randomUUID();
+      const res = await importText(server.baseUrl, withHeader(token, { config }));
+      expect([JSON.stringify(config), res.status, res.body.code]).toEqual([
+        JSON.stringify(config),
+        400,
+        'IMPORT_REFUSED',
+      ]);
+      expect(res.body.error).toMatch(why);
+      expect(res.body.error).toContain('line 1');
+      expect((await request(server.baseUrl, 'GET', `/api/sessions/${token}/status`)).status).toBe(404);
+    }
+    // a configuration with keys left out takes the defaults, as a create call does
+    const token = randomUUID();
+    const res = await importText(server.baseUrl, withHeader(token, { config: { types: ['manual'] } }));
+    expect(res.status, res.text).toBe(200);
+    const stored = await request<Record<string, unknown>>(server.baseUrl, 'GET', `/api/sessions/${token}`);
+    expect(stored.body).toMatchObject({ types: ['manual'], timeouts: { automatic: 60000, manual: 300000 } });
+  });
+
+  it('never answers an export with 500 for a token an older database holds', async () => {
+    const odd = 'odd\r\n"../x\u202e';
+    const db = new BetterSqlite3(server.dbFile);
+    try {
+      db.prepare(
+        `insert into sessions (token, status, config, labels, browser_name, browser_version, date_created)
+         values (?, 'pending', ?, '[]', 'Other', '0', 0)`,
+      ).run(odd, JSON.stringify({ tests: { include: ['/'], exclude: [] } }));
+    } finally {
+      db.close();
+    }
+    for (const format of ['ndjson', 'csv']) {
+      const res = await fetch(`${server.baseUrl}/api/sessions/${encodeURIComponent(odd)}/export?format=${format}`);
+      expect(res.status).toBe(200);
+      expect(res.headers.get('content-disposition')).toBe(`attachment; filename="wave-session-odd______x_.${format}"`);
+      await res.text();
+    }
+  });
+});
