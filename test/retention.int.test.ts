@@ -4,7 +4,7 @@
 import BetterSqlite3 from 'better-sqlite3';
 import { describe, expect, it } from 'vitest';
 import { runTool } from '../src/tools.js';
-import { createSession, request } from './helpers/client.js';
+import { createSession, pushEvent, request } from './helpers/client.js';
 import { startTestServer } from './helpers/server.js';
 
 const DAY = 24 * 3600 * 1000;
@@ -55,5 +55,55 @@ describe('retention', () => {
     expect(check.prepare('select count(*) as n from events where token = ?').get(oldAborted)).toEqual({ n: 0 });
     check.close();
     expect((await tool(['prune', '--days', '0', '--db-file', server.dbFile])).code).toBe(2);
+  });
+
+  it('prunes everything a session owns, so that its export imports again and queries find it once', async () => {
+    // Given a finished session with a label and observation outcomes, and its export
+    const server = await startTestServer();
+    const token = await createSession(server.baseUrl, { labels: ['lab-p'] });
+    await pushEvent(server.baseUrl, token, 'status', 'running');
+    await pushEvent(server.baseUrl, token, 'observation_completed', [
+      { name: 'frames', status: 'FAIL', message: 'dropped' },
+      { name: 'audio', status: 'PASS', message: null },
+    ]);
+    await pushEvent(server.baseUrl, token, 'observation_completed', [{ name: 'x', status: 'PASS', message: null }]);
+    await request(server.baseUrl, 'POST', `/api/sessions/${token}/stop`);
+    const exported = await (await fetch(`${server.baseUrl}/api/sessions/${token}/export`)).text();
+    await server.close();
+    const db = new BetterSqlite3(server.dbFile);
+    db.prepare('update sessions set date_finished = ? where token = ?').run(Date.now() - 40 * DAY, token);
+    db.close();
+
+    // When retention prunes it
+    const again = await startTestServer({ dbFile: server.dbFile, retentionDays: 30 });
+    try {
+      expect((await request(again.baseUrl, 'GET', `/api/sessions/${token}/history`)).status).toBe(404);
+      const check = new BetterSqlite3(server.dbFile, { readonly: true });
+      for (const table of ['events', 'sessions', 'session_labels', 'observation_results']) {
+        const left = check.prepare(`select count(*) as n from ${table} where token = ?`).get(token);
+        expect([table, left]).toEqual([table, { n: 0 }]);
+      }
+      check.close();
+
+      // Then its export imports again, and the queries by label and by outcome find exactly its rows
+      const imported = await request(again.baseUrl, 'POST', '/api/sessions/import', exported, {
+        'Content-Type': 'application/x-ndjson',
+      });
+      expect([imported.status, imported.body]).toEqual([200, expect.objectContaining({ token, events: 4 })]);
+      const found = async (query: string) => {
+        const res = await request<{ records: { token: string; number: number }[] }>(
+          again.baseUrl,
+          'GET',
+          `/api/events${query}`,
+        );
+        return res.body.records.map((r) => `${r.token === token ? 't' : r.token}${r.number}`);
+      };
+      expect(await found('?label=lab-p')).toEqual(['t1', 't2', 't3', 't4']);
+      expect(await found('?result=FAIL')).toEqual(['t2']);
+      expect(await found('?result=PASS')).toEqual(['t2', 't3']);
+      expect(await found('?result=PASS&label=lab-p')).toEqual(['t2', 't3']);
+    } finally {
+      await again.close();
+    }
   });
 });

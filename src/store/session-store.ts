@@ -206,8 +206,11 @@ export function createSessionStore({ db, writeTransaction }: SqliteStore) {
           .orderBy('date_finished')
           .execute();
         if (!dryRun) {
+          // everything the session owns; a staged import has no session row, so none is touched
           for (const { token } of doomed) {
             await trx.deleteFrom('events').where('token', '=', token).execute();
+            await trx.deleteFrom('observation_results').where('token', '=', token).execute();
+            await trx.deleteFrom('session_labels').where('token', '=', token).execute();
             await trx.deleteFrom('sessions').where('token', '=', token).execute();
           }
         }
