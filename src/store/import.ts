@@ -228,6 +228,23 @@ export async function readExport(lines: AsyncIterable<string>, sink?: ExportSink
   return { session: { ...session, last_event: count, head_hash: head }, events: count, head };
 }
 
+/** Lines checked between two turns of the event loop. */
+const LINES_PER_TURN = 100;
+
+/**
+ * `lines`, with a turn of the event loop after every LINES_PER_TURN of
+ * them: checking a line is CPU work (parse, validate, hash), and lines that
+ * have arrived already would otherwise be checked back to back, one promise
+ * after another, while other requests wait for their turn.
+ */
+async function* takingTurns(lines: AsyncIterable<string>): AsyncGenerator<string> {
+  let count = 0;
+  for await (const line of lines) {
+    yield line;
+    if (++count % LINES_PER_TURN === 0) await new Promise((resolve) => setImmediate(resolve));
+  }
+}
+
 /** Rows removed per transaction when staged events are taken out again. */
 const REMOVE_BATCH = 5000;
 
@@ -289,7 +306,7 @@ export function createImporter(store: SqliteStore) {
       let token: string | null = null;
       let written = 0;
       try {
-        const read = await readExport(lines, {
+        const read = await readExport(takingTurns(lines), {
           begin: async (session) => {
             await runExclusive(() => {
               if (selectSession.get(session.token)) throw exists(session.token);
