@@ -2,17 +2,19 @@
 // `npm start` runs it) through real HTTP on 127.0.0.1, each server a child
 // process on a database in a temporary folder. Prints a table; with --json,
 // the last line of stdout is one JSON object with every figure. --quick runs
-// a reduced version (under a minute). Progress goes to stderr.
+// a reduced version (under a minute). --only=import runs just the measure of
+// pushes during a large import. Progress goes to stderr.
 //
-//   node --import tsx scripts/bench.ts [--quick] [--json]
+//   node --import tsx scripts/bench.ts [--quick] [--json] [--only=import]
 
 import { execFileSync } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
 import fs from 'node:fs';
 import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { fillDatabase } from './fill-db.js';
+import { exportLines, fillDatabase } from './fill-db.js';
 import {
   closedLoop,
   freePort,
@@ -35,6 +37,7 @@ const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const MAIN = path.join(ROOT, 'dist', 'src', 'main.js');
 const QUICK = process.argv.includes('--quick');
 const JSON_OUT = process.argv.includes('--json');
+const ONLY = process.argv.find((a) => a.startsWith('--only='))?.slice('--only='.length);
 
 const PUSHERS = 64;
 const P = QUICK
@@ -48,6 +51,7 @@ const P = QUICK
       replayEvents: 20_000,
       bigEvents: 100_000,
       bigSessions: 800, // besides the replay session
+      importEvents: 20_000,
       watchdogMs: 180_000,
     }
   : {
@@ -60,6 +64,7 @@ const P = QUICK
       replayEvents: 100_000,
       bigEvents: 1_000_000,
       bigSessions: 900,
+      importEvents: 100_000,
       watchdogMs: 720_000,
     };
 const RATE = 1000; // pushes per second in the open-loop test
@@ -386,6 +391,115 @@ async function pushesDuringReports(base: URL, reportedToken: string, token: stri
   }
 }
 
+/** POSTs `chunks` as one import, heeding backpressure; resolves with the answer. */
+function postImport(base: URL, chunks: readonly Buffer[]): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const size = chunks.reduce((sum, c) => sum + c.length, 0);
+    const req = http.request({
+      host: base.hostname,
+      port: base.port,
+      method: 'POST',
+      path: '/api/sessions/import',
+      agent: false,
+      headers: { 'content-type': 'application/x-ndjson', 'content-length': size },
+    });
+    req.once('error', reject);
+    req.once('response', (res) => {
+      let body = '';
+      res.on('data', (chunk: Buffer) => (body += chunk.toString('utf8')));
+      res.once('error', reject);
+      res.once('end', () => resolve({ status: res.statusCode ?? 0, body }));
+    });
+    let i = 0;
+    const writeMore = () => {
+      while (i < chunks.length) if (!req.write(chunks[i++])) return void req.once('drain', writeMore);
+      req.end();
+    };
+    writeMore();
+  });
+}
+
+/**
+ * Push latency on a session of its own, one push at a time, while an export
+ * of `events` events (about 1 KB each) is imported, against none in the same
+ * run; with the import's duration and the server's RSS before, at its peak
+ * during, and after the import.
+ */
+async function pushesDuringImport(proc: ServerProcess, base: URL, events: number, reps: number) {
+  const chunks: Buffer[] = [];
+  let pending: string[] = [];
+  let pendingBytes = 0;
+  for (const line of exportLines(randomUUID(), events, 800)) {
+    pending.push(line);
+    pendingBytes += line.length;
+    if (pendingBytes >= 1 << 20) {
+      chunks.push(Buffer.from(pending.join('')));
+      pending = [];
+      pendingBytes = 0;
+    }
+  }
+  chunks.push(Buffer.from(pending.join('')));
+  const bytes = chunks.reduce((sum, c) => sum + c.length, 0);
+  const [token] = await createSessions(base, 1);
+  const alone = await pushOneByOne(base, token!, reps);
+  const rssBeforeKb = readRssKb(proc.pid);
+  let rssPeakKb = rssBeforeKb;
+  const sampler = setInterval(() => (rssPeakKb = Math.max(rssPeakKb, readRssKb(proc.pid))), 20);
+  const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+  const during: number[] = [];
+  try {
+    const started = now();
+    let done = false;
+    const importing = postImport(base, chunks).finally(() => (done = true));
+    while (!done) {
+      const answer = await push(base, agent, token!, pushBody(0, during.length));
+      during.push(answer.doneAt - answer.sentAt);
+    }
+    const answer = await importing;
+    const importMs = now() - started;
+    if (answer.status !== 200) throw new Error(`the import answered ${answer.status}: ${answer.body.slice(0, 200)}`);
+    return { alone, during, importMs, bytes, rssBeforeKb, rssPeakKb, rssAfterKb: readRssKb(proc.pid) };
+  } finally {
+    clearInterval(sampler);
+    agent.destroy();
+  }
+}
+
+async function measureImport() {
+  const server = await startReal(path.join(tempDir(), 'import.db'), { REQUEST_TIMEOUT_MS: '600000' });
+  const label = `${P.importEvents.toLocaleString('en-US')}-event import`;
+  log(`pushes one by one during a ${label}`);
+  try {
+    const r = await pushesDuringImport(server.proc, server.base, P.importEvents, P.wake1Reps * 4);
+    const idleP50 = percentile(r.alone, 50);
+    const busyP50 = percentile(r.during, 50);
+    report('push_p50_ms_import_idle', idleP50, 'one push at a time, no import: p50', 'ms');
+    report('push_p99_ms_import_idle', percentile(r.alone, 99), 'the same, p99', 'ms');
+    report(
+      'push_p50_ms_import',
+      busyP50,
+      `one push at a time during a ${label}: p50`,
+      'ms',
+      `${r.during.length} pushes`,
+    );
+    report('push_p99_ms_import', percentile(r.during, 99), 'the same, p99', 'ms');
+    report('push_max_ms_import', Math.max(...r.during), 'the same, slowest', 'ms');
+    report('push_ratio_import', busyP50 / idleP50, 'import p50 / no import p50', 'x', 'same run');
+    report('import_ms', r.importMs, `${label} (${(r.bytes / 2 ** 20).toFixed(0)} MiB): duration`, 'ms');
+    report('import_rss_mb_before', r.rssBeforeKb / 1024, 'server RSS before the import', 'MiB');
+    report(
+      'import_rss_mb_peak',
+      r.rssPeakKb / 1024,
+      'server RSS during the import, peak',
+      'MiB',
+      'sampled every 20 ms',
+    );
+    report('import_rss_mb_after', r.rssAfterKb / 1024, 'server RSS after the import', 'MiB');
+  } finally {
+    await server.proc.stop();
+  }
+}
+
 /**
  * Push latency with `followers` streams of every session open (the
  * dashboard's overview in that many browsers), against none in the same run.
@@ -563,6 +677,8 @@ async function main() {
   figures.machine = machine;
   figures.quick = QUICK;
   log(`${QUICK ? 'quick' : 'full'} run on ${machine}`);
+  if (ONLY === 'import') return measureImport();
+  if (ONLY !== undefined) throw new Error(`--only takes import, not ${ONLY}`);
 
   // -- the server on an empty database: pushes, wake-ups, memory
   let server = await startReal(path.join(tempDir(), 'empty.db'), { LONG_POLL_TIMEOUT_MS: '120000' });
@@ -737,6 +853,8 @@ async function main() {
   report('push_ratio_1m_vs_empty', full.eps / spread64.eps, 'big file / empty file throughput', 'x');
   countErrors('push_1m', full.errors, full.firstError);
   await server.proc.stop();
+
+  await measureImport();
 }
 
 function printTable() {

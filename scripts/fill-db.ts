@@ -40,3 +40,54 @@ export function fillDatabase(dbFile: string, sessions: { token: string; count: n
     db.close(); // the last connection checkpoints the WAL into the file
   }
 }
+
+/**
+ * The lines of a valid export of a pending session with `count` events, as
+ * the server writes one, each event's data padded to about `dataBytes`.
+ */
+export function* exportLines(token: string, count: number, dataBytes = 100): Generator<string> {
+  yield `${JSON.stringify({
+    kind: 'session',
+    format: 'wave-sessions-export',
+    version: 1,
+    token,
+    status: 'pending',
+    config: {
+      tests: { include: ['/'], exclude: [] },
+      types: ['automatic', 'manual'],
+      timeouts: { automatic: 60000, manual: 300000 },
+      reference_tokens: [],
+      type: null,
+    },
+    labels: [],
+    is_public: false,
+    user_agent: null,
+    browser: { name: 'Other', version: '0' },
+    date_created: new Date(0).toISOString(),
+    date_started: null,
+    date_finished: null,
+    expiration_date: null,
+    deleted_at: null,
+    deleted_reason: null,
+  })}\n`;
+  const at = Date.now();
+  const pad = 'x'.repeat(dataBytes);
+  let head = GENESIS_HASH;
+  for (let number = 1; number <= count; number++) {
+    const data = { n: number, pad };
+    head = chainHash(head, {
+      token,
+      number,
+      type: 'bench',
+      data: JSON.stringify(data),
+      received_at: at,
+      source_address: '127.0.0.1',
+      source_user_agent: 'wave-sessions-bench',
+      source_key: null,
+    });
+    const source = { address: '127.0.0.1', user_agent: 'wave-sessions-bench', key: null };
+    const received_at = new Date(at).toISOString();
+    yield `${JSON.stringify({ kind: 'event', number, type: 'bench', data, received_at, source, hash: head })}\n`;
+  }
+  yield `${JSON.stringify({ kind: 'end', events: count, head_hash: head })}\n`;
+}
