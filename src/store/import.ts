@@ -246,7 +246,7 @@ async function* takingTurns(lines: AsyncIterable<string>): AsyncGenerator<string
 }
 
 /** Rows removed per transaction when staged events are taken out again. */
-const REMOVE_BATCH = 5000;
+const REMOVE_BATCH = 1000;
 
 /**
  * Imports over a store: each staged in short transactions, then published
