@@ -277,7 +277,177 @@ describe('export', () => {
     const rows = (await res.text()).trimEnd().split('\r\n');
     expect(rows[0]).toBe('number,type,received_at,source_address,source_user_agent,source_key,data,hash');
     expect(rows).toHaveLength(11);
-    expect(rows[2]).toMatch(/^2,test_ready,[^,]+,[^,]+,device\/1,,"\{""test_path"":""\/a\.html""/);
+    expect(rows[2]).toMatch(/^2,"test_ready","[^,]+","[^,]+","device\/1",,"\{""test_path"":""\/a\.html""/);
+  });
+
+  describe('formula injection', () => {
+    // what a spreadsheet would run, as OWASP lists them: the issue's payloads
+    // and one for each other character a formula can start with
+    const HYPERLINK = '=HYPERLINK("http://x","y")';
+    const CMD = "+cmd|' /C calc'!A0";
+    const AT = "@SUM(1+1)*cmd|' /C calc'!A0";
+    const MINUS = "-2+3+cmd|' /C calc'!A0";
+    const TAB = '\t=1+1';
+    const CR = '\r=1+1';
+    const FORMULA_START = /^[=+\-@\t\r]/;
+
+    /** RFC 4180 records: quoted fields may hold commas, quotes (doubled) and line breaks. */
+    function parseCsv(text: string): { cells: string[]; quoted: boolean[] }[] {
+      const rows: { cells: string[]; quoted: boolean[] }[] = [];
+      let i = 0;
+      while (i < text.length) {
+        const row = { cells: [] as string[], quoted: [] as boolean[] };
+        for (;;) {
+          let cell = '';
+          const quoted = text[i] === '"';
+          if (quoted) {
+            i += 1;
+            for (;;) {
+              const end = text.indexOf('"', i);
+              if (end < 0) throw new Error('unterminated quoted field');
+              cell += text.slice(i, end);
+              i = end + 1;
+              if (text[i] !== '"') break;
+              cell += '"';
+              i += 1;
+            }
+          } else {
+            const end = text.slice(i).search(/,|\r\n/);
+            cell = end < 0 ? text.slice(i) : text.slice(i, i + end);
+            i = end < 0 ? text.length : i + end;
+          }
+          row.cells.push(cell);
+          row.quoted.push(quoted);
+          if (text[i] === ',') {
+            i += 1;
+            continue;
+          }
+          if (text.startsWith('\r\n', i)) i += 2;
+          else if (i < text.length) throw new Error(`unexpected ${JSON.stringify(text[i])} at ${i}`);
+          break;
+        }
+        rows.push(row);
+      }
+      return rows;
+    }
+
+    /** Re-chains an export whose events were edited, so that import accepts it. */
+    function rechain(ndjson: string, edit: (event: HistoryRecord, index: number) => void): string {
+      const lines = ndjson
+        .trimEnd()
+        .split('\n')
+        .map((l) => JSON.parse(l) as Record<string, unknown>);
+      let head = GENESIS_HASH;
+      lines.slice(1, -1).forEach((line, index) => {
+        const event = line as unknown as HistoryRecord;
+        edit(event, index);
+        head = chainHash(head, {
+          token: lines[0]!.token as string,
+          number: event.number,
+          type: event.type,
+          data: JSON.stringify(event.data),
+          received_at: Date.parse(event.received_at),
+          source_address: event.source.address,
+          source_user_agent: event.source.user_agent,
+          source_key: event.source.key,
+        });
+        event.hash = head;
+      });
+      lines.at(-1)!.head_hash = head;
+      return lines.map((l) => `${JSON.stringify(l)}\n`).join('');
+    }
+
+    it('makes every cell that starts like a formula inert, and NDJSON keeps the payloads verbatim', async () => {
+      // Given events pushed with the payloads as User-Agent and as data
+      const own = await startTestServer();
+      let t: string;
+      let ndjson: string;
+      try {
+        t = await createSession(own.baseUrl);
+        const pushes: [string, unknown][] = [
+          [HYPERLINK, HYPERLINK],
+          [CMD, CMD],
+          [AT, { note: AT }],
+          [MINUS, -5],
+          ['plain/1', [CR, TAB]],
+        ];
+        for (const [userAgent, data] of pushes) {
+          const res = await request(
+            own.baseUrl,
+            'POST',
+            `/api/sessions/${t}/events`,
+            { type: 'note', data },
+            { 'User-Agent': userAgent },
+          );
+          expect(res.status).toBe(200);
+        }
+        ndjson = await (await fetch(`${own.baseUrl}/api/sessions/${t}/export`)).text();
+      } finally {
+        await own.close();
+      }
+      // and, since HTTP strips a header's leading tab and forbids a CR, the
+      // other cells edited in an export that is then imported: a tab, a CR
+      // and '@' at the start of the address, user agent and key
+      const forged = rechain(ndjson, (event, index) => {
+        if (index !== 4) return;
+        event.source = { address: `${TAB} addr`, user_agent: CR, key: '@key' };
+      });
+      expect(
+        (
+          await request(server.baseUrl, 'POST', '/api/sessions/import', forged, {
+            'Content-Type': 'application/x-ndjson',
+          })
+        ).status,
+      ).toBe(200);
+
+      // When exported as NDJSON, then as CSV
+      const exported = await (await fetch(`${server.baseUrl}/api/sessions/${t}/export`)).text();
+      const csv = await (await fetch(`${server.baseUrl}/api/sessions/${t}/export?format=csv`)).text();
+
+      // Then NDJSON is byte-exact and holds every payload verbatim
+      expect(exported).toBe(forged);
+      const events = exported
+        .trimEnd()
+        .split('\n')
+        .slice(1, -1)
+        .map((l) => JSON.parse(l) as HistoryRecord);
+      expect(events.map((e) => e.source.user_agent)).toEqual([HYPERLINK, CMD, AT, MINUS, CR]);
+      expect(events.map((e) => e.data)).toEqual([HYPERLINK, CMD, { note: AT }, -5, [CR, TAB]]);
+      expect(events[4]!.source).toEqual({ address: `${TAB} addr`, user_agent: CR, key: '@key' });
+      for (const payload of [HYPERLINK, CMD, AT, MINUS, TAB, CR]) expect(exported).toContain(JSON.stringify(payload));
+
+      // and in CSV every text is quoted, those that start like a formula
+      // carry a leading quote, and only the event number is a plain number
+      const rows = parseCsv(csv);
+      expect(rows).toHaveLength(6);
+      const header = rows[0]!.cells;
+      const cell = (row: number, name: string) => rows[row]!.cells[header.indexOf(name)];
+      expect([1, 2, 3, 4, 5].map((r) => cell(r, 'source_user_agent'))).toEqual([
+        `'${HYPERLINK}`,
+        `'${CMD}`,
+        `'${AT}`,
+        `'${MINUS}`,
+        `'${CR}`,
+      ]);
+      expect([1, 2, 3, 4, 5].map((r) => cell(r, 'data'))).toEqual([
+        JSON.stringify(HYPERLINK),
+        JSON.stringify(CMD),
+        JSON.stringify({ note: AT }),
+        "'-5",
+        JSON.stringify([CR, TAB]),
+      ]);
+      expect(cell(5, 'source_address')).toBe(`'${TAB} addr`);
+      expect(cell(5, 'source_key')).toBe("'@key");
+      for (const row of rows.slice(1)) {
+        expect(row.cells).toHaveLength(header.length);
+        row.cells.forEach((value, i) => {
+          expect([header[i], FORMULA_START.test(value)]).toEqual([header[i], false]);
+          if (header[i] === 'number')
+            expect([value, row.quoted[i]]).toEqual([expect.stringMatching(/^[1-9]\d*$/), false]);
+          else if (value !== '') expect([header[i], row.quoted[i]]).toEqual([header[i], true]);
+        });
+      }
+    });
   });
 
   it('keeps the history of a deleted session readable for the audit trail', async () => {

@@ -2,6 +2,8 @@
 // yet each is answered only after its commit, numbers stay gap-free, and a
 // refused push in a batch changes nothing for the others.
 
+import type http from 'node:http';
+import { setImmediate as setImmediateP } from 'node:timers/promises';
 import BetterSqlite3 from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createSession, poll, pushEvent, request } from './helpers/client.js';
@@ -82,12 +84,48 @@ describe('group commit', () => {
   });
 
   it('wakes a waiter once with every event of the batch', async () => {
-    const token = await createSession(server.baseUrl);
-    const waiting = poll(server.baseUrl, token, '?last_event=0');
-    await new Promise((resolve) => setTimeout(resolve, 100));
-    await Promise.all(Array.from({ length: 20 }, (_, i) => pushEvent(server.baseUrl, token, 'n', i)));
-    const answer = (await waiting).body;
-    // whatever the first batch held, the waiter got a gap-free run from 1
-    expect(answer.map((e) => e.number)).toEqual(Array.from({ length: answer.length }, (_, i) => i + 1));
+    // a poll that waits far longer than the test may run: only a wake answers
+    // it in time, never its timeout's []
+    const own = await startTestServer({ longPollTimeoutMs: 600_000 });
+    const locker = new BetterSqlite3(own.dbFile);
+    try {
+      const token = await createSession(own.baseUrl);
+      // Given a waiter, registered
+      const waiting = poll(own.baseUrl, token, '?last_event=0');
+      while ((await readMetric(own.baseUrl, 'wave_sessions_waiting_polls')) !== 1) await setImmediateP();
+      // and 20 pushes that make one batch: another connection holds the write
+      // lock until the server has read every push, so they all queue for the
+      // same transaction
+      let read = 0;
+      const allRead = new Promise<void>((resolve) => {
+        own.http.on('request', (req: http.IncomingMessage) => {
+          if (req.method !== 'POST') return;
+          req.on('end', () => {
+            if (++read === 20) resolve();
+          });
+        });
+      });
+      locker.exec('begin immediate');
+      const pushes = Promise.all(Array.from({ length: 20 }, (_, i) => pushEvent(own.baseUrl, token, 'n', i)));
+      await allRead;
+      // the turns in which the parsed bodies reach the queue
+      for (let i = 0; i < 5; i++) await setImmediateP();
+      locker.exec('rollback');
+      // When the batch commits
+      const answers = await pushes;
+      expect(answers.map((a) => a.status)).toEqual(Array(20).fill(200));
+      expect(await readMetric(own.baseUrl, 'wave_sessions_commits_total')).toBe(1);
+      // the commit hands the batch to its waiters before it answers its pushes
+      expect(await readMetric(own.baseUrl, 'wave_sessions_waiting_polls')).toBe(0);
+      // Then the waiter was answered by the wake, once, with every event of the batch
+      const answer = await waiting;
+      expect(answer.status).toBe(200);
+      const log = (await poll(own.baseUrl, token, '?last_event=0')).body;
+      expect(log).toHaveLength(20);
+      expect(answer.body).toEqual(log);
+    } finally {
+      locker.close();
+      await own.close();
+    }
   });
 });

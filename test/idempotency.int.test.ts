@@ -1,7 +1,9 @@
 // Idempotent retries: the same Idempotency-Key and request answer what the
 // first answered and store nothing new, also concurrently and after a
-// restart; the same key with another request answers 422.
+// restart; the same key with another request answers 422. Keys are scoped to
+// the session (creations have a scope of their own).
 
+import BetterSqlite3 from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { poll, request } from './helpers/client.js';
 import { startTestServer, type TestServer } from './helpers/server.js';
@@ -94,6 +96,116 @@ describe('Idempotency-Key', () => {
     const status = await request<{ status: string }>(server.baseUrl, 'GET', `/api/sessions/${token}/status`);
     expect(status.body.status).toBe('paused');
     expect((await poll(server.baseUrl, token, '?last_event=0')).body.map((e) => e.data)).toEqual(['running', 'paused']);
+  });
+
+  it('the same key on another session is another key, for pushes', async () => {
+    // Given key dev-1 used for a push on session A
+    const a = (await create()).body.token;
+    const b = (await create()).body.token;
+    const push = (token: string, data: unknown) =>
+      request<{ number: number }>(
+        server.baseUrl,
+        'POST',
+        `/api/sessions/${token}/events`,
+        { type: 'a', data },
+        withKey('dev-1'),
+      );
+    expect((await push(a, 'on a')).status).toBe(200);
+    // When session B's device uses dev-1 for another push, and for the same body
+    const other = await push(b, 'on b');
+    const c = (await create()).body.token;
+    const same = await push(c, 'on a');
+    // Then each is stored on its own session, not refused nor answered from A
+    expect([other.status, other.body]).toEqual([200, { type: 'a', data: 'on b', number: 1 }]);
+    expect([same.status, same.body]).toEqual([200, { type: 'a', data: 'on a', number: 1 }]);
+    expect((await poll(server.baseUrl, b, '?last_event=0')).body).toEqual([{ type: 'a', data: 'on b', number: 1 }]);
+    expect((await poll(server.baseUrl, c, '?last_event=0')).body).toEqual([{ type: 'a', data: 'on a', number: 1 }]);
+    // and within a session the key still replays, or answers 422 for another request, also after a restart
+    await server.restart();
+    expect((await push(b, 'on b')).body).toEqual(other.body);
+    const changed = await push(a, 'changed');
+    expect([changed.status, changed.body]).toEqual([422, expect.objectContaining({ code: 'IDEMPOTENCY_KEY_REUSED' })]);
+    for (const token of [a, b, c]) expect((await poll(server.baseUrl, token, '?last_event=0')).body).toHaveLength(1);
+  });
+
+  it('the same key on another session is another key, for control calls', async () => {
+    const a = (await create()).body.token;
+    const b = (await create()).body.token;
+    const control = (token: string, action: string) =>
+      request<{ status: string }>(
+        server.baseUrl,
+        'POST',
+        `/api/sessions/${token}/${action}`,
+        undefined,
+        withKey('k-1'),
+      );
+    expect((await control(a, 'start')).body).toMatchObject({ status: 'running' });
+    const onB = await control(b, 'start');
+    expect([onB.status, onB.body]).toEqual([200, expect.objectContaining({ status: 'running' })]);
+    expect((await request<{ status: string }>(server.baseUrl, 'GET', `/api/sessions/${b}/status`)).body.status).toBe(
+      'running',
+    );
+    // another control call with the key on A is still another request
+    expect((await control(a, 'pause')).status).toBe(422);
+    expect((await request<{ status: string }>(server.baseUrl, 'GET', `/api/sessions/${a}/status`)).body.status).toBe(
+      'running',
+    );
+  });
+
+  it('a key used for a creation is another key on a session, and the reverse', async () => {
+    const first = await create('shared-1');
+    const token = first.body.token;
+    const pushed = await request(
+      server.baseUrl,
+      'POST',
+      `/api/sessions/${token}/events`,
+      { type: 'a', data: 1 },
+      withKey('shared-1'),
+    );
+    expect(pushed.status).toBe(200);
+    expect((await poll(server.baseUrl, token, '?last_event=0')).body).toHaveLength(1);
+    // the creation's key still replays the creation
+    expect((await create('shared-1')).body).toEqual(first.body);
+    const list = await request<{ items: string[] }>(server.baseUrl, 'GET', '/api/sessions?count=100');
+    expect(list.body.items).toEqual([token]);
+  });
+
+  it('keys stored before they had scopes still replay their own request, and no other', async () => {
+    // Given a database whose key rows have no scope, as before the migration
+    // that added it: a push with key old-1 on session A
+    const old = await startTestServer();
+    const a = (await request<{ token: string }>(old.baseUrl, 'POST', '/api/sessions', {})).body.token;
+    const b = (await request<{ token: string }>(old.baseUrl, 'POST', '/api/sessions', {})).body.token;
+    const push = (baseUrl: string, token: string, data: unknown) =>
+      request(baseUrl, 'POST', `/api/sessions/${token}/events`, { type: 'a', data }, withKey('old-1'));
+    const first = await push(old.baseUrl, a, 1);
+    await old.close();
+    const db = new BetterSqlite3(old.dbFile);
+    db.exec(`
+      create table unscoped (key text primary key, fingerprint text not null, response text not null, created_at integer not null);
+      insert into unscoped select key, fingerprint, response, created_at from idempotency_keys;
+      drop table idempotency_keys;
+      alter table unscoped rename to idempotency_keys;
+      delete from kysely_migration where name = '2026-12-01T11-00_scope_idempotency_keys';
+    `);
+    db.close();
+    // When the server starts on it (and migrates)
+    const migrated = await startTestServer({ dbFile: old.dbFile });
+    try {
+      const check = new BetterSqlite3(old.dbFile, { readonly: true });
+      expect(check.prepare('select scope from idempotency_keys').all()).toEqual([{ scope: '' }]);
+      check.close();
+      // Then a retry of the same push answers the first answer and stores nothing
+      const retry = await push(migrated.baseUrl, a, 1);
+      expect([retry.status, retry.body]).toEqual([200, first.body]);
+      expect((await poll(migrated.baseUrl, a, '?last_event=0')).body).toHaveLength(1);
+      // and the key on another session is another key
+      const onB = await push(migrated.baseUrl, b, 1);
+      expect([onB.status, onB.body]).toEqual([200, { type: 'a', data: 1, number: 1 }]);
+      expect((await poll(migrated.baseUrl, b, '?last_event=0')).body).toHaveLength(1);
+    } finally {
+      await migrated.close();
+    }
   });
 
   it('refuses a malformed key', async () => {

@@ -89,9 +89,22 @@ const CSV_COLUMNS = [
   'hash',
 ];
 
+// a cell a spreadsheet would read as a formula (or, after a tab or CR it
+// skips, as one)
+const FORMULA_START = /^[=+\-@\t\r]/;
+
+/**
+ * One CSV cell, inert in a spreadsheet (OWASP's advice on CSV injection):
+ * every text is quoted, with its quotes doubled, so that no separator (',' or
+ * a locale's ';') starts a new cell inside it; a text that starts like a
+ * formula gets a leading single quote. Numbers are the event numbers the
+ * server wrote, never negative, and stay plain; null is an empty cell.
+ */
 function csvField(value: string | number | null): string {
-  const text = value === null ? '' : String(value);
-  return /[",\r\n]/.test(text) ? `"${text.replace(/"/g, '""')}"` : text;
+  if (value === null) return '';
+  if (typeof value === 'number') return String(value);
+  const text = FORMULA_START.test(value) ? `'${value}` : value;
+  return `"${text.replace(/"/g, '""')}"`;
 }
 
 /** The file name of an export: a token from an older database may hold any character. */

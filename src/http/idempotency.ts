@@ -1,6 +1,8 @@
 // Idempotency-Key: a write repeated with the same key and request answers
 // what the first answered and stores nothing new; the same key with another
-// request is refused (422). The store keeps the key with the write itself.
+// request is refused (422). A key is scoped to the session written to (or to
+// creations) and to the API key that sends it. The store keeps the key with
+// the write itself.
 
 import { createHash } from 'node:crypto';
 import type { Context } from 'koa';
@@ -34,5 +36,12 @@ export function readIdempotency(
   // key text is another key, and never sees this one's answer
   const owner = (ctx.state.key as { id: string } | undefined)?.id ?? '-';
   const scoped = createHash('sha256').update(`${owner}\n${key}`).digest('hex');
-  return { key: scoped, fingerprint: createHash('sha256').update(request).digest('hex'), render };
+  // and to the session written to: the same key text on another session is
+  // another key, so nobody can use up a device's predictable keys elsewhere
+  return {
+    scope: token === null ? 'create' : `session:${token}`,
+    key: scoped,
+    fingerprint: createHash('sha256').update(request).digest('hex'),
+    render,
+  };
 }

@@ -46,6 +46,12 @@ export interface EventsTable {
 }
 
 export interface IdempotencyKeysTable {
+  /**
+   * Where the key applies: 'session:<token>' for a write to a session,
+   * 'create' for a creation; '' for a row written before keys had scopes.
+   */
+  scope: string;
+  /** sha256 of the API key's id (or '-') and the Idempotency-Key. */
   key: string;
   /** sha256 of the request (method, route, token, body) the key was first used with. */
   fingerprint: string;

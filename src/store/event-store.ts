@@ -7,12 +7,7 @@
 // is the safety net.
 
 import { sql } from 'kysely';
-import {
-  DomainError,
-  IdempotencyKeyReusedError,
-  PreconditionFailedError,
-  SessionNotFoundError,
-} from '../domain/errors.js';
+import { DomainError, PreconditionFailedError, SessionNotFoundError } from '../domain/errors.js';
 import { type AuditRecord, chainHash } from '../domain/audit.js';
 import type { EventInput } from '../domain/event-types.js';
 import {
@@ -23,7 +18,7 @@ import {
   type PushableStatus,
 } from '../domain/session-status.js';
 import type { DeletedReason, SessionRow } from './database.js';
-import { isExpired, observationOutcomes } from './session-store.js';
+import { isExpired, observationOutcomes, priorAnswer, type StoredKey } from './session-store.js';
 import type { SqliteStore } from './sqlite.js';
 
 export interface StoredEvent {
@@ -51,6 +46,8 @@ interface Decision {
 
 /** A write made with an Idempotency-Key: its answer is stored with it. */
 export interface Idempotency {
+  /** 'session:<token>' or 'create': the same key in another scope is another key. */
+  scope: string;
   key: string;
   /** Identifies the request; the same key with another fingerprint is refused. */
   fingerprint: string;
@@ -148,9 +145,16 @@ export function createEventStore(
   const insertOutcome = prepare(
     db.insertInto('observation_results').values({ result: p, received_at: p, token: p, number: p }),
   );
-  const selectKey = prepare(db.selectFrom('idempotency_keys').select(['fingerprint', 'response']).where('key', '=', p));
+  // the key in the write's scope, and in '' (rows from before keys had scopes)
+  const selectKeys = prepare(
+    db
+      .selectFrom('idempotency_keys')
+      .select(['scope', 'fingerprint', 'response'])
+      .where('scope', 'in', [p, sql<never>`''`])
+      .where('key', '=', p),
+  );
   const insertKey = prepare(
-    db.insertInto('idempotency_keys').values({ key: p, fingerprint: p, response: p, created_at: p }),
+    db.insertInto('idempotency_keys').values({ scope: p, key: p, fingerprint: p, response: p, created_at: p }),
   );
 
   let queue: Write[] = [];
@@ -161,8 +165,9 @@ export function createEventStore(
     // the sessions the batch touched, as they will be after it
     const sessions = new Map<string, SessionRow | null>();
     const dirty = new Set<string>();
-    // keys used earlier in this batch, not yet readable from the table
-    const keys = new Map<string, { fingerprint: string; response: string }>();
+    // keys used earlier in this batch, not yet readable from the table, by scope and key
+    const keys = new Map<string, StoredKey>();
+    const keyId = ({ scope, key }: Idempotency) => JSON.stringify([scope, key]);
     const lookup = (token: string, now: number): SessionRow | null => {
       if (!sessions.has(token)) {
         const row = (selectSession.get(token) as SessionRow | undefined) ?? null;
@@ -177,13 +182,12 @@ export function createEventStore(
       try {
         const { idempotency } = write;
         if (idempotency) {
-          const prior =
-            keys.get(idempotency.key) ??
-            (selectKey.get(idempotency.key) as { fingerprint: string; response: string } | undefined);
-          if (prior) {
-            if (prior.fingerprint !== idempotency.fingerprint) throw new IdempotencyKeyReusedError();
-            return { event: null, session: null, response: prior.response };
-          }
+          const batched = keys.get(keyId(idempotency));
+          const prior = priorAnswer(
+            batched ? [batched] : (selectKeys.all(idempotency.scope, idempotency.key) as StoredKey[]),
+            idempotency,
+          );
+          if (prior !== undefined) return { event: null, session: null, response: prior };
         }
         const session = lookup(write.token, write.now);
         if (!session) throw new SessionNotFoundError(write.token);
@@ -227,8 +231,8 @@ export function createEventStore(
         let response: string | null = null;
         if (idempotency) {
           response = idempotency.render(next, stored);
-          insertKey.run(idempotency.key, idempotency.fingerprint, response, write.now);
-          keys.set(idempotency.key, { fingerprint: idempotency.fingerprint, response });
+          insertKey.run(idempotency.scope, idempotency.key, idempotency.fingerprint, response, write.now);
+          keys.set(keyId(idempotency), { scope: idempotency.scope, fingerprint: idempotency.fingerprint, response });
         }
         return { event: stored, session: next, response };
       } catch (error) {

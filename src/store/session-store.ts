@@ -98,6 +98,29 @@ export function observationOutcomes(type: string, data: string): ('PASS' | 'FAIL
   return [...new Set(results.map((r) => r.status))];
 }
 
+/** A stored idempotency key as the lookup of a write reads it. */
+export interface StoredKey {
+  scope: string;
+  fingerprint: string;
+  response: string;
+}
+
+/**
+ * The stored answer for a write with `idempotency`, from the rows with its key
+ * in its scope or in '' (written before keys had scopes); undefined when the
+ * key is new. Throws when the key was used in its scope for another request.
+ * A row without a scope answers only a retry of its own request: its
+ * fingerprint names the session, but another request could be for another one.
+ */
+export function priorAnswer(rows: readonly StoredKey[], idempotency: Idempotency): string | undefined {
+  const scoped = rows.find((row) => row.scope === idempotency.scope);
+  if (scoped) {
+    if (scoped.fingerprint !== idempotency.fingerprint) throw new IdempotencyKeyReusedError();
+    return scoped.response;
+  }
+  return rows.find((row) => row.scope === '' && row.fingerprint === idempotency.fingerprint)?.response;
+}
+
 export function createSessionStore({ db, writeTransaction }: SqliteStore) {
   return {
     /**
@@ -107,15 +130,14 @@ export function createSessionStore({ db, writeTransaction }: SqliteStore) {
     async createSession(row: NewSessionRow, idempotency?: Idempotency): Promise<string> {
       return writeTransaction(async (trx) => {
         if (idempotency) {
-          const prior = await trx
+          const rows = await trx
             .selectFrom('idempotency_keys')
-            .select(['fingerprint', 'response'])
+            .select(['scope', 'fingerprint', 'response'])
+            .where('scope', 'in', [idempotency.scope, ''])
             .where('key', '=', idempotency.key)
-            .executeTakeFirst();
-          if (prior) {
-            if (prior.fingerprint !== idempotency.fingerprint) throw new IdempotencyKeyReusedError();
-            return prior.response;
-          }
+            .execute();
+          const prior = priorAnswer(rows, idempotency);
+          if (prior !== undefined) return prior;
         }
         await trx.insertInto('sessions').values(row).execute();
         await indexLabels(trx, row.token, JSON.parse(row.labels) as string[]);
@@ -125,6 +147,7 @@ export function createSessionStore({ db, writeTransaction }: SqliteStore) {
           await trx
             .insertInto('idempotency_keys')
             .values({
+              scope: idempotency.scope,
               key: idempotency.key,
               fingerprint: idempotency.fingerprint,
               response,

@@ -2,6 +2,7 @@
 // temporary folder; restart() reopens the same file.
 
 import fs from 'node:fs';
+import type http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import { pino } from 'pino';
@@ -11,6 +12,8 @@ import { startServer, type RunningServer } from '../../src/server.js';
 export interface TestServer {
   baseUrl: string;
   dbFile: string;
+  /** The server's HTTP server (this process's), for tests that watch requests arrive. */
+  http: http.Server;
   /** Closes the server and starts a new one on the same database file. */
   restart(): Promise<void>;
   close(): Promise<void>;
@@ -47,12 +50,14 @@ export async function startTestServer(overrides: Partial<Config> = {}): Promise<
   const handle: TestServer = {
     baseUrl: running.url,
     dbFile: config.dbFile,
+    http: running.server,
     async restart() {
       await running.close();
       // a new port: the test process's HTTP client pools connections per
       // address, and one to the old server could be reused after it closed
       running = await startServer({ ...config, port: 0 }, logger);
       handle.baseUrl = running.url;
+      handle.http = running.server;
     },
     close: () => running.close(),
   };
