@@ -8,7 +8,7 @@ import type { StoredEvent } from './store/event-store.js';
 
 /** One event as the events API shows it: `{type, data, number}`. */
 export function serializeEvent(e: StoredEvent): string {
-  // data is already canonical JSON text: splice it in rather than parse it again
+  // data is already JSON text (as stored): splice it in rather than parse it again
   return `{"type":${JSON.stringify(e.type)},"data":${e.data},"number":${e.number}}`;
 }
 

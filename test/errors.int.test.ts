@@ -213,6 +213,18 @@ describe('other bad input', () => {
     expect(list.body.items).toEqual(before.body.items);
   });
 
+  it('a configuration update naming an unknown test type: 400, the configuration unchanged', async () => {
+    const created = await request<{ token: string }>(server.baseUrl, 'POST', '/api/sessions', { types: ['manual'] });
+    const token = created.body.token;
+    expectError(
+      await request(server.baseUrl, 'PUT', `/api/sessions/${token}`, { types: ['automatic', 'bogus'] }),
+      400,
+      'INVALID_SESSION_CONFIG',
+    );
+    const stored = await request<{ types: string[] }>(server.baseUrl, 'GET', `/api/sessions/${token}`);
+    expect(stored.body.types).toEqual(['manual']);
+  });
+
   it('labels that are not strings: 400, labels unchanged', async () => {
     expectError(
       await request(server.baseUrl, 'PUT', `/api/sessions/${token}/labels`, { labels: [1] }),

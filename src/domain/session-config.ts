@@ -79,20 +79,26 @@ const KNOWN_TEST_TYPES = new Set(['automatic', 'manual']);
  */
 export function validateNewSession(body: unknown): NewSession {
   const input = parseNewSession(body);
-  const unknownType = input.config.types.find((t) => !KNOWN_TEST_TYPES.has(t));
+  checkTestTypes(input.config);
+  return input;
+}
+
+/** Refuses a configuration that names a test type other than automatic and manual. */
+function checkTestTypes(config: SessionConfig): SessionConfig {
+  const unknownType = config.types.find((t) => !KNOWN_TEST_TYPES.has(t));
   if (unknownType !== undefined) {
     throw new ValidationError(
       `Unknown test type "${unknownType}" in "types" (known: automatic, manual).`,
       'INVALID_SESSION_CONFIG',
     );
   }
-  return input;
+  return config;
 }
 
 /** Reads the body of a config update: the keys given replace the current ones. */
 export function parseConfigUpdate(body: unknown, current: SessionConfig): SessionConfig {
   const input = parseWith(configSchema, body, 'session configuration');
-  return {
+  return checkTestTypes({
     tests: input.tests
       ? {
           include: input.tests.include ?? current.tests.include,
@@ -103,7 +109,7 @@ export function parseConfigUpdate(body: unknown, current: SessionConfig): Sessio
     timeouts: input.timeouts ? { ...current.timeouts, ...input.timeouts } : current.timeouts,
     reference_tokens: input.reference_tokens ?? current.reference_tokens,
     type: input.type === undefined ? current.type : input.type,
-  };
+  });
 }
 
 const labelsSchema = z.union([stringList, z.object({ labels: stringList })]);

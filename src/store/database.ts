@@ -34,7 +34,7 @@ export interface EventsTable {
   token: string;
   number: number;
   type: string;
-  /** Canonical JSON of the event's data. */
+  /** The event's data as stored: JSON.stringify of the parsed body, in the sender's key order. */
   data: string;
   received_at: number;
   source_address: string | null;

@@ -25,7 +25,7 @@ export interface StoredEvent {
   token: string;
   number: number;
   type: string;
-  /** Canonical JSON of the data. */
+  /** The data as stored: JSON.stringify of the parsed body, in the sender's key order. */
   data: string;
   /** When it was received (ms); set on the events a commit announces, not on reads. */
   receivedAt?: number;
