@@ -4,17 +4,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Middleware } from 'koa';
 import type { Logger } from 'pino';
-import {
-  ConflictError,
-  DomainError,
-  SessionNotFoundError,
-  StorageBusyError,
-  StorageFullError,
-  PreconditionFailedError,
-  IdempotencyKeyReusedError,
-  TooManyPollsError,
-  ValidationError,
-} from '../domain/errors.js';
+import { DomainError, type DomainErrorKind } from '../domain/errors.js';
 
 /** An error raised by the HTTP layer itself (routing, query strings, bodies). */
 export class HttpError extends Error {
@@ -27,16 +17,17 @@ export class HttpError extends Error {
   }
 }
 
-function statusOf(error: DomainError): number {
-  if (error instanceof ValidationError) return 400;
-  if (error instanceof SessionNotFoundError) return 404;
-  if (error instanceof ConflictError) return 409;
-  if (error instanceof StorageFullError) return 507;
-  if (error instanceof StorageBusyError || error instanceof TooManyPollsError) return 503;
-  if (error instanceof PreconditionFailedError) return 412;
-  if (error instanceof IdempotencyKeyReusedError) return 422;
-  return 400;
-}
+// every kind has its status: a kind missing here fails the type-check
+const STATUS_OF: Record<DomainErrorKind, number> = {
+  invalid_input: 400,
+  not_found: 404,
+  conflict: 409,
+  storage_full: 507,
+  storage_busy: 503,
+  too_many_polls: 503,
+  precondition_failed: 412,
+  idempotency_key_reused: 422,
+};
 
 /**
  * What went wrong reading a request body, as an answer: too large (413), an
@@ -84,7 +75,7 @@ export function errorMiddleware({ logger }: { logger: Logger }): Middleware {
         status = error.status;
         body = { error: error.message, code: error.code };
       } else if (error instanceof DomainError) {
-        status = statusOf(error);
+        status = STATUS_OF[error.kind];
         body = { error: error.message, code: error.code };
         if (status === 503) ctx.set('Retry-After', '1');
       } else if ((error as { status?: unknown } | null)?.status === 405) {
