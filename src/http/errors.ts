@@ -2,7 +2,7 @@
 // catch. Every error body is `{error, code}`; a stack trace never leaves.
 
 import { randomUUID } from 'node:crypto';
-import type { Middleware } from 'koa';
+import type { Context, Middleware } from 'koa';
 import type { Logger } from 'pino';
 import { DomainError, type DomainErrorKind } from '../domain/errors.js';
 
@@ -60,14 +60,29 @@ export function toBodyError(error: unknown, maxBodyBytes: number): HttpError {
   );
 }
 
+/**
+ * Throws the answer to a request that no route answered: the routers leave
+ * 405 (the path has routes, for other methods) or 501 (a method that no route
+ * serves, such as TRACE or PROPFIND) with the Allow header, else it is 404.
+ */
+function unanswered(ctx: Context): void {
+  const { method, path } = ctx;
+  const allow = ctx.response.get('Allow');
+  if ((ctx.status === 405 || ctx.status === 501) && allow !== '') {
+    throw new HttpError(405, `${method} is not allowed on ${path} (allowed: ${allow}).`, 'METHOD_NOT_ALLOWED');
+  }
+  if (ctx.status === 501) {
+    ctx.remove('Allow');
+    throw new HttpError(501, `This server does not implement the method ${method}.`, 'METHOD_NOT_IMPLEMENTED');
+  }
+  if (ctx.status === 404) throw new HttpError(404, `No such route: ${method} ${path}.`, 'ROUTE_NOT_FOUND');
+}
+
 export function errorMiddleware({ logger }: { logger: Logger }): Middleware {
   return async (ctx, next) => {
     try {
       await next();
-      // nothing answered: no route matched (and allowedMethods found no 405)
-      if (ctx.status === 404 && ctx.body == null) {
-        throw new HttpError(404, `No such route: ${ctx.method} ${ctx.path}.`, 'ROUTE_NOT_FOUND');
-      }
+      if (ctx.body == null) unanswered(ctx);
     } catch (error) {
       let status: number;
       let body: { error: string; code: string };
@@ -78,9 +93,6 @@ export function errorMiddleware({ logger }: { logger: Logger }): Middleware {
         status = STATUS_OF[error.kind];
         body = { error: error.message, code: error.code };
         if (status === 503) ctx.set('Retry-After', '1');
-      } else if ((error as { status?: unknown } | null)?.status === 405) {
-        status = 405;
-        body = { error: (error as Error).message, code: 'METHOD_NOT_ALLOWED' };
       } else {
         const requestId = String(ctx.state.requestId ?? randomUUID());
         logger.error({ err: error, req_id: requestId, method: ctx.method, path: ctx.path }, 'request failed');
