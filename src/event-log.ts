@@ -161,8 +161,19 @@ export function createEventLog({
     control: (token: string, action: ControlAction, source: EventSource, idempotency?: Idempotency) =>
       events.control(token, action, source, now(), idempotency),
 
-    resume: (token: string, resumeToken: string, source: EventSource, idempotency?: Idempotency) =>
-      events.resume(token, resumeToken, source, now(), idempotency),
+    /**
+     * The resume call: its event, then the session's deletion, told to the
+     * watchers after the event. A `resume` event pushed as any other deletes
+     * nothing and is told only as appended.
+     */
+    resume: async (token: string, resumeToken: string, source: EventSource, idempotency?: Idempotency) => {
+      const result = await events.resume(token, resumeToken, source, now(), idempotency);
+      // a replay (no session) or a session that was not pending deleted nothing now
+      if (result.event !== null && result.session?.deleted_reason === 'resumed') {
+        notifier.announce({ kind: 'deleted', token, reason: 'resumed' });
+      }
+      return result;
+    },
 
     /** The long poll: the JSON body of `{type, data, number}` to answer with. */
     waitForEvents: (token: string, options: WaitOptions): Promise<Buffer> =>

@@ -336,6 +336,53 @@ describe('all sessions', () => {
     expect(JSON.parse(deleted.data)).toEqual({ token, reason: 'resumed' });
   });
 
+  it('tells of a pushed resume event as appended, of the resume call as a deletion, once', async () => {
+    const { baseUrl, dbFile } = await start({ accessControl: true });
+    const keys: string[] = [];
+    for (const role of ['writer', 'reader']) {
+      const out: string[] = [];
+      const add = ['keys', 'add', '--role', role, '--name', role, '--db-file', dbFile];
+      expect(await runTool(add, {}, { out: (l) => out.push(l), err: () => {} })).toBe(0);
+      keys.push(out[1]!);
+    }
+    const writer = { Authorization: `Bearer ${keys[0]}` };
+    const reader = { Authorization: `Bearer ${keys[1]}` };
+    const create = async () =>
+      (await request<{ token: string }>(baseUrl, 'POST', '/api/sessions', {}, writer)).body.token;
+    const pushed = await create();
+    const resumed = await create();
+    const s = await stream('/api/events/stream', reader);
+    expect(s.status).toBe(200);
+
+    // a resume event pushed by a writer: the session stays, and is told as appended
+    const push = await request(
+      baseUrl,
+      'POST',
+      `/api/sessions/${pushed}/events`,
+      { type: 'resume', data: resumed },
+      writer,
+    );
+    expect(push.status).toBe(200);
+    // the resume call: its session is deleted, and told so
+    const call = await request(baseUrl, 'POST', `/api/sessions/${resumed}/resume`, { resume_token: pushed }, writer);
+    expect(call.status).toBe(200);
+    await s.waitFor((m) => m.event === 'deleted');
+    // a session created after both: every frame of the two has arrived once its own has
+    const later = await create();
+    await s.waitFor((m) => m.event === 'created' && m.data.includes(later));
+    const about = (token: string) =>
+      s.messages
+        .filter((m) => m.data.includes(token) && m.event !== 'created')
+        .map((m) => [m.event, JSON.parse(m.data) as { type?: string; reason?: string }]);
+    expect(about(pushed)).toEqual([['appended', expect.objectContaining({ token: pushed, type: 'resume' })]]);
+    expect(about(resumed)).toEqual([
+      ['appended', expect.objectContaining({ token: resumed, type: 'resume' })],
+      ['deleted', { token: resumed, reason: 'resumed' }],
+    ]);
+    expect((await request(baseUrl, 'GET', `/api/sessions/${pushed}/status`)).status).toBe(200);
+    expect((await request(baseUrl, 'GET', `/api/sessions/${resumed}/status`)).status).toBe(404);
+  });
+
   it('sends heartbeats and ends after STREAM_MAX_MS', async () => {
     const { baseUrl } = await start({ streamHeartbeatMs: 50, streamMaxMs: 400 });
     const s = await stream('/api/events/stream');

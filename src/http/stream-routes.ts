@@ -87,8 +87,6 @@ export function changeFrames(changes: readonly SessionChange[]): string {
           type: newest.type,
         });
       }
-      // a resume event sends the session's clients elsewhere and deletes it
-      if (events.some((e) => e.type === 'resume')) frames += frame('deleted', { token, reason: 'resumed' });
     }
   });
   return frames;
