@@ -85,6 +85,11 @@ export function createApp(deps: AppDeps): Koa {
   app.silent = true;
 
   app.use(requestLogMiddleware({ logger: deps.logger, metrics: deps.metrics }));
+  app.use(async (ctx, next) => {
+    // on every answer, errors included: a browser takes each as the type it is sent as
+    ctx.set('X-Content-Type-Options', 'nosniff');
+    await next();
+  });
   app.use(corsMiddleware(deps.corsOrigins));
   app.use(errorMiddleware({ logger: deps.logger }));
   app.use(deps.access.identify);
@@ -123,7 +128,8 @@ export function createApp(deps: AppDeps): Koa {
     const mounted = new Router({ prefix });
     mounted.use(api.routes());
     app.use(mounted.routes());
-    app.use(mounted.allowedMethods({ throw: true }));
+    // 405 and 501 with Allow, answered as JSON by errorMiddleware
+    app.use(mounted.allowedMethods());
   }
   app.use(dashboardMiddleware(deps.webRoot));
   return app;

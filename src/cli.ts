@@ -28,6 +28,18 @@ function wholeNumber(value: string): string {
   return value;
 }
 
+/**
+ * A session token as one segment of a URL path: encoded, so that `/`, `?` or
+ * `#` in it cannot reach another route, and never `.` or `..`, which a URL
+ * resolves as a step up the path.
+ */
+export function tokenSegment(token: string): string {
+  if (token === '' || token === '.' || token === '..') {
+    throw new BadUsage(`"${token}" is not a session token (a token cannot be empty, "." or "..")`);
+  }
+  return encodeURIComponent(token);
+}
+
 export function addHttpCommands(program: Command, env: NodeJS.ProcessEnv, io: Output, setCode: (code: number) => void) {
   const urlOption = () =>
     new Option('--url <url>', 'the server (env WAVE_SESSIONS_URL)').default(
@@ -78,7 +90,9 @@ export function addHttpCommands(program: Command, env: NodeJS.ProcessEnv, io: Ou
         let left = opts.max === undefined ? Infinity : Number(opts.max);
         while (left > 0) {
           const query = cursor === undefined ? '?timeout=30000' : `?last_event=${cursor}&timeout=30000`;
-          const events = (await (await get(`${opts.url}/api/sessions/${token}/events${query}`, opts)).json()) as {
+          const events = (await (
+            await get(`${opts.url}/api/sessions/${tokenSegment(token)}/events${query}`, opts)
+          ).json()) as {
             number: number;
           }[];
           for (const e of events.slice(0, left)) {
@@ -108,7 +122,7 @@ export function addHttpCommands(program: Command, env: NodeJS.ProcessEnv, io: Ou
           const params = new URLSearchParams({ limit: '1000' });
           for (const t of (opts.type as string[] | undefined) ?? []) params.append('type', t);
           for (const k of ['from', 'to', 'since', 'until']) if (typeof opts[k] === 'string') params.set(k, opts[k]);
-          let path: string | null = `/api/sessions/${token}/history?${params.toString()}`;
+          let path: string | null = `/api/sessions/${tokenSegment(token)}/history?${params.toString()}`;
           while (path) {
             const page = (await (await get(`${opts.url}${path}`, opts)).json()) as {
               records: unknown[];
@@ -132,7 +146,11 @@ export function addHttpCommands(program: Command, env: NodeJS.ProcessEnv, io: Ou
       run(async (token: string, opts: { at?: string; url: string; key?: string }) => {
         const query = opts.at === undefined ? '' : `?at=${encodeURIComponent(opts.at)}`;
         io.out(
-          JSON.stringify(await (await get(`${opts.url}/api/sessions/${token}/report${query}`, opts)).json(), null, 2),
+          JSON.stringify(
+            await (await get(`${opts.url}/api/sessions/${tokenSegment(token)}/report${query}`, opts)).json(),
+            null,
+            2,
+          ),
         );
       }),
     );
@@ -147,7 +165,10 @@ export function addHttpCommands(program: Command, env: NodeJS.ProcessEnv, io: Ou
     .addOption(keyOption())
     .action(
       run(async (token: string, opts: { out?: string; csv?: boolean; url: string; key?: string }) => {
-        const res = await get(`${opts.url}/api/sessions/${token}/export${opts.csv ? '?format=csv' : ''}`, opts);
+        const res = await get(
+          `${opts.url}/api/sessions/${tokenSegment(token)}/export${opts.csv ? '?format=csv' : ''}`,
+          opts,
+        );
         const sink = opts.out ? fs.createWriteStream(opts.out) : null;
         let lines = 0;
         const decoder = new TextDecoder();
@@ -222,7 +243,9 @@ export function addHttpCommands(program: Command, env: NodeJS.ProcessEnv, io: Ou
             await store.close();
           }
         } else {
-          result = (await (await get(`${opts.url}/api/sessions/${token}/verify`, opts)).json()) as typeof result;
+          result = (await (
+            await get(`${opts.url}/api/sessions/${tokenSegment(token)}/verify`, opts)
+          ).json()) as typeof result;
         }
         io.out(JSON.stringify(result));
         if (!result.ok) setCode(1);

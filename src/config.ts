@@ -22,6 +22,7 @@ export interface Config {
   retentionDays: number;
   /** Event streams (Server-Sent Events): the most open at once, the heartbeat, the longest one lasts. */
   maxStreams: number;
+  maxStreamsPerSession: number;
   streamHeartbeatMs: number;
   streamMaxMs: number;
 }
@@ -33,6 +34,8 @@ interface Setting {
   description: string;
   fallback: string;
   parse: (value: string, name: string) => Config[keyof Config];
+  /** The default when it follows from the settings before it (`fallback` then only describes it). */
+  derive?: (config: Partial<Record<keyof Config, unknown>>) => Config[keyof Config];
 }
 
 export class ConfigError extends Error {}
@@ -50,6 +53,9 @@ function nonEmpty(value: string, name: string): string {
   if (value.trim() === '') throw new ConfigError(`${name} must not be empty.`);
   return value.trim();
 }
+
+/** MAX_STREAMS_PER_SESSION when it is not set: a tenth of MAX_STREAMS, at least 1. */
+export const defaultStreamsPerSession = (maxStreams: number) => Math.max(1, Math.floor(maxStreams / 10));
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
 
@@ -133,6 +139,15 @@ export const SETTINGS: Setting[] = [
     description: 'most event streams (Server-Sent Events) open at once, of each kind; more answer 503 with Retry-After',
     fallback: '1000',
     parse: integer(1, 1_000_000),
+  },
+  {
+    key: 'maxStreamsPerSession',
+    env: 'MAX_STREAMS_PER_SESSION',
+    flag: '--max-streams-per-session',
+    description: 'most streams of one session open at once; more answer 503 with Retry-After',
+    fallback: 'a tenth of MAX_STREAMS',
+    parse: integer(1, 1_000_000),
+    derive: (config) => defaultStreamsPerSession(config.maxStreams as number),
   },
   {
     key: 'streamHeartbeatMs',
@@ -231,8 +246,11 @@ export function readConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Con
   const config: Partial<Record<keyof Config, unknown>> = {};
   for (const s of SETTINGS) {
     const fromFlag = flags[s.key];
-    const raw = fromFlag ?? env[s.env] ?? s.fallback;
-    config[s.key] = s.parse(raw, fromFlag !== undefined ? s.flag : s.env);
+    const raw = fromFlag ?? env[s.env];
+    config[s.key] =
+      raw === undefined && s.derive
+        ? s.derive(config)
+        : s.parse(raw ?? s.fallback, fromFlag !== undefined ? s.flag : s.env);
   }
   return config as Config;
 }

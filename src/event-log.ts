@@ -89,6 +89,7 @@ export function createEventLog({
    * Events above the cursor at once if there are any, else the first batch
    * appended after the wait began, else `empty` at the timeout. `fromLog` and
    * `fromBatch` shape the answer: the long poll's JSON body or the events.
+   * `capped`: past the caps on waiting, refuse rather than wait.
    */
   async function waitFor<T>(
     token: string,
@@ -96,12 +97,13 @@ export function createEventLog({
     fromLog: (events: StoredEvent[]) => T,
     fromBatch: (cursor: number, batch: Batch) => T | null,
     empty: T,
+    capped: boolean,
   ): Promise<T> {
     const { limit, signal } = options;
     const deadline = now() + options.timeoutMs;
     let cursor: number | undefined;
     for (;;) {
-      if (full(token)) {
+      if (capped && full(token)) {
         // no room to wait: answer from the log if it has something, else refuse
         const { head } = await events.readLogState(token, now());
         const from =
@@ -161,8 +163,19 @@ export function createEventLog({
     control: (token: string, action: ControlAction, source: EventSource, idempotency?: Idempotency) =>
       events.control(token, action, source, now(), idempotency),
 
-    resume: (token: string, resumeToken: string, source: EventSource, idempotency?: Idempotency) =>
-      events.resume(token, resumeToken, source, now(), idempotency),
+    /**
+     * The resume call: its event, then the session's deletion, told to the
+     * watchers after the event. A `resume` event pushed as any other deletes
+     * nothing and is told only as appended.
+     */
+    resume: async (token: string, resumeToken: string, source: EventSource, idempotency?: Idempotency) => {
+      const result = await events.resume(token, resumeToken, source, now(), idempotency);
+      // a replay (no session) or a session that was not pending deleted nothing now
+      if (result.event !== null && result.session?.deleted_reason === 'resumed') {
+        notifier.announce({ kind: 'deleted', token, reason: 'resumed' });
+      }
+      return result;
+    },
 
     /** The long poll: the JSON body of `{type, data, number}` to answer with. */
     waitForEvents: (token: string, options: WaitOptions): Promise<Buffer> =>
@@ -172,9 +185,15 @@ export function createEventLog({
         serializeEvents,
         (cursor, batch) => answerFromBatch(cursor, options.limit, batch),
         EMPTY_ANSWER,
+        true,
       ),
 
-    /** The same wait for an event stream: the events themselves, [] at the timeout. */
+    /**
+     * The same wait for an event stream: the events themselves, [] at the
+     * timeout. A stream is checked against the caps on waiting once, before
+     * it begins (assertRoomToWait); its later waits are bounded by the caps
+     * on streams, so that polls filling the caps never cut a running stream.
+     */
     nextEvents: (token: string, options: WaitOptions): Promise<readonly StoredEvent[]> =>
       waitFor(
         token,
@@ -182,6 +201,7 @@ export function createEventLog({
         (events) => events,
         (cursor, batch) => eventsFromBatch(cursor, options.limit, batch),
         [],
+        false,
       ),
 
     /** Throws TooManyPollsError when no more waits fit, in all or on `token`. */

@@ -111,6 +111,8 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
     access,
     logger,
     maxStreams: config.maxStreams,
+    maxStreamsPerSession: config.maxStreamsPerSession,
+    keepForKeys: config.accessControl,
     heartbeatMs: config.streamHeartbeatMs,
     maxStreamMs: config.streamMaxMs,
     maxEventsPerAnswer: MAX_EVENTS_PER_ANSWER,

@@ -102,12 +102,13 @@ describe('access control on', () => {
     expect((await request(server.baseUrl, 'GET', '/api/status')).status).toBe(200);
   });
 
-  it('needs writer rights to change a configuration, labels, a status by push, or to resume', async () => {
+  it('needs writer rights to change a configuration, labels, a status by push, or to resume, by call or by push', async () => {
     const token = (await request<{ token: string }>(server.baseUrl, 'POST', '/api/sessions', {}, bearer(writer.key)))
       .body.token;
     const writes: [string, string, unknown][] = [
       ['PUT', `/api/sessions/${token}`, { types: ['manual'] }],
       ['PUT', `/api/sessions/${token}/labels`, ['x']],
+      ['POST', `/api/sessions/${token}/events`, { type: 'resume', data: token }],
       ['POST', `/api/sessions/${token}/events`, { type: 'status', data: 'aborted' }],
       ['POST', `/api/sessions/${token}/resume`, { resume_token: token }],
     ];
@@ -122,6 +123,8 @@ describe('access control on', () => {
     expect((await request(server.baseUrl, 'GET', `/api/sessions/${token}/status`)).body).toMatchObject({
       status: 'pending',
     });
+    // no event was stored by the refused pushes
+    expect((await poll(server.baseUrl, token, '?last_event=0&timeout=0')).body).toEqual([]);
     for (const [method, path, body] of writes) {
       expect((await request(server.baseUrl, method, path, body, bearer(writer.key))).status).toBe(200);
     }

@@ -7,6 +7,7 @@ import os from 'node:os';
 import path from 'node:path';
 import BetterSqlite3 from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runTool } from '../src/tools.js';
 import { createSession, pushEvent } from './helpers/client.js';
 import { readMetric } from './helpers/metrics.js';
 import { spawnServer } from './helpers/process.js';
@@ -20,6 +21,14 @@ async function cli(args: string[], url = server.baseUrl) {
   const proc = spawnServer(args, { WAVE_SESSIONS_URL: url });
   const { code } = await proc.exited;
   return { code, out: proc.stdout(), err: proc.stderr() };
+}
+
+/** The same commands, run in this process. */
+async function inProcess(args: string[], url = server.baseUrl) {
+  const out: string[] = [];
+  const err: string[] = [];
+  const code = await runTool(args, { WAVE_SESSIONS_URL: url }, { out: (l) => out.push(l), err: (l) => err.push(l) });
+  return { code, out, err };
 }
 
 beforeAll(async () => {
@@ -108,6 +117,40 @@ describe('the command-line tool', () => {
     const result = await cli(['verify', t, '--db-file', own.dbFile]);
     expect(result.code).toBe(1);
     expect(JSON.parse(result.out)).toMatchObject({ ok: false, first_bad_number: 2 });
+  });
+
+  it('sends a token as one encoded path segment, so that it reaches only the session routes', async () => {
+    const report = await cli(['report', '../../metrics?x=']);
+    expect(report.code).toBe(1);
+    // the answer of the report route for an unknown session, not the metrics
+    expect(report.err.trim()).toBe('wave-sessions: 404: No session with token "../../metrics?x=".');
+    expect(report.out).toBe('');
+    // the same code in this process, for more tokens and commands
+    for (const tricky of ['../status', 'a/../../metrics#x', '%2e%2e', '?x=1']) {
+      for (const command of ['report', 'history', 'export', 'verify']) {
+        const result = await inProcess([command, tricky]);
+        expect([command, tricky, result.code, result.err]).toEqual([
+          command,
+          tricky,
+          1,
+          [`wave-sessions: 404: No session with token ${JSON.stringify(tricky)}.`],
+        ]);
+      }
+    }
+  });
+
+  it('refuses ".", ".." and an empty token with exit code 2 before any request', async () => {
+    const dots = await cli(['report', '..']);
+    expect(dots.code).toBe(2);
+    expect(dots.err.trim()).toBe('wave-sessions: ".." is not a session token (a token cannot be empty, "." or "..")');
+    for (const command of ['tail', 'history', 'report', 'export', 'verify']) {
+      for (const token of ['.', '..', ...(command === 'verify' ? [] : [''])]) {
+        // an unreachable server: a request would exit 1
+        const result = await inProcess([command, token], 'http://127.0.0.1:9');
+        expect([command, token, result.code]).toEqual([command, token, 2]);
+        expect(result.err.join('\n')).toContain(`"${token}" is not a session token`);
+      }
+    }
   });
 
   it('answers bad usage with 2 and an unreachable server with 1', async () => {

@@ -1,9 +1,11 @@
 // Bad input: each answers a clear JSON error with the right status, stores
 // nothing, leaks no stack trace, and the server keeps running.
 
+import http from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createSession, poll, request } from './helpers/client.js';
-import { startTestServer, type TestServer } from './helpers/server.js';
+import { startServerProcess } from './helpers/process.js';
+import { startTestServer, tempDbFile, type TestServer } from './helpers/server.js';
 
 let server: TestServer;
 let token: string;
@@ -243,5 +245,97 @@ describe('other bad input', () => {
 
   it('the server keeps answering after all of the above', async () => {
     expect((await request(server.baseUrl, 'GET', '/api/status')).status).toBe(200);
+  });
+});
+
+/** A request with any method Node sends (fetch refuses TRACE, for one). */
+function rawRequest(
+  url: string,
+  method: string,
+): Promise<{ status: number; headers: http.IncomingHttpHeaders; text: string }> {
+  return new Promise((resolve, reject) => {
+    const req = http.request(url, { method, agent: false }, (res) => {
+      let text = '';
+      res.setEncoding('utf8');
+      res.on('data', (chunk: string) => (text += chunk));
+      res.on('end', () => resolve({ status: res.statusCode!, headers: res.headers, text }));
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+describe('unusual methods', () => {
+  // served by some route, or handled before routing (OPTIONS by CORS, CONNECT by Node)
+  const SERVED = new Set(['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'PATCH', 'OPTIONS', 'CONNECT']);
+  const unusual = http.METHODS.filter((m) => !SERVED.has(m));
+
+  it('answer a JSON 405 with Allow where the route exists, else a JSON 501, and log nothing above info', async () => {
+    expect(unusual).toEqual(expect.arrayContaining(['TRACE', 'PROPFIND', 'MKCOL', 'LOCK', 'SEARCH']));
+    const proc = await startServerProcess([], { DB_FILE: tempDbFile() });
+    let answered = 0;
+    try {
+      const token = await createSession(proc.url);
+      const paths: [string, string | null][] = [
+        [`/api/sessions/${token}`, 'HEAD, GET, PUT, DELETE'],
+        [`/_wave/api/sessions/${token}/events`, 'HEAD, GET, POST'],
+        ['/api/status', 'HEAD, GET'],
+        ['/metrics', 'HEAD, GET'],
+        ['/', null],
+        ['/index.html', null],
+        ['/api/no-such-route', null],
+        ['/no/such/path', null],
+      ];
+      for (const method of unusual) {
+        for (const [path, allow] of paths) {
+          const res = await rawRequest(`${proc.url}${path}`, method);
+          const what = `${method} ${path}`;
+          expect([what, res.status]).toEqual([what, allow === null ? 501 : 405]);
+          expect(res.headers['content-type'], what).toMatch(/^application\/json/);
+          expect(JSON.parse(res.text), what).toEqual({
+            error: expect.stringContaining(method),
+            code: allow === null ? 'METHOD_NOT_IMPLEMENTED' : 'METHOD_NOT_ALLOWED',
+          });
+          expect(res.text, what).not.toMatch(/\s+at\s+\S+\s+\(|node_modules|\.ts:\d+/);
+          expect(res.headers.allow, what).toBe(allow ?? undefined);
+          expect(res.headers['x-content-type-options'], what).toBe('nosniff');
+          answered += 1;
+        }
+      }
+      expect((await request(proc.url, 'GET', '/api/status')).status).toBe(200);
+    } finally {
+      proc.child.kill('SIGTERM');
+      await proc.exited;
+    }
+    // the log, flushed at exit: one info line per request, nothing above info
+    const records = proc
+      .stdout()
+      .trim()
+      .split('\n')
+      .map((line) => JSON.parse(line) as { level: number; msg: string; status?: number });
+    expect(records.filter((r) => r.level > 30)).toEqual([]);
+    expect(records.filter((r) => r.msg === 'request' && (r.status === 405 || r.status === 501))).toHaveLength(answered);
+    expect(proc.stderr()).toBe('');
+  }, 60_000);
+});
+
+describe('X-Content-Type-Options', () => {
+  it('is nosniff on answers, errors and 404s included', async () => {
+    const { baseUrl } = server;
+    const answers = [
+      await request(baseUrl, 'GET', '/api/status'),
+      await request(baseUrl, 'GET', `/api/sessions/${token}/events?last_event=0&timeout=0`),
+      await request(baseUrl, 'GET', `/api/sessions/${UNKNOWN}`),
+      await request(baseUrl, 'GET', '/api/nothing-here'),
+      await request(baseUrl, 'GET', '/nothing-here'),
+      await request(baseUrl, 'POST', `/api/sessions/${token}/events`, '{oops'),
+      await request(baseUrl, 'GET', `/api/sessions/${token}/events?limit=x`),
+      await request(baseUrl, 'PATCH', `/api/sessions/${token}`),
+      await request(baseUrl, 'OPTIONS', `/api/sessions/${token}/events`),
+      await request(baseUrl, 'GET', '/metrics'),
+      await request(baseUrl, 'GET', '/'),
+    ];
+    expect(answers.map((a) => a.status)).toEqual([200, 200, 404, 404, 404, 400, 400, 405, 200, 200, 200]);
+    for (const a of answers) expect(a.headers.get('x-content-type-options')).toBe('nosniff');
   });
 });

@@ -38,9 +38,10 @@ describe('changeFrames', () => {
     ]);
   });
 
-  it('tells of a resume event as the deletion of its session', () => {
+  it('tells of a resume event as appended only: the resume call announces the deletion itself', () => {
     const frames = parse(changeFrames([{ kind: 'appended', token: 'a', events: [event('a', 4, 'resume', '"x"')] }]));
-    expect(frames.map(([name]) => name)).toEqual(['appended', 'deleted']);
-    expect(frames[1]![1]).toEqual({ token: 'a', reason: 'resumed' });
+    expect(frames).toEqual([
+      ['appended', { token: 'a', last_event: 4, last_event_at: '2026-11-25T12:00:00.004Z', type: 'resume' }],
+    ]);
   });
 });

@@ -203,7 +203,7 @@ describe('one session', () => {
   });
 
   it('answers 404, 400 and 503 as JSON before any stream begins', async () => {
-    const { baseUrl } = await start({ maxStreams: 2 });
+    const { baseUrl } = await start({ maxStreams: 2, maxStreamsPerSession: 2 });
     const token = await createSession(baseUrl);
     const unknown = await request(baseUrl, 'GET', '/api/sessions/3f1c0000-0000-4000-8000-000000000000/events/stream');
     expect(unknown.status).toBe(404);
@@ -336,6 +336,53 @@ describe('all sessions', () => {
     expect(JSON.parse(deleted.data)).toEqual({ token, reason: 'resumed' });
   });
 
+  it('tells of a pushed resume event as appended, of the resume call as a deletion, once', async () => {
+    const { baseUrl, dbFile } = await start({ accessControl: true });
+    const keys: string[] = [];
+    for (const role of ['writer', 'reader']) {
+      const out: string[] = [];
+      const add = ['keys', 'add', '--role', role, '--name', role, '--db-file', dbFile];
+      expect(await runTool(add, {}, { out: (l) => out.push(l), err: () => {} })).toBe(0);
+      keys.push(out[1]!);
+    }
+    const writer = { Authorization: `Bearer ${keys[0]}` };
+    const reader = { Authorization: `Bearer ${keys[1]}` };
+    const create = async () =>
+      (await request<{ token: string }>(baseUrl, 'POST', '/api/sessions', {}, writer)).body.token;
+    const pushed = await create();
+    const resumed = await create();
+    const s = await stream('/api/events/stream', reader);
+    expect(s.status).toBe(200);
+
+    // a resume event pushed by a writer: the session stays, and is told as appended
+    const push = await request(
+      baseUrl,
+      'POST',
+      `/api/sessions/${pushed}/events`,
+      { type: 'resume', data: resumed },
+      writer,
+    );
+    expect(push.status).toBe(200);
+    // the resume call: its session is deleted, and told so
+    const call = await request(baseUrl, 'POST', `/api/sessions/${resumed}/resume`, { resume_token: pushed }, writer);
+    expect(call.status).toBe(200);
+    await s.waitFor((m) => m.event === 'deleted');
+    // a session created after both: every frame of the two has arrived once its own has
+    const later = await create();
+    await s.waitFor((m) => m.event === 'created' && m.data.includes(later));
+    const about = (token: string) =>
+      s.messages
+        .filter((m) => m.data.includes(token) && m.event !== 'created')
+        .map((m) => [m.event, JSON.parse(m.data) as { type?: string; reason?: string }]);
+    expect(about(pushed)).toEqual([['appended', expect.objectContaining({ token: pushed, type: 'resume' })]]);
+    expect(about(resumed)).toEqual([
+      ['appended', expect.objectContaining({ token: resumed, type: 'resume' })],
+      ['deleted', { token: resumed, reason: 'resumed' }],
+    ]);
+    expect((await request(baseUrl, 'GET', `/api/sessions/${pushed}/status`)).status).toBe(200);
+    expect((await request(baseUrl, 'GET', `/api/sessions/${resumed}/status`)).status).toBe(404);
+  });
+
   it('sends heartbeats and ends after STREAM_MAX_MS', async () => {
     const { baseUrl } = await start({ streamHeartbeatMs: 50, streamMaxMs: 400 });
     const s = await stream('/api/events/stream');
@@ -373,6 +420,129 @@ describe('all sessions', () => {
     const own = await stream(`/api/sessions/${created.body.token}/events/stream`);
     expect(own.status).toBe(200);
     await s.waitFor((m) => m.event === 'created');
+  });
+});
+
+/** Adds an API key of `role` to the database of the running server. */
+async function addKey(role: string): Promise<Record<string, string>> {
+  const out: string[] = [];
+  const args = ['keys', 'add', '--role', role, '--name', role, '--db-file', server!.dbFile];
+  expect(await runTool(args, {}, { out: (l) => out.push(l), err: () => {} })).toBe(0);
+  return { Authorization: `Bearer ${out[1]!}` };
+}
+
+/** Opens a stream of `token`; the status it answered (a refused one is read as JSON). */
+async function tryStream(token: string, headers: Record<string, string> = {}) {
+  const path = `/api/sessions/${token}/events/stream`;
+  const s = await stream(path, headers);
+  if (s.status === 200) return { status: 200, body: undefined, retryAfter: null };
+  await s.ended;
+  return { status: s.status, body: JSON.parse(s.text()) as unknown, retryAfter: s.headers.get('retry-after') };
+}
+
+/** The streams open, from /metrics (with a key when access control is on). */
+async function openStreams(headers: Record<string, string> = {}): Promise<number> {
+  const text = await (await fetch(`${server!.baseUrl}/metrics`, { headers })).text();
+  const line = text.split('\n').find((l) => l.startsWith('wave_sessions_open_streams '));
+  if (!line) throw new Error(`no open streams metric in ${text.slice(0, 200)}`);
+  return Number(line.split(' ')[1]);
+}
+
+describe('caps on streams', () => {
+  it('one session holds at most MAX_STREAMS_PER_SESSION (a tenth of MAX_STREAMS): 503 past it, other sessions unaffected', async () => {
+    const { baseUrl } = await start({ maxStreams: 20 });
+    const [a, b] = [await createSession(baseUrl), await createSession(baseUrl)];
+    const onA = [];
+    for (let i = 0; i < 20; i++) onA.push(await tryStream(a));
+    expect(onA.filter((r) => r.status === 200)).toHaveLength(2);
+    const refused = onA.slice(2);
+    expect(refused.every((r) => r.status === 503 && r.retryAfter === '1')).toBe(true);
+    expect(refused[0]!.body).toEqual({
+      error: expect.stringMatching(/at most 2, MAX_STREAMS_PER_SESSION/),
+      code: 'TOO_MANY_SESSION_STREAMS',
+    });
+    expect((await tryStream(b)).status).toBe(200);
+    expect(await openStreams()).toBe(3);
+  });
+
+  it('frees the places of a session when the server ends its streams after STREAM_MAX_MS', async () => {
+    const { baseUrl } = await start({ maxStreams: 20, streamMaxMs: 300 });
+    const token = await createSession(baseUrl);
+    // both places taken, then ended by the server after STREAM_MAX_MS
+    const first = [
+      await stream(`/api/sessions/${token}/events/stream`),
+      await stream(`/api/sessions/${token}/events/stream`),
+    ];
+    expect(first.map((s) => s.status)).toEqual([200, 200]);
+    expect(await Promise.all(first.map((s) => s.ended))).toEqual([true, true]);
+    await eventually(openStreams, 0);
+    // both places are free again
+    const second = [
+      await stream(`/api/sessions/${token}/events/stream`),
+      await stream(`/api/sessions/${token}/events/stream`),
+    ];
+    expect(second.map((s) => s.status)).toEqual([200, 200]);
+  });
+
+  it('frees a place when the client leaves', async () => {
+    const { baseUrl } = await start({ maxStreams: 20 });
+    const token = await createSession(baseUrl);
+    const held = [
+      await stream(`/api/sessions/${token}/events/stream`),
+      await stream(`/api/sessions/${token}/events/stream`),
+    ];
+    expect(held.map((s) => s.status)).toEqual([200, 200]);
+    expect((await tryStream(token)).status).toBe(503);
+    held[0]!.close();
+    await eventually(openStreams, 1);
+    expect((await tryStream(token)).status).toBe(200);
+    expect((await tryStream(token)).status).toBe(503);
+  });
+
+  it('with access control on, keyless streams cannot take the places kept for keys (MAX_STREAMS=20)', async () => {
+    const { baseUrl } = await start({ maxStreams: 20, accessControl: true });
+    const writer = await addKey('writer');
+    const admin = await addKey('admin');
+    const reader = await addKey('reader');
+    const sessions: string[] = [];
+    for (let i = 0; i < 11; i++) {
+      sessions.push((await request<{ token: string }>(baseUrl, 'POST', '/api/sessions', {}, writer)).body.token);
+    }
+    const [a, b] = sessions as [string, string];
+    // the probe: 20 keyless streams of one session
+    const keyless = [];
+    for (let i = 0; i < 20; i++) keyless.push((await tryStream(a)).status);
+    expect(keyless.filter((status) => status === 200)).toHaveLength(2);
+    // a keyed stream of another session, and of the same one, still begins
+    const keyed = [
+      await stream(`/api/sessions/${b}/events/stream`, reader),
+      await stream(`/api/sessions/${a}/events/stream`, reader),
+    ];
+    expect(keyed.map((s) => s.status)).toEqual([200, 200]);
+    for (const s of keyed) s.close();
+    await eventually(() => openStreams(reader), 2);
+    // keyless streams spread over sessions: 18 in all (20 less the 2 kept for keys)
+    for (const token of sessions.slice(1, 9)) {
+      expect([(await tryStream(token)).status, (await tryStream(token)).status]).toEqual([200, 200]);
+    }
+    const past = await tryStream(sessions[9]!);
+    expect(past.status).toBe(503);
+    expect(past.body).toEqual({
+      error: expect.stringMatching(/of which 2 are kept for requests with an API key/),
+      code: 'TOO_MANY_STREAMS',
+    });
+    // the kept places are there for keys
+    expect((await tryStream(sessions[9]!, reader)).status).toBe(200);
+    expect((await tryStream(sessions[10]!, writer)).status).toBe(200);
+    expect((await tryStream(sessions[10]!, reader)).status).toBe(503);
+    // deleting a session ends its two keyless streams and frees their places
+    expect((await request(baseUrl, 'DELETE', `/api/sessions/${sessions[1]}`, undefined, admin)).status).toBe(200);
+    await eventually(() => openStreams(reader), 18);
+    expect((await tryStream(sessions[9]!)).status).toBe(200);
+    expect((await tryStream(sessions[10]!)).status).toBe(200);
+    expect((await tryStream(sessions[10]!)).status).toBe(503);
+    // the all-sessions stream needs a key, and its own MAX_STREAMS
+    expect((await stream('/api/events/stream', reader)).status).toBe(200);
   });
 });
 

@@ -2,6 +2,7 @@
 // server's own cap pages a long history.
 
 import { afterEach, describe, expect, it } from 'vitest';
+import { TooManyPollsError } from '../src/domain/errors.js';
 import { createEventLog } from '../src/event-log.js';
 import { createNotifier } from '../src/notifier.js';
 import { createEventStore } from '../src/store/event-store.js';
@@ -188,5 +189,33 @@ describe('no lost wake-up', () => {
     });
     // Then that append counts as appended since the poll began
     expect(JSON.parse(body.toString())).toEqual([{ type: 'early', data: 2, number: 1 }]);
+  });
+});
+
+describe('caps on waiting', () => {
+  it("refuse a poll past them, but not a running stream's next wait, which the caps on streams bound", async () => {
+    store = openSqlite(tempDbFile());
+    await migrateToLatest(store.db as never);
+    await createSessionStore(store).createSession(sessionRow('s'));
+    const notifier = createNotifier();
+    const eventLog = createEventLog({ events: createEventStore(store), notifier, maxWaitingPerSession: 2 });
+    const wait = { lastEvent: 0, limit: 10, timeoutMs: 10_000 };
+    // Given two polls waiting on the session: its cap
+    const polls = new AbortController();
+    const waiting = [1, 2].map(() => eventLog.waitForEvents('s', { ...wait, signal: polls.signal }));
+    for (let i = 0; i < 200 && notifier.waitingFor('s') < 2; i++) await sleep(5);
+    expect(notifier.waitingFor('s')).toBe(2);
+    // Then a third poll is refused
+    await expect(eventLog.waitForEvents('s', { ...wait, signal: polls.signal })).rejects.toBeInstanceOf(
+      TooManyPollsError,
+    );
+    // And a stream's next wait waits, and gets the next event
+    const next = eventLog.nextEvents('s', { ...wait, signal: new AbortController().signal });
+    for (let i = 0; i < 200 && notifier.waitingFor('s') < 3; i++) await sleep(5);
+    expect(notifier.waitingFor('s')).toBe(3);
+    await eventLog.append('s', { type: 'x', data: '1' }, source);
+    expect((await next).map((e) => e.number)).toEqual([1]);
+    polls.abort();
+    await Promise.all(waiting);
   });
 });

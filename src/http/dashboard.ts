@@ -52,8 +52,8 @@ export function dashboardMiddleware(webRoot: string | null): Middleware {
       throw error;
     }
     if (ctx.body !== undefined && ctx.body !== null) {
+      // X-Content-Type-Options is set on every answer (app.ts)
       ctx.set('Content-Security-Policy', CONTENT_SECURITY_POLICY);
-      ctx.set('X-Content-Type-Options', 'nosniff');
     }
   };
 }

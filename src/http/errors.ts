@@ -2,19 +2,9 @@
 // catch. Every error body is `{error, code}`; a stack trace never leaves.
 
 import { randomUUID } from 'node:crypto';
-import type { Middleware } from 'koa';
+import type { Context, Middleware } from 'koa';
 import type { Logger } from 'pino';
-import {
-  ConflictError,
-  DomainError,
-  SessionNotFoundError,
-  StorageBusyError,
-  StorageFullError,
-  PreconditionFailedError,
-  IdempotencyKeyReusedError,
-  TooManyPollsError,
-  ValidationError,
-} from '../domain/errors.js';
+import { DomainError, type DomainErrorKind } from '../domain/errors.js';
 
 /** An error raised by the HTTP layer itself (routing, query strings, bodies). */
 export class HttpError extends Error {
@@ -27,16 +17,17 @@ export class HttpError extends Error {
   }
 }
 
-function statusOf(error: DomainError): number {
-  if (error instanceof ValidationError) return 400;
-  if (error instanceof SessionNotFoundError) return 404;
-  if (error instanceof ConflictError) return 409;
-  if (error instanceof StorageFullError) return 507;
-  if (error instanceof StorageBusyError || error instanceof TooManyPollsError) return 503;
-  if (error instanceof PreconditionFailedError) return 412;
-  if (error instanceof IdempotencyKeyReusedError) return 422;
-  return 400;
-}
+// every kind has its status: a kind missing here fails the type-check
+const STATUS_OF: Record<DomainErrorKind, number> = {
+  invalid_input: 400,
+  not_found: 404,
+  conflict: 409,
+  storage_full: 507,
+  storage_busy: 503,
+  too_many_polls: 503,
+  precondition_failed: 412,
+  idempotency_key_reused: 422,
+};
 
 /**
  * What went wrong reading a request body, as an answer: too large (413), an
@@ -69,14 +60,29 @@ export function toBodyError(error: unknown, maxBodyBytes: number): HttpError {
   );
 }
 
+/**
+ * Throws the answer to a request that no route answered: the routers leave
+ * 405 (the path has routes, for other methods) or 501 (a method that no route
+ * serves, such as TRACE or PROPFIND) with the Allow header, else it is 404.
+ */
+function unanswered(ctx: Context): void {
+  const { method, path } = ctx;
+  const allow = ctx.response.get('Allow');
+  if ((ctx.status === 405 || ctx.status === 501) && allow !== '') {
+    throw new HttpError(405, `${method} is not allowed on ${path} (allowed: ${allow}).`, 'METHOD_NOT_ALLOWED');
+  }
+  if (ctx.status === 501) {
+    ctx.remove('Allow');
+    throw new HttpError(501, `This server does not implement the method ${method}.`, 'METHOD_NOT_IMPLEMENTED');
+  }
+  if (ctx.status === 404) throw new HttpError(404, `No such route: ${method} ${path}.`, 'ROUTE_NOT_FOUND');
+}
+
 export function errorMiddleware({ logger }: { logger: Logger }): Middleware {
   return async (ctx, next) => {
     try {
       await next();
-      // nothing answered: no route matched (and allowedMethods found no 405)
-      if (ctx.status === 404 && ctx.body == null) {
-        throw new HttpError(404, `No such route: ${ctx.method} ${ctx.path}.`, 'ROUTE_NOT_FOUND');
-      }
+      if (ctx.body == null) unanswered(ctx);
     } catch (error) {
       let status: number;
       let body: { error: string; code: string };
@@ -84,12 +90,9 @@ export function errorMiddleware({ logger }: { logger: Logger }): Middleware {
         status = error.status;
         body = { error: error.message, code: error.code };
       } else if (error instanceof DomainError) {
-        status = statusOf(error);
+        status = STATUS_OF[error.kind];
         body = { error: error.message, code: error.code };
         if (status === 503) ctx.set('Retry-After', '1');
-      } else if ((error as { status?: unknown } | null)?.status === 405) {
-        status = 405;
-        body = { error: (error as Error).message, code: 'METHOD_NOT_ALLOWED' };
       } else {
         const requestId = String(ctx.state.requestId ?? randomUUID());
         logger.error({ err: error, req_id: requestId, method: ctx.method, path: ctx.path }, 'request failed');

@@ -83,8 +83,9 @@ export function mountEventRoutes(
   router.post('/sessions/:token/events', async (ctx) => {
     const input = parseEventBody(ctx.request.body);
     // the session's token alone may push events, but a status change is a
-    // control call: it needs what start, pause and stop need
-    if (input.type === 'status') access.require(ctx, 'writer');
+    // control call: it needs what start, pause and stop need; a resume event
+    // sends the session's clients to another session, as the resume call does
+    if (input.type === 'status' || input.type === 'resume') access.require(ctx, 'writer');
     const result = await eventLog.append(ctx.params.token!, input, sourceOf(ctx), {
       expectedLastEvent: readExpectedLastEvent(ctx),
       idempotency: readIdempotency(ctx, (_session, event) => serializeEvent(event!)),

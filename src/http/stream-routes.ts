@@ -20,7 +20,12 @@ export interface StreamOptions {
   eventLog: EventLog;
   access: Access;
   logger: Logger;
+  /** The most streams of each kind open at once. */
   maxStreams: number;
+  /** The most streams of one session open at once (with access control on: keyed and keyless apart). */
+  maxStreamsPerSession: number;
+  /** Access control is on: keyless streams of one session cannot take the share kept for keys. */
+  keepForKeys: boolean;
   heartbeatMs: number;
   maxStreamMs: number;
   /** The most events read from the log at once while a stream catches up. */
@@ -34,6 +39,8 @@ const END_GRACE_MS = 5000;
 /** A follower of every session that lets this much go unread is cut off; it reconnects and reloads. */
 const MAX_UNSENT_BYTES = 1024 * 1024;
 const HEARTBEAT = ': heartbeat\n\n';
+/** With access control on, this share of MAX_STREAMS is kept for streams of one session asked for with an API key. */
+const KEYED_SHARE = 0.1;
 
 /** `Last-Event-ID` (sent by a reconnecting EventSource) wins over `?last_event`; from the start when neither. */
 function readStart(ctx: Context): number {
@@ -87,8 +94,6 @@ export function changeFrames(changes: readonly SessionChange[]): string {
           type: newest.type,
         });
       }
-      // a resume event sends the session's clients elsewhere and deletes it
-      if (events.some((e) => e.type === 'resume')) frames += frame('deleted', { token, reason: 'resumed' });
     }
   });
   return frames;
@@ -107,6 +112,8 @@ export function createStreams({
   access,
   logger,
   maxStreams,
+  maxStreamsPerSession,
+  keepForKeys,
   heartbeatMs,
   maxStreamMs,
   maxEventsPerAnswer,
@@ -114,36 +121,79 @@ export function createStreams({
   // each open stream's way to end it, per kind: streams of one session cannot
   // crowd out the overview's streams of every session
   const open = { session: new Set<() => void>(), all: new Set<() => void>() };
+  // streams of one session: per session, and in all for those without a key
+  const perSession = { keyed: new Map<string, number>(), keyless: new Map<string, number>() };
+  let keylessStreams = 0;
+  // the share of MAX_STREAMS that keyless streams of one session cannot take
+  const kept = keepForKeys && maxStreams > 1 ? Math.max(1, Math.floor(maxStreams * KEYED_SHARE)) : 0;
   let closed = false;
 
-  const refuse = (message: string, code: string) => new HttpError(503, message, code);
+  /** Refuses a stream with 503 and Retry-After. */
+  const refuse = (ctx: Context, message: string, code: string) => {
+    ctx.set('Retry-After', '1');
+    return new HttpError(503, message, code);
+  };
+
+  /** Throws unless a stream of `kind` (on `token`, for a session's stream) fits under the caps. */
+  function assertRoom(ctx: Context, kind: keyof typeof open, token: string | null, keyed: boolean): void {
+    if (closed) throw refuse(ctx, 'The server is shutting down; connect again shortly.', 'SHUTTING_DOWN');
+    if (open[kind].size >= maxStreams) {
+      throw refuse(
+        ctx,
+        `Too many event streams are open (at most ${maxStreams} of each kind, MAX_STREAMS); connect again shortly.`,
+        'TOO_MANY_STREAMS',
+      );
+    }
+    if (token === null) return;
+    if (!keyed && keylessStreams >= maxStreams - kept) {
+      throw refuse(
+        ctx,
+        `Too many event streams are open (at most ${maxStreams}, MAX_STREAMS, of which ${kept} are kept for requests with an API key); connect again shortly.`,
+        'TOO_MANY_STREAMS',
+      );
+    }
+    if ((perSession[keyed ? 'keyed' : 'keyless'].get(token) ?? 0) >= maxStreamsPerSession) {
+      throw refuse(
+        ctx,
+        `Too many event streams of this session are open (at most ${maxStreamsPerSession}, MAX_STREAMS_PER_SESSION${kept > 0 ? ', with and without an API key apart' : ''}); connect again shortly.`,
+        'TOO_MANY_SESSION_STREAMS',
+      );
+    }
+  }
 
   /**
-   * Starts a `text/event-stream` answer. The stream ends when the client goes
-   * away, after maxStreamMs, or on shutdown; `signal` aborts then.
+   * Starts a `text/event-stream` answer, for one session's stream when `token`
+   * is given. The stream ends when the client goes away, after maxStreamMs,
+   * or on shutdown; `signal` aborts then, and the stream's places under the
+   * caps are free again.
    */
-  function begin(ctx: Context, kind: keyof typeof open) {
+  function begin(ctx: Context, kind: keyof typeof open, token: string | null = null) {
+    // with access control off nobody has a key: every stream counts as keyless
+    const keyed = ctx.state.key !== undefined;
+    assertRoom(ctx, kind, token, keyed);
     const streams = open[kind];
-    if (closed || streams.size >= maxStreams) {
-      ctx.set('Retry-After', '1');
-      throw closed
-        ? refuse('The server is shutting down; connect again shortly.', 'SHUTTING_DOWN')
-        : refuse(
-            `Too many event streams are open (at most ${maxStreams} of each kind); connect again shortly.`,
-            'TOO_MANY_STREAMS',
-          );
-    }
+    const counts = perSession[keyed ? 'keyed' : 'keyless'];
     const body = new PassThrough();
     const ended = new AbortController();
     const end = () => ended.abort();
     const timer = setTimeout(end, maxStreamMs);
     streams.add(end);
+    if (token !== null) {
+      counts.set(token, (counts.get(token) ?? 0) + 1);
+      if (!keyed) keylessStreams += 1;
+    }
     const { res } = ctx;
     res.once('close', end);
     body.once('close', end);
     ended.signal.addEventListener('abort', () => {
       clearTimeout(timer);
       streams.delete(end);
+      if (token !== null) {
+        const left = counts.get(token)! - 1;
+        if (left === 0) counts.delete(token);
+        else counts.set(token, left);
+        if (!keyed) keylessStreams -= 1;
+      }
       res.off('close', end);
       body.end();
       // a client that does not read the rest loses the connection, so that
@@ -193,7 +243,7 @@ export function createStreams({
       if (!takesEvents && cursor >= head) throw new SessionNotFoundError(token);
       // a stream waits as a long poll does: past the caps on waiting, refuse before it begins
       eventLog.assertRoomToWait(token);
-      const stream = begin(ctx, 'session');
+      const stream = begin(ctx, 'session', token);
       // the id sets the client's resume point even before the first event
       stream.write(`retry: ${RETRY_MS}\nid: ${cursor}\n\n`);
       void (async () => {

@@ -6,7 +6,7 @@ import type http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import { pino } from 'pino';
-import type { Config } from '../../src/config.js';
+import { type Config, defaultStreamsPerSession } from '../../src/config.js';
 import { startServer, type RunningServer } from '../../src/server.js';
 
 export interface TestServer {
@@ -41,6 +41,7 @@ export async function startTestServer(overrides: Partial<Config> = {}): Promise<
     accessControl: false,
     retentionDays: 0,
     maxStreams: 1000,
+    maxStreamsPerSession: defaultStreamsPerSession(overrides.maxStreams ?? 1000),
     streamHeartbeatMs: 15_000,
     streamMaxMs: 300_000,
     ...overrides,
