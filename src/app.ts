@@ -1,6 +1,7 @@
 // createApp(deps): the Koa app with every route, mounted under /api and, for
 // clients of the old server, under /_wave/api. No listen here.
 
+import type { IncomingMessage } from 'node:http';
 import Router from '@koa/router';
 import Koa from 'koa';
 import bodyParser from 'koa-bodyparser';
@@ -52,7 +53,8 @@ export interface AppDeps {
   access: Access;
   audit: AuditStore;
   importLines: ImportLines;
-  importCaps: ImportCaps;
+  /** The import's caps, and how its route takes its upload off the request deadline. */
+  importCaps: ImportCaps & { untimed(req: IncomingMessage): void };
   streams: Streams;
   /** The folder of the built dashboard (index.html and assets/), served at `/`. */
   webRoot: string | null;

@@ -13,6 +13,7 @@ import { createApp } from './app.js';
 import type { Config } from './config.js';
 import { createEventLog } from './event-log.js';
 import { createAccess } from './http/auth.js';
+import { createRequestDeadline } from './http/request-deadline.js';
 import { createStreams } from './http/stream-routes.js';
 import { createAuditStore } from './store/audit-store.js';
 import { createImporter } from './store/import.js';
@@ -117,6 +118,7 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
     maxStreamMs: config.streamMaxMs,
     maxEventsPerAnswer: MAX_EVENTS_PER_ANSWER,
   });
+  const requestDeadline = createRequestDeadline(config.requestTimeoutMs);
   const app = createApp({
     access,
     audit: createAuditStore(store.db),
@@ -140,6 +142,8 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
     importCaps: {
       maxBytes: config.maxImportBytes,
       maxLineBytes: config.maxImportLineBytes || 4 * config.maxBodyBytes,
+      idleTimeoutMs: config.requestTimeoutMs,
+      untimed: (req) => requestDeadline.exempt(req),
     },
     maxEventsPerAnswer: MAX_EVENTS_PER_ANSWER,
     corsOrigins: config.corsOrigins,
@@ -150,14 +154,24 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
   // Koa's handler returns a promise that it settles itself
   const server = http.createServer(
     {
-      // a client that sends its request too slowly is answered 408 and cut
-      // off; a long poll has sent its request and waits on its own timeout
-      requestTimeout: config.requestTimeoutMs,
+      // a client that sends its headers too slowly is answered 408 and cut
+      // off by Node; a body too slowly, by requestDeadline (Node's own
+      // requestTimeout would also cut off a large import however steady);
+      // a long poll has sent its request and waits on its own timeout
+      requestTimeout: 0,
       headersTimeout: config.requestTimeoutMs,
       connectionsCheckingInterval: Math.min(1000, config.requestTimeoutMs / 2),
     },
-    (req, res) => void handle(req, res),
+    (req, res) => {
+      requestDeadline.track(req, res);
+      void handle(req, res);
+    },
   );
+  const deadlineSweep = setInterval(
+    () => requestDeadline.sweep(Date.now()),
+    Math.max(1, Math.min(1000, config.requestTimeoutMs / 2)),
+  );
+  deadlineSweep.unref();
   // above the 60 s idle timeout of common proxies and load balancers
   server.keepAliveTimeout = 65_000;
   server.listen(config.port, config.host);
@@ -226,6 +240,7 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
     close: () =>
       (closing ??= (async () => {
         clearInterval(sweep);
+        clearInterval(deadlineSweep);
         clearInterval(retention);
         const closed = new Promise<void>((resolve) => server.close(() => resolve()));
         notifier.releaseAll();

@@ -178,6 +178,51 @@ describe('a large import', () => {
   });
 });
 
+describe('the time an import takes', () => {
+  const TIMEOUT_MS = 300;
+  let slow: TestServer;
+  beforeAll(async () => {
+    slow = await startTestServer({ requestTimeoutMs: TIMEOUT_MS });
+  });
+  afterAll(async () => {
+    await slow.close();
+  });
+  const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+  it('takes an upload that lasts well past REQUEST_TIMEOUT_MS while its pieces keep coming', async () => {
+    const token = randomUUID();
+    const lines = buildExport(token, 30);
+    const upload = streamImport(slow.baseUrl);
+    const started = Date.now();
+    for (const line of lines) {
+      await upload.write(line);
+      await pause(TIMEOUT_MS / 6);
+    }
+    upload.end();
+    const answer = await upload.answer;
+    // the upload really outlasted the request timeout several times over
+    expect(Date.now() - started).toBeGreaterThan(3 * TIMEOUT_MS);
+    expect([answer.status, answer.body]).toEqual([200, expect.objectContaining({ token, events: 30 })]);
+  });
+
+  it('answers 408 to an upload that stalls for REQUEST_TIMEOUT_MS, and keeps nothing of what it staged', async () => {
+    const token = randomUUID();
+    const lines = buildExport(token, 30);
+    const upload = streamImport(slow.baseUrl);
+    for (const line of lines.slice(0, 10)) await upload.write(line);
+    // then nothing more comes
+    const answer = await upload.answer;
+    expect([answer.status, answer.body.code]).toEqual([408, 'REQUEST_TIMEOUT']);
+    expect(answer.headers.connection).toBe('close');
+    await waitFor('the staged rows to go', () => {
+      const rows = rowsIn(slow.dbFile, token);
+      return rows.events === 0 && rows.staged === 0;
+    });
+    expect((await request(slow.baseUrl, 'GET', `/api/sessions/${token}/history`)).status).toBe(404);
+    upload.abort();
+  });
+});
+
 describe('a crash during an import', () => {
   it('leaves nothing at the next start, which says what it removed, and the export imports again', async () => {
     const dbFile = tempDbFile();

@@ -74,6 +74,28 @@ describe('slow clients', () => {
     expect(Date.now() - started).toBeLessThan(5000);
   });
 
+  it('cuts off a client that sends its body too slowly, storing nothing', async () => {
+    server = await startTestServer({ requestTimeoutMs: 400 });
+    const token = await createSession(server.baseUrl);
+    const url = new URL(server.baseUrl);
+    const socket = net.connect(Number(url.port), url.hostname);
+    await new Promise((resolve) => socket.once('connect', resolve));
+    let received = '';
+    socket.on('data', (chunk: Buffer) => (received += chunk.toString()));
+    const closed = new Promise((resolve) => socket.once('close', resolve));
+    socket.write(
+      `POST /api/sessions/${token}/events HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 200\r\n\r\n{"type":"slow","data":"`,
+    );
+    // one body byte every 100 ms: the body would take 18 s to arrive
+    const trickle = setInterval(() => socket.writable && socket.write('x'), 100);
+    await closed;
+    clearInterval(trickle);
+    expect(received).toMatch(/^HTTP\/1\.1 408/);
+    expect(received).toContain('"code":"REQUEST_TIMEOUT"');
+    const history = await request<{ records: unknown[] }>(server.baseUrl, 'GET', `/api/sessions/${token}/history`);
+    expect(history.body.records).toEqual([]);
+  });
+
   it('keeps idle connections open 65 s, above the 60 s of common proxies', async () => {
     server = await startTestServer();
     const res = await fetch(`${server.baseUrl}/api/status`);

@@ -2,6 +2,7 @@
 // the verification of its hash chain, and its export as NDJSON or CSV,
 // streamed page by page.
 
+import type { IncomingMessage } from 'node:http';
 import { Readable } from 'node:stream';
 import type Router from '@koa/router';
 import type { Context } from 'koa';
@@ -119,12 +120,19 @@ export function mountAuditRoutes(
     access,
     importLines,
     importCaps,
-  }: { audit: AuditStore; access: Access; importLines: ImportLines; importCaps: ImportCaps },
+  }: {
+    audit: AuditStore;
+    access: Access;
+    importLines: ImportLines;
+    importCaps: ImportCaps & { untimed(req: IncomingMessage): void };
+  },
 ) {
   // the body is an export (NDJSON), read line by line rather than parsed whole
   router.post('/sessions/import', access.allow('admin'), async (ctx) => {
     ctx.set('Cache-Control', 'no-store');
-    const body = requestBody(ctx.req);
+    // the upload may take as long as it needs, but no wait for its next piece longer than the idle timeout
+    importCaps.untimed(ctx.req);
+    const body = requestBody(ctx.req, importCaps.idleTimeoutMs);
     try {
       const declared = Number(ctx.get('Content-Length'));
       if (declared > importCaps.maxBytes) throw importTooLarge(importCaps.maxBytes);

@@ -10,6 +10,8 @@ import { HttpError } from './errors.js';
 export interface ImportCaps {
   maxBytes: number;
   maxLineBytes: number;
+  /** The longest wait for the next piece of the body (REQUEST_TIMEOUT_MS); the whole upload has no deadline. */
+  idleTimeoutMs: number;
 }
 
 const NEWLINE = 0x0a;
@@ -57,7 +59,8 @@ export async function* readBodyLines(
     let step: IteratorResult<Buffer>;
     try {
       step = await iterator.next();
-    } catch {
+    } catch (error) {
+      if (error instanceof HttpError) throw error;
       throw new HttpError(
         400,
         'The import could not be read to its end (the upload was cut off). Nothing was stored.',
@@ -90,9 +93,11 @@ export interface RequestBody extends AsyncIterable<Buffer> {
 /**
  * The request's body chunk by chunk, one at a time (the socket is paused
  * while a chunk waits), without destroying the request when reading stops
- * early, so that a refusal can still be answered.
+ * early, so that a refusal can still be answered. A wait for the client of
+ * more than `idleTimeoutMs` (0: none) throws a 408; the time spent on the
+ * chunks already read does not count.
  */
-export function requestBody(req: IncomingMessage): RequestBody {
+export function requestBody(req: IncomingMessage, idleTimeoutMs: number): RequestBody {
   const queue: Buffer[] = [];
   let failed = false;
   let discarding = false;
@@ -127,9 +132,22 @@ export function requestBody(req: IncomingMessage): RequestBody {
         }
         if (failed) throw new Error('the request body was cut off');
         if (req.readableEnded) return;
-        const waiting = new Promise<void>((resolve) => (wake = resolve));
+        let idle: NodeJS.Timeout | undefined;
+        const waiting = new Promise<boolean>((resolve) => {
+          wake = () => resolve(true);
+          if (idleTimeoutMs > 0) idle = setTimeout(() => resolve(false), idleTimeoutMs);
+        });
         req.resume();
-        await waiting;
+        const woken = await waiting;
+        clearTimeout(idle);
+        if (!woken) {
+          wake = null;
+          throw new HttpError(
+            408,
+            `The import's upload stalled: nothing arrived for ${idleTimeoutMs} ms (REQUEST_TIMEOUT_MS). Nothing was stored.`,
+            'REQUEST_TIMEOUT',
+          );
+        }
       }
     },
     discard() {
