@@ -3,7 +3,31 @@
 // and be empty; no server may have the file open.
 
 import BetterSqlite3 from 'better-sqlite3';
-import { chainHash, GENESIS_HASH } from '../src/domain/audit.js';
+import { type AuditRecord, chainHash, GENESIS_HASH } from '../src/domain/audit.js';
+
+/** The events 1..count of a bench session from 127.0.0.1, received at `at`, with the server's hash chain. */
+function* benchEvents(
+  token: string,
+  count: number,
+  at: number,
+  dataOf: (n: number) => unknown,
+): Generator<AuditRecord & { hash: string }> {
+  let head = GENESIS_HASH;
+  for (let number = 1; number <= count; number++) {
+    const record: AuditRecord = {
+      token,
+      number,
+      type: 'bench',
+      data: JSON.stringify(dataOf(number)),
+      received_at: at,
+      source_address: '127.0.0.1',
+      source_user_agent: 'wave-sessions-bench',
+      source_key: null,
+    };
+    head = chainHash(head, record);
+    yield { ...record, hash: head };
+  }
+}
 
 /** Appends `count` events to each session straight into the file. */
 export function fillDatabase(dbFile: string, sessions: { token: string; count: number }[]): void {
@@ -17,21 +41,13 @@ export function fillDatabase(dbFile: string, sessions: { token: string; count: n
     const setHead = db.prepare('update sessions set last_event = ?, head_hash = ? where token = ? and last_event = 0');
     // the same hash chain the server keeps, so that the history verifies
     const fill = db.transaction((token: string, count: number) => {
-      const at = Date.now();
       let head = GENESIS_HASH;
-      for (let n = 1; n <= count; n++) {
-        const data = { n, note: 'bulk-loaded for the benchmark' };
-        head = chainHash(head, {
-          token,
-          number: n,
-          type: 'bench',
-          data: JSON.stringify(data),
-          received_at: at,
-          source_address: '127.0.0.1',
-          source_user_agent: 'wave-sessions-bench',
-          source_key: null,
-        });
-        insert.run(token, n, JSON.stringify(data), at, head);
+      for (const event of benchEvents(token, count, Date.now(), (n) => ({
+        n,
+        note: 'bulk-loaded for the benchmark',
+      }))) {
+        insert.run(token, event.number, event.data, event.received_at, event.hash);
+        head = event.hash;
       }
       if (setHead.run(count, head, token).changes !== 1) throw new Error(`session ${token} is missing or not empty`);
     });
@@ -70,24 +86,14 @@ export function* exportLines(token: string, count: number, dataBytes = 100): Gen
     deleted_at: null,
     deleted_reason: null,
   })}\n`;
-  const at = Date.now();
   const pad = 'x'.repeat(dataBytes);
+  const source = { address: '127.0.0.1', user_agent: 'wave-sessions-bench', key: null };
   let head = GENESIS_HASH;
-  for (let number = 1; number <= count; number++) {
-    const data = { n: number, pad };
-    head = chainHash(head, {
-      token,
-      number,
-      type: 'bench',
-      data: JSON.stringify(data),
-      received_at: at,
-      source_address: '127.0.0.1',
-      source_user_agent: 'wave-sessions-bench',
-      source_key: null,
-    });
-    const source = { address: '127.0.0.1', user_agent: 'wave-sessions-bench', key: null };
-    const received_at = new Date(at).toISOString();
-    yield `${JSON.stringify({ kind: 'event', number, type: 'bench', data, received_at, source, hash: head })}\n`;
+  for (const event of benchEvents(token, count, Date.now(), (n) => ({ n, pad }))) {
+    const { number, type, data, hash } = event;
+    const received_at = new Date(event.received_at).toISOString();
+    yield `${JSON.stringify({ kind: 'event', number, type, data: JSON.parse(data) as unknown, received_at, source, hash })}\n`;
+    head = hash;
   }
   yield `${JSON.stringify({ kind: 'end', events: count, head_hash: head })}\n`;
 }

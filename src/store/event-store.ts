@@ -18,7 +18,8 @@ import {
   type PushableStatus,
 } from '../domain/session-status.js';
 import type { DeletedReason, SessionRow } from './database.js';
-import { isExpired, observationOutcomes, priorAnswer, type StoredKey } from './session-store.js';
+import { prepareAppendRow } from './append-row.js';
+import { isExpired, priorAnswer, type StoredKey } from './session-store.js';
 import type { SqliteStore } from './sqlite.js';
 
 export interface StoredEvent {
@@ -113,19 +114,7 @@ export function createEventStore(
   const selectSession = prepare(
     db.selectFrom('sessions').selectAll().where('token', '=', p).where('deleted_at', 'is', null),
   );
-  const insertEvent = prepare(
-    db.insertInto('events').values({
-      token: p,
-      number: p,
-      type: p,
-      data: p,
-      received_at: p,
-      source_address: p,
-      source_user_agent: p,
-      source_key: p,
-      hash: p,
-    }),
-  );
+  const appendRow = prepareAppendRow(store);
   const updateSession = prepare(
     db
       .updateTable('sessions')
@@ -142,9 +131,6 @@ export function createEventStore(
       .where('token', '=', p),
   );
 
-  const insertOutcome = prepare(
-    db.insertInto('observation_results').values({ result: p, received_at: p, token: p, number: p }),
-  );
   // the key in the write's scope, and in '' (rows from before keys had scopes)
   const selectKeys = prepare(
     db
@@ -209,19 +195,7 @@ export function createEventStore(
             source_key: write.source.keyId,
           };
           next = { ...next, head_hash: chainHash(session.head_hash, record) };
-          insertEvent.run(
-            write.token,
-            stored.number,
-            type,
-            data,
-            write.now,
-            write.source.address,
-            write.source.userAgent,
-            write.source.keyId,
-            next.head_hash,
-          );
-          for (const result of observationOutcomes(type, data))
-            insertOutcome.run(result, write.now, write.token, stored.number);
+          appendRow({ ...record, hash: next.head_hash });
         }
         if (decision.deleteAs) next = { ...next, deleted_at: write.now, deleted_reason: decision.deleteAs };
         if (next !== session) {

@@ -31,7 +31,8 @@ import {
   type StatusDates,
 } from '../domain/session-status.js';
 import type { EventRow, NewSessionRow } from './database.js';
-import { indexLabels, observationOutcomes } from './session-store.js';
+import { prepareAppendRow } from './append-row.js';
+import { indexLabels } from './session-store.js';
 import type { SqliteStore } from './sqlite.js';
 
 /** An export that does not verify, with the first line at fault. */
@@ -255,22 +256,7 @@ const REMOVE_BATCH = 1000;
 export function createImporter(store: SqliteStore) {
   const { db, prepare, runExclusive, writeTransaction } = store;
   const p = sql<never>`?`;
-  const insertEvent = prepare(
-    db.insertInto('events').values({
-      token: p,
-      number: p,
-      type: p,
-      data: p,
-      received_at: p,
-      source_address: p,
-      source_user_agent: p,
-      source_key: p,
-      hash: p,
-    }),
-  );
-  const insertOutcome = prepare(
-    db.insertInto('observation_results').values({ result: p, received_at: p, token: p, number: p }),
-  );
+  const appendRow = prepareAppendRow(store);
   const selectSession = prepare(db.selectFrom('sessions').select('token').where('token', '=', p));
   const selectStaged = prepare(db.selectFrom('staged_imports').select('token').where('token', '=', p));
   const insertStaged = prepare(db.insertInto('staged_imports').values({ token: p, started_at: p }));
@@ -322,21 +308,7 @@ export function createImporter(store: SqliteStore) {
           },
           write: async (events) => {
             await runExclusive(() => {
-              for (const e of events) {
-                insertEvent.run(
-                  e.token,
-                  e.number,
-                  e.type,
-                  e.data,
-                  e.received_at,
-                  e.source_address,
-                  e.source_user_agent,
-                  e.source_key,
-                  e.hash,
-                );
-                for (const result of observationOutcomes(e.type, e.data))
-                  insertOutcome.run(result, e.received_at, e.token, e.number);
-              }
+              for (const e of events) appendRow(e);
             });
             written += events.length;
             staged += events.length;
