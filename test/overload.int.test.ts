@@ -91,6 +91,17 @@ describe('slow clients', () => {
     expect(history.body.records).toEqual([]);
   });
 
+  it('cuts off a client whose body still trickles in after an early answer', async () => {
+    server = await startTestServer({ requestTimeoutMs: 400 });
+    const token = await createSession(server.baseUrl);
+    // a body declared larger than MAX_BODY_BYTES is answered 413 before it is read; its bytes then keep coming
+    const received = await trickle(
+      server.baseUrl,
+      `POST /api/sessions/${token}/events HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${2 * 1024 * 1024}\r\n\r\n{`,
+    );
+    expect(received).toMatch(/^HTTP\/1\.1 413/);
+  });
+
   it('keeps idle connections open 65 s, above the 60 s of common proxies', async () => {
     server = await startTestServer();
     const res = await fetch(`${server.baseUrl}/api/status`);

@@ -10,6 +10,7 @@ import { migrateToLatest } from '../src/store/migrate.js';
 import { openSqlite, type SqliteStore } from '../src/store/sqlite.js';
 import { createSessionStore } from '../src/store/session-store.js';
 import { createSession, poll, pushEvent } from './helpers/client.js';
+import { waitFor } from './helpers/export.js';
 import { readMetric } from './helpers/metrics.js';
 import { startTestServer, tempDbFile, type TestServer } from './helpers/server.js';
 
@@ -50,17 +51,18 @@ describe('waiting polls', () => {
     // Given 20 polls waiting
     const aborts = Array.from({ length: 20 }, () => new AbortController());
     const polls = aborts.map((a) => poll(server!.baseUrl, token, '?last_event=0', a.signal).catch(() => null));
-    const deadline = Date.now() + 5000;
-    while ((await readMetric(server.baseUrl, 'wave_sessions_waiting_polls')) < 20 && Date.now() < deadline)
-      await sleep(20);
-    expect(await readMetric(server.baseUrl, 'wave_sessions_waiting_polls')).toBe(20);
+    await waitFor(
+      '20 polls waiting',
+      async () => (await readMetric(server!.baseUrl, 'wave_sessions_waiting_polls')) === 20,
+    );
     // When their clients go away
     for (const a of aborts) a.abort();
     await Promise.all(polls);
     // Then no waiter remains, long before any timeout
-    while ((await readMetric(server.baseUrl, 'wave_sessions_waiting_polls')) > 0 && Date.now() < deadline)
-      await sleep(20);
-    expect(await readMetric(server.baseUrl, 'wave_sessions_waiting_polls')).toBe(0);
+    await waitFor(
+      'no poll waiting',
+      async () => (await readMetric(server!.baseUrl, 'wave_sessions_waiting_polls')) === 0,
+    );
   });
 
   it('a poll that times out or is answered leaves no waiter behind', async () => {
@@ -94,7 +96,10 @@ describe('ends of a wait', () => {
     server = await startTestServer({ longPollTimeoutMs: 30_000 });
     const token = await createSession(server.baseUrl);
     const waiting = poll(server.baseUrl, token, '?last_event=0');
-    await sleep(100);
+    await waitFor(
+      'the poll to wait',
+      async () => (await readMetric(server!.baseUrl, 'wave_sessions_waiting_polls')) === 1,
+    );
     await fetch(`${server.baseUrl}/api/sessions/${token}`, { method: 'DELETE' });
     expect((await waiting).body).toEqual([]);
     expect((await fetch(`${server.baseUrl}/api/sessions/${token}/events?last_event=0`)).status).toBe(404);
@@ -203,16 +208,14 @@ describe('caps on waiting', () => {
     // Given two polls waiting on the session: its cap
     const polls = new AbortController();
     const waiting = [1, 2].map(() => eventLog.waitForEvents('s', { ...wait, signal: polls.signal }));
-    for (let i = 0; i < 200 && notifier.waitingFor('s') < 2; i++) await sleep(5);
-    expect(notifier.waitingFor('s')).toBe(2);
+    await waitFor('two polls waiting', () => notifier.waitingFor('s') === 2);
     // Then a third poll is refused
     await expect(eventLog.waitForEvents('s', { ...wait, signal: polls.signal })).rejects.toBeInstanceOf(
       TooManyPollsError,
     );
     // And a stream's next wait waits, and gets the next event
     const next = eventLog.nextEvents('s', { ...wait, signal: new AbortController().signal });
-    for (let i = 0; i < 200 && notifier.waitingFor('s') < 3; i++) await sleep(5);
-    expect(notifier.waitingFor('s')).toBe(3);
+    await waitFor("the stream's wait beside them", () => notifier.waitingFor('s') === 3);
     await eventLog.append('s', { type: 'x', data: '1' }, source);
     expect((await next).map((e) => e.number)).toEqual([1]);
     polls.abort();

@@ -29,6 +29,11 @@ const STATUS_OF: Record<DomainErrorKind, number> = {
   idempotency_key_reused: 422,
 };
 
+/** The HTTP status of a domain error. */
+export function statusOf(error: DomainError): number {
+  return STATUS_OF[error.kind];
+}
+
 /**
  * What went wrong reading a request body, as an answer: too large (413), an
  * encoding this server does not take (415), or anything else that makes it
@@ -90,7 +95,7 @@ export function errorMiddleware({ logger }: { logger: Logger }): Middleware {
         status = error.status;
         body = { error: error.message, code: error.code };
       } else if (error instanceof DomainError) {
-        status = STATUS_OF[error.kind];
+        status = statusOf(error);
         body = { error: error.message, code: error.code };
         if (status === 503) ctx.set('Retry-After', '1');
       } else {

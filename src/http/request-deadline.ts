@@ -34,7 +34,10 @@ export function createRequestDeadline(timeoutMs: number): RequestDeadline {
     track(req, res) {
       if (timeoutMs === 0 || req.complete || !hasBody(req)) return;
       uploading.set(req, { res, started: Date.now() });
-      res.once('close', () => uploading.delete(req));
+      // an answer given before the body is in does not end the deadline: Node
+      // still reads the rest of the body on that connection
+      // (a request closes once its body is read to the end, or its connection closes)
+      req.once('close', () => uploading.delete(req));
     },
     exempt(req) {
       uploading.delete(req);
@@ -47,15 +50,18 @@ export function createRequestDeadline(timeoutMs: number): RequestDeadline {
         }
         if (now - started < timeoutMs) continue;
         uploading.delete(req);
-        if (!res.headersSent) {
-          res.writeHead(408, {
-            'Content-Type': 'application/json; charset=utf-8',
-            'Content-Length': Buffer.byteLength(TIMED_OUT),
-            'X-Content-Type-Options': 'nosniff',
-            Connection: 'close',
-          });
-          res.end(TIMED_OUT);
+        if (res.headersSent) {
+          // answered already, and the body still trickles in: cut the connection
+          req.socket.destroy();
+          continue;
         }
+        res.writeHead(408, {
+          'Content-Type': 'application/json; charset=utf-8',
+          'Content-Length': Buffer.byteLength(TIMED_OUT),
+          'X-Content-Type-Options': 'nosniff',
+          Connection: 'close',
+        });
+        res.end(TIMED_OUT);
         // the rest of the body is not waited for
         res.once('finish', () => req.socket.destroy());
         if (res.writableFinished) req.socket.destroy();
