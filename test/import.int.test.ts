@@ -178,6 +178,93 @@ describe('a large import', () => {
   });
 });
 
+describe('a staging removed or left behind', () => {
+  /** An upload of `token`'s export with its first `events` event lines sent and staged. */
+  async function stagedUpload(baseUrl: string, dbFile: string, lines: string[], events: number) {
+    const upload = streamImport(baseUrl);
+    for (const line of lines.slice(0, 1 + events)) await upload.write(line);
+    await waitFor('a batch to be staged', async () => (await readMetric(baseUrl, STAGED)) >= 1000);
+    expect(upload.answered()).toBe(false);
+    return upload;
+  }
+  function removeStagingRow(dbFile: string, token: string) {
+    const other = new BetterSqlite3(dbFile);
+    try {
+      expect(other.prepare('delete from staged_imports where token = ?').run(token).changes).toBe(1);
+    } finally {
+      other.close();
+    }
+  }
+
+  it('an import whose staging row another process removed is refused at publishing, and leaves nothing', async () => {
+    // Given an upload of 1000 events, all staged, whose end line has not come
+    const token = randomUUID();
+    const lines = buildExport(token, 1000);
+    const upload = await stagedUpload(server.baseUrl, server.dbFile, lines, 1000);
+    // When another process removes its staging row (as its start does), then the end comes
+    removeStagingRow(server.dbFile, token);
+    await upload.write(lines[1001]!);
+    upload.end();
+    // Then no session is published from it, and none of its rows stay
+    const answer = await upload.answer;
+    expect([answer.status, answer.body.code]).toEqual([409, 'IMPORT_INTERRUPTED']);
+    expect((await request(server.baseUrl, 'GET', `/api/sessions/${token}/status`)).status).toBe(404);
+    expect(rowsIn(server.dbFile, token)).toEqual({ events: 0, outcomes: 0, staged: 0 });
+    // and the export imports again
+    expect((await importText(server.baseUrl, lines.join(''))).status).toBe(200);
+  });
+
+  it('an import whose staging row was removed stages nothing more, and leaves nothing', async () => {
+    const token = randomUUID();
+    const lines = buildExport(token, 2500);
+    const upload = await stagedUpload(server.baseUrl, server.dbFile, lines, 1500);
+    removeStagingRow(server.dbFile, token);
+    // the next batch (events 1001 to 2000) is refused before the end line comes
+    for (const line of lines.slice(1501, 2001)) {
+      if (upload.answered()) break;
+      await upload.write(line);
+    }
+    await waitFor('the answer before the end of the body', () => upload.answered());
+    upload.end();
+    const answer = await upload.answer;
+    expect([answer.status, answer.body.code]).toEqual([409, 'IMPORT_INTERRUPTED']);
+    expect((await request(server.baseUrl, 'GET', `/api/sessions/${token}/status`)).status).toBe(404);
+    expect(rowsIn(server.dbFile, token)).toEqual({ events: 0, outcomes: 0, staged: 0 });
+  });
+
+  it('what a refused import could not remove (a locked database) is removed once the lock goes', async () => {
+    const locked = await startTestServer();
+    const other = new BetterSqlite3(locked.dbFile);
+    try {
+      // Given an upload with a batch staged
+      const token = randomUUID();
+      const lines = buildExport(token, 1200);
+      const upload = await stagedUpload(locked.baseUrl, locked.dbFile, lines, 1000);
+      // When another process holds the write lock past the busy timeout while the upload is refused
+      other.prepare('begin immediate').run();
+      await upload.write('not json\n');
+      upload.end();
+      const answer = await upload.answer;
+      expect([answer.status, answer.body.code]).toEqual([400, 'IMPORT_REFUSED']);
+      // its rows could not be removed
+      expect(rowsIn(locked.dbFile, token)).toMatchObject({ events: 1000, staged: 1 });
+      other.prepare('rollback').run();
+      // Then they are removed once the lock is gone, without a restart
+      await waitFor('the left-behind staging to be removed', () => {
+        const rows = rowsIn(locked.dbFile, token);
+        return rows.events === 0 && rows.staged === 0;
+      });
+      expect(rowsIn(locked.dbFile, token)).toEqual({ events: 0, outcomes: 0, staged: 0 });
+      // and the export imports
+      const again = await importText(locked.baseUrl, lines.join(''));
+      expect([again.status, again.body]).toEqual([200, expect.objectContaining({ token, events: 1200 })]);
+    } finally {
+      other.close();
+      await locked.close();
+    }
+  }, 30_000);
+});
+
 describe('the time an import takes', () => {
   const TIMEOUT_MS = 300;
   let slow: TestServer;
