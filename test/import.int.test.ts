@@ -6,7 +6,8 @@ import { randomUUID } from 'node:crypto';
 import http from 'node:http';
 import BetterSqlite3 from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createSession, pushEvent, request } from './helpers/client.js';
+import { chainHash, GENESIS_HASH } from '../src/domain/audit.js';
+import { createSession, poll, pushEvent, request } from './helpers/client.js';
 import { buildExport, exportHeaderLine, streamImport, waitFor } from './helpers/export.js';
 import { readMetric } from './helpers/metrics.js';
 import { startServerProcess } from './helpers/process.js';
@@ -428,5 +429,66 @@ describe('the header of an import', () => {
       expect(res.headers.get('content-disposition')).toBe(`attachment; filename="wave-session-odd______x_.${format}"`);
       await res.text();
     }
+  });
+});
+
+describe('the events of an import', () => {
+  /** `value` inside `depth` arrays. */
+  const nested = (depth: number): unknown => {
+    let value: unknown = 'x';
+    for (let i = 0; i < depth; i++) value = [value];
+    return value;
+  };
+  /** A valid export of one note event with `data`. */
+  function exportOf(token: string, data: unknown): string {
+    const record = {
+      token,
+      number: 1,
+      type: 'note',
+      data: JSON.stringify(data),
+      received_at: Date.parse('2026-11-30T10:00:01.000Z'),
+      source_address: null,
+      source_user_agent: null,
+      source_key: null,
+    };
+    const hash = chainHash(GENESIS_HASH, record);
+    const event = {
+      kind: 'event',
+      number: 1,
+      type: 'note',
+      data,
+      received_at: '2026-11-30T10:00:01.000Z',
+      source: { address: null, user_agent: null, key: null },
+      hash,
+    };
+    return [exportHeaderLine(token), JSON.stringify(event), JSON.stringify({ kind: 'end', events: 1, head_hash: hash })]
+      .map((line) => `${line}\n`)
+      .join('');
+  }
+
+  it('refuses an event that nests deeper than a push may, naming its line, as the push is refused', async () => {
+    const token = randomUUID();
+    const session = await createSession(server.baseUrl);
+    // a push of {type, data} with data 300 deep is refused
+    const pushed = await pushEvent(server.baseUrl, session, 'note', nested(300));
+    expect([pushed.status, (pushed.body as unknown as { code: string }).code]).toEqual([400, 'BODY_TOO_DEEP']);
+    // and so is its import
+    const res = await importText(server.baseUrl, exportOf(token, nested(300)));
+    expect([res.status, res.body.code]).toEqual([400, 'IMPORT_REFUSED']);
+    expect(res.body.error).toMatch(/line 2: .*deeper than 256/);
+    expect((await request(server.baseUrl, 'GET', `/api/sessions/${token}/status`)).status).toBe(404);
+    expect(rowsIn(server.dbFile, token)).toEqual({ events: 0, outcomes: 0, staged: 0 });
+  });
+
+  it('takes an event as deep as a push may be', async () => {
+    // {type, data} with data 255 deep nests 256 levels: the most a push may
+    const session = await createSession(server.baseUrl);
+    expect((await pushEvent(server.baseUrl, session, 'note', nested(255))).status).toBe(200);
+    const token = randomUUID();
+    const res = await importText(server.baseUrl, exportOf(token, nested(255)));
+    expect([res.status, res.body]).toEqual([200, expect.objectContaining({ token, events: 1 })]);
+    expect((await poll(server.baseUrl, token, '?last_event=0')).body).toEqual([
+      { type: 'note', data: nested(255), number: 1 },
+    ]);
   });
 });

@@ -26,6 +26,7 @@ import { ConflictError, ValidationError } from '../domain/errors.js';
 import { sql } from 'kysely';
 import { z } from 'zod';
 import { parseEventBody } from '../domain/event-types.js';
+import { MAX_BODY_DEPTH, nestingDepth } from '../domain/json-depth.js';
 import { validateNewSession } from '../domain/session-config.js';
 import {
   evolveStatus,
@@ -176,6 +177,10 @@ export async function readExport(lines: AsyncIterable<string>, sink?: ExportSink
     }
     if (kind === 'event') {
       const e = parseLine(eventSchema, line, lineNo, 'event line');
+      // as a push's body is checked
+      if (nestingDepth({ type: e.type, data: e.data }) > MAX_BODY_DEPTH) {
+        refuse(lineNo, `the event nests deeper than ${MAX_BODY_DEPTH} levels, which a push may not`);
+      }
       const number = count + 1;
       if (e.number !== number) refuse(lineNo, `event ${number} expected, found ${e.number}`);
       let input: { type: string; data: string };
