@@ -6,6 +6,7 @@ import Router from '@koa/router';
 import Koa from 'koa';
 import bodyParser from 'koa-bodyparser';
 import type { Logger } from 'pino';
+import { MAX_BODY_DEPTH, nestingDepth } from './domain/json-depth.js';
 import type { EventLog } from './event-log.js';
 import { type ImportLines, mountAuditRoutes } from './http/audit-routes.js';
 import type { Access } from './http/auth.js';
@@ -22,23 +23,6 @@ import type { Metrics } from './metrics.js';
 import type { SessionStore } from './store/session-store.js';
 
 export const API_PREFIXES = ['/api', '/_wave/api'] as const;
-
-// deeper JSON would exhaust the stack of every recursive step after parsing
-const MAX_BODY_DEPTH = 256;
-
-/** How deep arrays and objects nest in `value`, measured without recursion. */
-export function nestingDepth(value: unknown): number {
-  let deepest = 0;
-  const stack: [unknown, number][] = [[value, 0]];
-  while (stack.length > 0) {
-    const [item, depth] = stack.pop()!;
-    if (item === null || typeof item !== 'object') continue;
-    deepest = Math.max(deepest, depth + 1);
-    if (deepest > MAX_BODY_DEPTH) return deepest;
-    for (const child of Object.values(item)) stack.push([child, depth + 1]);
-  }
-  return deepest;
-}
 
 export interface AppDeps {
   logger: Logger;

@@ -206,6 +206,8 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
       (tokens) => tokens.forEach((token) => eventLog.release(token, 'expired')),
       (err: unknown) => logger.error({ err }, 'expiring sessions failed'),
     );
+    // what refused imports could not remove (a full or locked database) is tried again
+    importer.retryRemovals().catch((err: unknown) => logger.error({ err }, 'removing staged imports failed'));
   }, EXPIRY_SWEEP_MS);
   sweep.unref();
 

@@ -6,7 +6,8 @@ import { randomUUID } from 'node:crypto';
 import http from 'node:http';
 import BetterSqlite3 from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createSession, pushEvent, request } from './helpers/client.js';
+import { chainHash, GENESIS_HASH } from '../src/domain/audit.js';
+import { createSession, poll, pushEvent, request } from './helpers/client.js';
 import { buildExport, exportHeaderLine, streamImport, waitFor } from './helpers/export.js';
 import { readMetric } from './helpers/metrics.js';
 import { startServerProcess } from './helpers/process.js';
@@ -178,6 +179,93 @@ describe('a large import', () => {
   });
 });
 
+describe('a staging removed or left behind', () => {
+  /** An upload of `token`'s export with its first `events` event lines sent and staged. */
+  async function stagedUpload(baseUrl: string, dbFile: string, lines: string[], events: number) {
+    const upload = streamImport(baseUrl);
+    for (const line of lines.slice(0, 1 + events)) await upload.write(line);
+    await waitFor('a batch to be staged', async () => (await readMetric(baseUrl, STAGED)) >= 1000);
+    expect(upload.answered()).toBe(false);
+    return upload;
+  }
+  function removeStagingRow(dbFile: string, token: string) {
+    const other = new BetterSqlite3(dbFile);
+    try {
+      expect(other.prepare('delete from staged_imports where token = ?').run(token).changes).toBe(1);
+    } finally {
+      other.close();
+    }
+  }
+
+  it('an import whose staging row another process removed is refused at publishing, and leaves nothing', async () => {
+    // Given an upload of 1000 events, all staged, whose end line has not come
+    const token = randomUUID();
+    const lines = buildExport(token, 1000);
+    const upload = await stagedUpload(server.baseUrl, server.dbFile, lines, 1000);
+    // When another process removes its staging row (as its start does), then the end comes
+    removeStagingRow(server.dbFile, token);
+    await upload.write(lines[1001]!);
+    upload.end();
+    // Then no session is published from it, and none of its rows stay
+    const answer = await upload.answer;
+    expect([answer.status, answer.body.code]).toEqual([409, 'IMPORT_INTERRUPTED']);
+    expect((await request(server.baseUrl, 'GET', `/api/sessions/${token}/status`)).status).toBe(404);
+    expect(rowsIn(server.dbFile, token)).toEqual({ events: 0, outcomes: 0, staged: 0 });
+    // and the export imports again
+    expect((await importText(server.baseUrl, lines.join(''))).status).toBe(200);
+  });
+
+  it('an import whose staging row was removed stages nothing more, and leaves nothing', async () => {
+    const token = randomUUID();
+    const lines = buildExport(token, 2500);
+    const upload = await stagedUpload(server.baseUrl, server.dbFile, lines, 1500);
+    removeStagingRow(server.dbFile, token);
+    // the next batch (events 1001 to 2000) is refused before the end line comes
+    for (const line of lines.slice(1501, 2001)) {
+      if (upload.answered()) break;
+      await upload.write(line);
+    }
+    await waitFor('the answer before the end of the body', () => upload.answered());
+    upload.end();
+    const answer = await upload.answer;
+    expect([answer.status, answer.body.code]).toEqual([409, 'IMPORT_INTERRUPTED']);
+    expect((await request(server.baseUrl, 'GET', `/api/sessions/${token}/status`)).status).toBe(404);
+    expect(rowsIn(server.dbFile, token)).toEqual({ events: 0, outcomes: 0, staged: 0 });
+  });
+
+  it('what a refused import could not remove (a locked database) is removed once the lock goes', async () => {
+    const locked = await startTestServer();
+    const other = new BetterSqlite3(locked.dbFile);
+    try {
+      // Given an upload with a batch staged
+      const token = randomUUID();
+      const lines = buildExport(token, 1200);
+      const upload = await stagedUpload(locked.baseUrl, locked.dbFile, lines, 1000);
+      // When another process holds the write lock past the busy timeout while the upload is refused
+      other.prepare('begin immediate').run();
+      await upload.write('not json\n');
+      upload.end();
+      const answer = await upload.answer;
+      expect([answer.status, answer.body.code]).toEqual([400, 'IMPORT_REFUSED']);
+      // its rows could not be removed
+      expect(rowsIn(locked.dbFile, token)).toMatchObject({ events: 1000, staged: 1 });
+      other.prepare('rollback').run();
+      // Then they are removed once the lock is gone, without a restart
+      await waitFor('the left-behind staging to be removed', () => {
+        const rows = rowsIn(locked.dbFile, token);
+        return rows.events === 0 && rows.staged === 0;
+      });
+      expect(rowsIn(locked.dbFile, token)).toEqual({ events: 0, outcomes: 0, staged: 0 });
+      // and the export imports
+      const again = await importText(locked.baseUrl, lines.join(''));
+      expect([again.status, again.body]).toEqual([200, expect.objectContaining({ token, events: 1200 })]);
+    } finally {
+      other.close();
+      await locked.close();
+    }
+  }, 30_000);
+});
+
 describe('the time an import takes', () => {
   // long enough that a busy machine's pauses never pass for a stalled upload
   const TIMEOUT_MS = 1500;
@@ -342,5 +430,66 @@ describe('the header of an import', () => {
       expect(res.headers.get('content-disposition')).toBe(`attachment; filename="wave-session-odd______x_.${format}"`);
       await res.text();
     }
+  });
+});
+
+describe('the events of an import', () => {
+  /** `value` inside `depth` arrays. */
+  const nested = (depth: number): unknown => {
+    let value: unknown = 'x';
+    for (let i = 0; i < depth; i++) value = [value];
+    return value;
+  };
+  /** A valid export of one note event with `data`. */
+  function exportOf(token: string, data: unknown): string {
+    const record = {
+      token,
+      number: 1,
+      type: 'note',
+      data: JSON.stringify(data),
+      received_at: Date.parse('2026-11-30T10:00:01.000Z'),
+      source_address: null,
+      source_user_agent: null,
+      source_key: null,
+    };
+    const hash = chainHash(GENESIS_HASH, record);
+    const event = {
+      kind: 'event',
+      number: 1,
+      type: 'note',
+      data,
+      received_at: '2026-11-30T10:00:01.000Z',
+      source: { address: null, user_agent: null, key: null },
+      hash,
+    };
+    return [exportHeaderLine(token), JSON.stringify(event), JSON.stringify({ kind: 'end', events: 1, head_hash: hash })]
+      .map((line) => `${line}\n`)
+      .join('');
+  }
+
+  it('refuses an event that nests deeper than a push may, naming its line, as the push is refused', async () => {
+    const token = randomUUID();
+    const session = await createSession(server.baseUrl);
+    // a push of {type, data} with data 300 deep is refused
+    const pushed = await pushEvent(server.baseUrl, session, 'note', nested(300));
+    expect([pushed.status, (pushed.body as unknown as { code: string }).code]).toEqual([400, 'BODY_TOO_DEEP']);
+    // and so is its import
+    const res = await importText(server.baseUrl, exportOf(token, nested(300)));
+    expect([res.status, res.body.code]).toEqual([400, 'IMPORT_REFUSED']);
+    expect(res.body.error).toMatch(/line 2: .*deeper than 256/);
+    expect((await request(server.baseUrl, 'GET', `/api/sessions/${token}/status`)).status).toBe(404);
+    expect(rowsIn(server.dbFile, token)).toEqual({ events: 0, outcomes: 0, staged: 0 });
+  });
+
+  it('takes an event as deep as a push may be', async () => {
+    // {type, data} with data 255 deep nests 256 levels: the most a push may
+    const session = await createSession(server.baseUrl);
+    expect((await pushEvent(server.baseUrl, session, 'note', nested(255))).status).toBe(200);
+    const token = randomUUID();
+    const res = await importText(server.baseUrl, exportOf(token, nested(255)));
+    expect([res.status, res.body]).toEqual([200, expect.objectContaining({ token, events: 1 })]);
+    expect((await poll(server.baseUrl, token, '?last_event=0')).body).toEqual([
+      { type: 'note', data: nested(255), number: 1 },
+    ]);
   });
 });

@@ -14,14 +14,19 @@
 // staging tables copied into the log at the end, would keep readers
 // untouched but hold the single writer for the whole copy (O(events)), which
 // is the stall that batching avoids. Any refusal removes what was staged,
-// again in short transactions; what a crash leaves is removed at the next
-// start (removeStagedImports).
+// again in short transactions; what cannot be removed then (a full or locked
+// database) is tried again every second (retryRemovals), and what a crash
+// leaves is removed at the next start (removeStagedImports). An import checks
+// in each of its transactions that its `staged_imports` row is still its own,
+// and publishes only by deleting that row: a staging that another process
+// removed meanwhile never becomes a session with events missing.
 
 import { type AuditRecord, chainHash, GENESIS_HASH } from '../domain/audit.js';
 import { ConflictError, ValidationError } from '../domain/errors.js';
 import { sql } from 'kysely';
 import { z } from 'zod';
 import { parseEventBody } from '../domain/event-types.js';
+import { MAX_BODY_DEPTH, nestingDepth } from '../domain/json-depth.js';
 import { validateNewSession } from '../domain/session-config.js';
 import {
   evolveStatus,
@@ -172,6 +177,10 @@ export async function readExport(lines: AsyncIterable<string>, sink?: ExportSink
     }
     if (kind === 'event') {
       const e = parseLine(eventSchema, line, lineNo, 'event line');
+      // as a push's body is checked
+      if (nestingDepth({ type: e.type, data: e.data }) > MAX_BODY_DEPTH) {
+        refuse(lineNo, `the event nests deeper than ${MAX_BODY_DEPTH} levels, which a push may not`);
+      }
       const number = count + 1;
       if (e.number !== number) refuse(lineNo, `event ${number} expected, found ${e.number}`);
       let input: { type: string; data: string };
@@ -249,6 +258,12 @@ async function* takingTurns(lines: AsyncIterable<string>): AsyncGenerator<string
 /** Rows removed per transaction when staged events are taken out again. */
 const REMOVE_BATCH = 1000;
 
+/** A staging of this process: its token and the `started_at` of its `staged_imports` row, which tells it from another's. */
+interface Staging {
+  token: string;
+  startedAt: number;
+}
+
 /**
  * Imports over a store: each staged in short transactions, then published
  * in one. `staged()` is the number of events staged by imports in progress.
@@ -258,7 +273,7 @@ export function createImporter(store: SqliteStore) {
   const p = sql<never>`?`;
   const appendRow = prepareAppendRow(store);
   const selectSession = prepare(db.selectFrom('sessions').select('token').where('token', '=', p));
-  const selectStaged = prepare(db.selectFrom('staged_imports').select('token').where('token', '=', p));
+  const selectStaged = prepare(db.selectFrom('staged_imports').select('started_at').where('token', '=', p));
   const insertStaged = prepare(db.insertInto('staged_imports').values({ token: p, started_at: p }));
   const deleteEvents = prepare(
     db.deleteFrom('events').where('token', '=', p).where('number', '>', p).where('number', '<=', p),
@@ -266,48 +281,118 @@ export function createImporter(store: SqliteStore) {
   const deleteOutcomes = prepare(
     db.deleteFrom('observation_results').where('token', '=', p).where('number', '>', p).where('number', '<=', p),
   );
-  const deleteStaged = prepare(db.deleteFrom('staged_imports').where('token', '=', p));
+  const deleteStaged = prepare(db.deleteFrom('staged_imports').where('token', '=', p).where('started_at', '=', p));
   let staged = 0;
+  /** Tokens that an import of this process is staging or publishing: never removed by a retry. */
+  const owned = new Set<string>();
+  /** Stagings whose removal failed (a full or locked database), with how many events they wrote. */
+  const leftBehind = new Map<string, Staging & { count: number }>();
+  let retrying = false;
 
   const exists = (token: string) =>
     new ConflictError(`A session ${token} exists already: an import never overwrites one.`, 'SESSION_EXISTS');
+  const interrupted = (token: string) =>
+    new ConflictError(
+      `The import of session ${token} was staged no more: another process removed what it had written. Nothing was stored; import it again.`,
+      'IMPORT_INTERRUPTED',
+    );
 
-  /** Takes out the `count` events staged under `token`, a batch per transaction, then the token. */
-  async function unstage(token: string, count: number): Promise<void> {
+  /** Whether `staging`'s row is there, its own. */
+  function stillStaged({ token, startedAt }: Staging): boolean {
+    const row = selectStaged.get(token) as { started_at: number } | undefined;
+    return row?.started_at === startedAt;
+  }
+
+  /** Whether `staging`'s rows are its own to remove: its row is there, or no import's is and no session has the token. */
+  function mayRemove({ token, startedAt }: Staging): boolean {
+    const row = selectStaged.get(token) as { started_at: number } | undefined;
+    if (row) return row.started_at === startedAt;
+    return !selectSession.get(token);
+  }
+
+  /**
+   * Takes out the `count` events that `staging` wrote, a batch per
+   * transaction, then its row; stops if the token is no longer its own (a
+   * session or another import has it).
+   */
+  async function unstage(staging: Staging, count: number): Promise<void> {
     for (let from = 0; from < count; from += REMOVE_BATCH) {
-      await runExclusive(() => {
-        deleteEvents.run(token, from, from + REMOVE_BATCH);
-        deleteOutcomes.run(token, from, from + REMOVE_BATCH);
+      const removed = await runExclusive(() => {
+        if (!mayRemove(staging)) return false;
+        deleteEvents.run(staging.token, from, from + REMOVE_BATCH);
+        deleteOutcomes.run(staging.token, from, from + REMOVE_BATCH);
+        return true;
       });
+      if (!removed) return;
     }
-    await runExclusive(() => deleteStaged.run(token));
+    await runExclusive(() => deleteStaged.run(staging.token, staging.startedAt));
+  }
+
+  /** Removes `staging` now, or remembers it for retryRemovals. */
+  async function unstageOrRemember(staging: Staging, count: number): Promise<void> {
+    try {
+      await unstage(staging, count);
+      leftBehind.delete(staging.token);
+    } catch {
+      // a full or locked database: tried again by retryRemovals, and at the next start
+      leftBehind.set(staging.token, { ...staging, count });
+    }
   }
 
   return {
     /** Events staged by the imports in progress. */
     staged: () => staged,
 
+    /** Tokens whose staged rows could not be removed yet. */
+    leftBehind: () => [...leftBehind.keys()],
+
+    /**
+     * Tries again to remove what refused imports could not remove (a full or
+     * locked database); meanwhile an import of such a token answers 409
+     * IMPORT_IN_PROGRESS. Never touches a token an import of this process holds.
+     */
+    async retryRemovals(): Promise<void> {
+      if (retrying || leftBehind.size === 0) return;
+      retrying = true;
+      try {
+        for (const [token, { count, ...staging }] of [...leftBehind]) {
+          if (owned.has(token)) continue;
+          await unstageOrRemember(staging, count);
+        }
+      } finally {
+        retrying = false;
+      }
+    },
+
     /** Restores an export; resolves with its token, event count and head hash. */
     async importExport(lines: AsyncIterable<string>): Promise<{ token: string; events: number; head_hash: string }> {
-      let token: string | null = null;
+      let staging: Staging | null = null;
+      let holds: string | null = null;
       let written = 0;
       try {
         const read = await readExport(takingTurns(lines), {
           begin: async (session) => {
+            const token = session.token;
+            if (owned.has(token)) {
+              throw new ConflictError(`An import of session ${token} is in progress already.`, 'IMPORT_IN_PROGRESS');
+            }
+            const startedAt = Date.now();
             await runExclusive(() => {
-              if (selectSession.get(session.token)) throw exists(session.token);
-              if (selectStaged.get(session.token)) {
-                throw new ConflictError(
-                  `An import of session ${session.token} is in progress already.`,
-                  'IMPORT_IN_PROGRESS',
-                );
+              if (selectSession.get(token)) throw exists(token);
+              if (selectStaged.get(token)) {
+                throw new ConflictError(`An import of session ${token} is in progress already.`, 'IMPORT_IN_PROGRESS');
               }
-              insertStaged.run(session.token, Date.now());
+              insertStaged.run(token, startedAt);
             });
-            token = session.token;
+            staging = { token, startedAt };
+            owned.add(token);
+            holds = token;
           },
           write: async (events) => {
+            const mine = staging!;
             await runExclusive(() => {
+              // removed meanwhile by another process (its start removes what it takes for a crash's)
+              if (!stillStaged(mine)) throw interrupted(mine.token);
               for (const e of events) appendRow(e);
             });
             written += events.length;
@@ -315,21 +400,25 @@ export function createImporter(store: SqliteStore) {
           },
         });
         const row = read.session;
+        const mine = staging!;
         await writeTransaction(async (trx) => {
+          // the staging must still be this import's whole: else events may be missing
+          const gone = await trx
+            .deleteFrom('staged_imports')
+            .where('token', '=', mine.token)
+            .where('started_at', '=', mine.startedAt)
+            .executeTakeFirst();
+          if (Number(gone.numDeletedRows) !== 1) throw interrupted(row.token);
           if (await trx.selectFrom('sessions').select('token').where('token', '=', row.token).executeTakeFirst()) {
             throw exists(row.token);
           }
           await trx.insertInto('sessions').values(row).execute();
           await indexLabels(trx, row.token, JSON.parse(row.labels) as string[]);
-          await trx.deleteFrom('staged_imports').where('token', '=', row.token).execute();
         });
-        token = null;
+        staging = null;
         return { token: row.token, events: read.events, head_hash: read.head };
       } catch (error) {
-        if (token !== null) {
-          // what cannot be removed now (the database is closing) is removed at the next start
-          await unstage(token, written).catch(() => {});
-        }
+        if (staging !== null) await unstageOrRemember(staging, written);
         if (error instanceof InvalidExportError) {
           throw new ValidationError(
             `The export cannot be imported: ${error.message}. Nothing was stored.`,
@@ -339,6 +428,7 @@ export function createImporter(store: SqliteStore) {
         throw error;
       } finally {
         staged -= written;
+        if (holds !== null) owned.delete(holds);
       }
     },
 
