@@ -169,7 +169,8 @@ export const SETTINGS: Setting[] = [
     key: 'requestTimeoutMs',
     env: 'REQUEST_TIMEOUT_MS',
     flag: '--request-timeout-ms',
-    description: 'time a client has to send its request headers and body (an import: the longest wait for its next piece; a long poll then waits on its own timeout)',
+    description:
+      'time a client has to send its request headers and body (an import: the longest wait for its next piece; a long poll then waits on its own timeout)',
     fallback: '30000',
     parse: integer(100, 3_600_000),
   },
