@@ -5,9 +5,9 @@
 // verification or request, 2 bad usage.
 
 import fs from 'node:fs';
-import readline from 'node:readline';
 import { Readable } from 'node:stream';
 import { type Command, InvalidArgumentError, Option } from 'commander';
+import { LineTooLongError, splitLines } from './lines.js';
 import { createAuditStore } from './store/audit-store.js';
 import { readExport } from './store/import.js';
 import { openSqlite } from './store/sqlite.js';
@@ -18,6 +18,9 @@ export interface Output {
   /** Where progress goes, when a person watches (a terminal). */
   progress?: (line: string) => void;
 }
+
+/** The longest line `verify --file` reads (256 MiB): one line is held whole, and a string cannot grow without end. */
+export const DEFAULT_MAX_FILE_LINE_BYTES = 256 * 1024 * 1024;
 
 class CommandFailed extends Error {}
 class BadUsage extends Error {}
@@ -218,37 +221,51 @@ export function addHttpCommands(program: Command, env: NodeJS.ProcessEnv, io: Ou
     .argument('[token]', 'the session (not needed with --file)')
     .option('--db-file <file>', 'verify offline, on this database file')
     .option('--file <export>', 'verify an export file offline')
+    .option(
+      '--max-line-bytes <bytes>',
+      'with --file: the longest line it reads (256 MiB); a longer one fails the verification',
+      wholeNumber,
+      String(DEFAULT_MAX_FILE_LINE_BYTES),
+    )
     .addOption(urlOption())
     .addOption(keyOption())
     .action(
-      run(async (token: string | undefined, opts: { dbFile?: string; file?: string; url: string; key?: string }) => {
-        let result: { ok: boolean; [k: string]: unknown };
-        if (opts.file) {
-          try {
-            const { session, events, head } = await readExport(
-              readline.createInterface({ input: fs.createReadStream(opts.file), crlfDelay: Infinity }),
-            );
-            result = { ok: true, token: session.token, events, head_hash: head };
-          } catch (error) {
-            result = { ok: false, reason: (error as Error).message };
+      run(
+        async (
+          token: string | undefined,
+          opts: { dbFile?: string; file?: string; maxLineBytes: string; url: string; key?: string },
+        ) => {
+          let result: { ok: boolean; [k: string]: unknown };
+          if (opts.file) {
+            try {
+              const chunks = fs.createReadStream(opts.file) as AsyncIterable<Buffer>;
+              const { session, events, head } = await readExport(splitLines(chunks, Number(opts.maxLineBytes)));
+              result = { ok: true, token: session.token, events, head_hash: head };
+            } catch (error) {
+              const reason = (error as Error).message;
+              result = {
+                ok: false,
+                reason: error instanceof LineTooLongError ? `${reason} (--max-line-bytes)` : reason,
+              };
+            }
+          } else if (!token) {
+            throw new BadUsage('give a session token, or --file');
+          } else if (opts.dbFile) {
+            if (!fs.existsSync(opts.dbFile)) throw new CommandFailed(`${opts.dbFile}: no such database file`);
+            const store = openSqlite(opts.dbFile);
+            try {
+              result = await createAuditStore(store.db).verify(token);
+            } finally {
+              await store.close();
+            }
+          } else {
+            result = (await (
+              await get(`${opts.url}/api/sessions/${tokenSegment(token)}/verify`, opts)
+            ).json()) as typeof result;
           }
-        } else if (!token) {
-          throw new BadUsage('give a session token, or --file');
-        } else if (opts.dbFile) {
-          if (!fs.existsSync(opts.dbFile)) throw new CommandFailed(`${opts.dbFile}: no such database file`);
-          const store = openSqlite(opts.dbFile);
-          try {
-            result = await createAuditStore(store.db).verify(token);
-          } finally {
-            await store.close();
-          }
-        } else {
-          result = (await (
-            await get(`${opts.url}/api/sessions/${tokenSegment(token)}/verify`, opts)
-          ).json()) as typeof result;
-        }
-        io.out(JSON.stringify(result));
-        if (!result.ok) setCode(1);
-      }),
+          io.out(JSON.stringify(result));
+          if (!result.ok) setCode(1);
+        },
+      ),
     );
 }

@@ -104,6 +104,32 @@ describe('the command-line tool', () => {
     expect(JSON.parse(bad.out)).toMatchObject({ ok: false, reason: expect.stringContaining('does not match') });
   });
 
+  it('verify --file reads CRLF lines, and fails cleanly on a line past --max-line-bytes', async () => {
+    const file = path.join(dir, 'lines.ndjson');
+    expect((await cli(['export', token, '--out', file])).code).toBe(0);
+    const crlf = path.join(dir, 'crlf.ndjson');
+    fs.writeFileSync(crlf, fs.readFileSync(file, 'utf8').replaceAll('\n', '\r\n'));
+    const lines = fs.readFileSync(file, 'utf8').trimEnd().split('\n');
+    const longest = Math.max(...lines.map((l) => Buffer.byteLength(l)));
+    const longestNumber = lines.findIndex((l) => Buffer.byteLength(l) === longest) + 1;
+    for (const args of [
+      ['--file', crlf],
+      ['--file', file, '--max-line-bytes', String(longest)],
+    ]) {
+      const ok = await cli(['verify', ...args]);
+      expect([args, ok.code, ok.err]).toEqual([args, 0, '']);
+      expect(JSON.parse(ok.out)).toMatchObject({ ok: true, token, events: lines.length - 2 });
+    }
+    const tooLong = await cli(['verify', '--file', file, '--max-line-bytes', String(longest - 1)]);
+    expect(tooLong.code).toBe(1);
+    expect(tooLong.err).toBe('');
+    expect(JSON.parse(tooLong.out)).toEqual({
+      ok: false,
+      reason: `line ${longestNumber} is longer than the limit of ${longest - 1} bytes (--max-line-bytes)`,
+    });
+    expect((await cli(['verify', '--file', file, '--max-line-bytes', 'lots'])).code).toBe(2);
+  });
+
   it('verify --db-file works offline and fails on a tampered file', async () => {
     const own = await startTestServer();
     const t = await createSession(own.baseUrl);

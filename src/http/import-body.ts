@@ -1,10 +1,10 @@
 // An import's request body as lines, read with two caps: on the whole body
-// (MAX_IMPORT_BYTES) and on one line (MAX_IMPORT_LINE_BYTES). The lines are
-// split on the raw bytes, so a line past its cap is refused before it is ever
-// joined into one string (readline cannot cap a line: one long enough ends
-// the process with "Invalid string length").
+// (MAX_IMPORT_BYTES) and on one line (MAX_IMPORT_LINE_BYTES). The lines come
+// from splitLines (src/lines.ts), so that an import holds at most about twice
+// the line cap however its body is chunked; this file maps its errors to HTTP.
 
 import type { IncomingMessage } from 'node:http';
+import { LineTooLongError, splitLines } from '../lines.js';
 import { HttpError } from './errors.js';
 
 export interface ImportCaps {
@@ -14,8 +14,6 @@ export interface ImportCaps {
   idleTimeoutMs: number;
 }
 
-const NEWLINE = 0x0a;
-
 export function importTooLarge(maxBytes: number): HttpError {
   return new HttpError(
     413,
@@ -24,65 +22,43 @@ export function importTooLarge(maxBytes: number): HttpError {
   );
 }
 
-function decode(pieces: Buffer[], length: number): string {
-  const text = (pieces.length === 1 ? pieces[0]! : Buffer.concat(pieces, length)).toString('utf8');
-  // a line ended by CRLF is the same line
-  return text.endsWith('\r') ? text.slice(0, -1) : text;
+/** The chunks of `body` until they pass `maxBytes` in all, then a 413. */
+async function* capped(body: AsyncIterable<Buffer>, maxBytes: number): AsyncGenerator<Buffer> {
+  let total = 0;
+  for await (const chunk of body) {
+    total += chunk.length;
+    if (total > maxBytes) throw importTooLarge(maxBytes);
+    yield chunk;
+  }
 }
 
 /**
  * The lines of `body`, decoded as UTF-8 (bytes that are not UTF-8 become
- * U+FFFD and fail the line's hash). Throws an HttpError: 413 past a cap, 400
- * when the body cannot be read to its end (the client went away).
+ * U+FFFD and fail the line's hash; a CRLF ending is taken as LF). Throws an
+ * HttpError: 413 past a cap, 400 when the body cannot be read to its end (the
+ * client went away); an HttpError of `body` itself (a 408) comes through.
  */
 export async function* readBodyLines(
   body: AsyncIterable<Buffer>,
   { maxBytes, maxLineBytes }: ImportCaps,
 ): AsyncGenerator<string> {
-  let total = 0;
-  let pieces: Buffer[] = [];
-  let lineLength = 0;
-  let lineNo = 1;
-  const append = (piece: Buffer) => {
-    lineLength += piece.length;
-    if (lineLength > maxLineBytes) {
+  try {
+    yield* splitLines(capped(body, maxBytes), maxLineBytes);
+  } catch (error) {
+    if (error instanceof HttpError) throw error;
+    if (error instanceof LineTooLongError) {
       throw new HttpError(
         413,
-        `Line ${lineNo} of the import is longer than the limit of ${maxLineBytes} bytes (MAX_IMPORT_LINE_BYTES). Nothing was stored.`,
+        `Line ${error.lineNumber} of the import is longer than the limit of ${maxLineBytes} bytes (MAX_IMPORT_LINE_BYTES). Nothing was stored.`,
         'IMPORT_LINE_TOO_LONG',
       );
     }
-    if (piece.length > 0) pieces.push(piece);
-  };
-  const iterator = body[Symbol.asyncIterator]();
-  for (;;) {
-    let step: IteratorResult<Buffer>;
-    try {
-      step = await iterator.next();
-    } catch (error) {
-      if (error instanceof HttpError) throw error;
-      throw new HttpError(
-        400,
-        'The import could not be read to its end (the upload was cut off). Nothing was stored.',
-        'MALFORMED_BODY',
-      );
-    }
-    if (step.done) break;
-    const chunk = step.value;
-    total += chunk.length;
-    if (total > maxBytes) throw importTooLarge(maxBytes);
-    let start = 0;
-    for (let end = chunk.indexOf(NEWLINE); end !== -1; end = chunk.indexOf(NEWLINE, start)) {
-      append(chunk.subarray(start, end));
-      yield decode(pieces, lineLength);
-      pieces = [];
-      lineLength = 0;
-      lineNo += 1;
-      start = end + 1;
-    }
-    append(chunk.subarray(start));
+    throw new HttpError(
+      400,
+      'The import could not be read to its end (the upload was cut off). Nothing was stored.',
+      'MALFORMED_BODY',
+    );
   }
-  if (lineLength > 0) yield decode(pieces, lineLength);
 }
 
 export interface RequestBody extends AsyncIterable<Buffer> {
