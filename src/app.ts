@@ -6,6 +6,7 @@ import Router from '@koa/router';
 import Koa from 'koa';
 import bodyParser from 'koa-bodyparser';
 import type { Logger } from 'pino';
+import type { EventValidation } from './domain/event-types.js';
 import { MAX_BODY_DEPTH, nestingDepth } from './domain/json-depth.js';
 import type { EventLog } from './event-log.js';
 import { type ImportLines, mountAuditRoutes } from './http/audit-routes.js';
@@ -30,6 +31,8 @@ export interface AppDeps {
   eventLog: EventLog;
   version: string;
   longPollTimeoutMs: number;
+  /** How a push of a known type whose data matches no shape is taken; record when not given. */
+  eventValidation?: EventValidation;
   maxBodyBytes: number;
   maxEventsPerAnswer: number;
   corsOrigins: readonly string[];

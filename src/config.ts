@@ -2,6 +2,7 @@
 // flag (the flag wins). Bad values stop the start with one clear line.
 
 import { Command, InvalidArgumentError } from 'commander';
+import { EVENT_VALIDATION_MODES, type EventValidation } from './domain/event-types.js';
 
 export interface Config {
   port: number;
@@ -25,6 +26,8 @@ export interface Config {
   maxStreamsPerSession: number;
   streamHeartbeatMs: number;
   streamMaxMs: number;
+  /** record: data of a known type that matches no shape is stored, marked invalid; strict: refused with 400. */
+  eventValidation: EventValidation;
 }
 
 interface Setting {
@@ -183,6 +186,20 @@ export const SETTINGS: Setting[] = [
     parse: (value, name) => {
       if (value !== 'on' && value !== 'off') throw new ConfigError(`${name} must be on or off, not "${value}".`);
       return value === 'on';
+    },
+  },
+  {
+    key: 'eventValidation',
+    env: 'EVENT_VALIDATION',
+    flag: '--event-validation',
+    description:
+      'record: an event of a known type whose data matches none of its shapes is stored, marked invalid, and answered 200; strict: it is refused with 400 (status and resume are strict in both)',
+    fallback: 'record',
+    parse: (value, name) => {
+      if (!(EVENT_VALIDATION_MODES as readonly string[]).includes(value)) {
+        throw new ConfigError(`${name} must be ${EVENT_VALIDATION_MODES.join(' or ')}, not "${value}".`);
+      }
+      return value;
     },
   },
   {

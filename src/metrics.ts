@@ -13,6 +13,12 @@ export function createMetrics(waitingPolls: () => number, openStreams: () => num
       help: 'Events committed to the log',
       registers: [registry],
     }),
+    invalidEvents: new Counter({
+      name: 'wave_sessions_invalid_events_total',
+      help: 'Events of a known type stored with data that matches none of its shapes (EVENT_VALIDATION=record), by type',
+      labelNames: ['type'],
+      registers: [registry],
+    }),
     commits: new Counter({
       name: 'wave_sessions_commits_total',
       help: 'Transactions that committed events (group commit stores several pushes in one)',

@@ -99,6 +99,8 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
     metrics.commits.inc();
     metrics.commitBatchSize.observe(committed.length);
     metrics.eventsAppended.inc(committed.length);
+    for (const event of committed)
+      if (event.invalidReason !== undefined) metrics.invalidEvents.inc({ type: event.type });
   });
   const eventLog = createEventLog({
     events,
@@ -138,6 +140,7 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
     eventLog,
     version: readPackageVersion(),
     longPollTimeoutMs: config.longPollTimeoutMs,
+    eventValidation: config.eventValidation,
     maxBodyBytes: config.maxBodyBytes,
     importCaps: {
       maxBytes: config.maxImportBytes,

@@ -275,7 +275,9 @@ describe('export', () => {
     const res = await fetch(`${server.baseUrl}/api/sessions/${token}/export?format=csv`);
     expect(res.headers.get('content-type')).toMatch(/^text\/csv/);
     const rows = (await res.text()).trimEnd().split('\r\n');
-    expect(rows[0]).toBe('number,type,received_at,source_address,source_user_agent,source_key,data,hash');
+    expect(rows[0]).toBe(
+      'number,type,received_at,source_address,source_user_agent,source_key,data,hash,invalid_reason',
+    );
     expect(rows).toHaveLength(11);
     expect(rows[2]).toMatch(/^2,"test_ready","[^,]+","[^,]+","device\/1",,"\{""test_path"":""\/a\.html""/);
   });

@@ -1,5 +1,7 @@
 // Bad input: each answers a clear JSON error with the right status, stores
-// nothing, leaks no stack trace, and the server keeps running.
+// nothing, leaks no stack trace, and the server keeps running. The server
+// runs with EVENT_VALIDATION=strict, where data of a known type that matches
+// no shape is bad input too (record mode: test/payloads.int.test.ts).
 
 import http from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -10,7 +12,7 @@ import { startTestServer, tempDbFile, type TestServer } from './helpers/server.j
 let server: TestServer;
 let token: string;
 beforeAll(async () => {
-  server = await startTestServer({ maxBodyBytes: 1024, longPollTimeoutMs: 200 });
+  server = await startTestServer({ maxBodyBytes: 1024, longPollTimeoutMs: 200, eventValidation: 'strict' });
   token = await createSession(server.baseUrl);
 });
 afterAll(async () => {

@@ -187,6 +187,9 @@ describe('Idempotency-Key', () => {
       drop table idempotency_keys;
       alter table unscoped rename to idempotency_keys;
       delete from kysely_migration where name = '2026-12-01T11-00_scope_idempotency_keys';
+      -- and without what later migrations added
+      alter table events drop column invalid_reason;
+      delete from kysely_migration where name = '2026-12-01T12-00_invalid_event_reason';
     `);
     db.close();
     // When the server starts on it (and migrates)

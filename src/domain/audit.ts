@@ -19,7 +19,18 @@ export interface AuditRecord {
   source_address: string | null;
   source_user_agent: string | null;
   source_key: string | null;
+  /**
+   * Present only on an event recorded with data that matches none of its
+   * type's shapes; a valid event's record has neither key, so it hashes as
+   * it did before these keys existed.
+   */
+  valid?: false;
+  invalid_reason?: string;
 }
+
+/** The validity keys of a record: none for a valid event. */
+export const validityOf = (invalidReason: string | null | undefined): Pick<AuditRecord, 'valid' | 'invalid_reason'> =>
+  invalidReason == null ? {} : { valid: false, invalid_reason: invalidReason };
 
 /** JSON with object keys sorted at every depth and no whitespace: one text per value. */
 export function canonicalJson(value: unknown): string {

@@ -1,8 +1,13 @@
 // A session's report, computed from its log alone: per test, when it was
 // ready, observed and completed, how long each step took and what the
 // observation found; the status timeline with the time spent running and
-// paused; and the status as of any event.
+// paused; the events recorded with data that matches none of their type's
+// shapes; and the status as of any event.
+//
+// A test is keyed by its path without a leading "/": the DPCTF harness sends
+// its page's location without it, the runner names the test with it.
 
+import { testNameOf, testPathOf } from './event-types.js';
 import type { SessionStatus } from './session-status.js';
 
 export interface LoggedEvent {
@@ -11,6 +16,15 @@ export interface LoggedEvent {
   data: unknown;
   /** ms since the epoch */
   received_at: number;
+  /** Why the data matches none of its type's shapes; null (or absent) for a valid event. */
+  invalid_reason?: string | null;
+}
+
+/** An event recorded with data that matches none of its type's shapes: left out of the tests and counts. */
+interface InvalidEvent {
+  number: number;
+  type: string;
+  reason: string;
 }
 
 type Result = 'PASS' | 'FAIL' | 'TIMEOUT' | 'NOT_RUN';
@@ -33,9 +47,11 @@ export function buildReport(events: readonly LoggedEvent[], { at }: { at?: numbe
   const tests = new Map<string, TestReport>();
   const counts: Record<Result, number> = { PASS: 0, FAIL: 0, TIMEOUT: 0, NOT_RUN: 0 };
   const timeline: { number: number; status: SessionStatus; at: number }[] = [];
+  const invalid: InvalidEvent[] = [];
   let observing: TestReport | undefined;
   const test = (path: string): TestReport => {
-    let t = tests.get(path);
+    const key = path.replace(/^\/+/, '');
+    let t = tests.get(key);
     if (!t) {
       t = {
         test_path: path,
@@ -47,21 +63,27 @@ export function buildReport(events: readonly LoggedEvent[], { at }: { at?: numbe
         durations: { until_observing: null, observing: null, total: null },
         results: [],
       };
-      tests.set(path, t);
+      tests.set(key, t);
     }
     return t;
   };
 
   for (const e of events) {
+    if (e.invalid_reason != null) {
+      invalid.push({ number: e.number, type: e.type, reason: e.invalid_reason });
+      continue;
+    }
     const data = e.data as Record<string, unknown> | string | unknown[];
     switch (e.type) {
       case 'status':
         timeline.push({ number: e.number, status: data as SessionStatus, at: e.received_at });
         break;
       case 'test_ready': {
-        const d = data as { test_path: string; test_name: string };
-        const t = test(d.test_path);
-        t.test_name = d.test_name;
+        // one of three shapes: the seed's, the runner docs', a DPCTF page's
+        const path = testPathOf(data);
+        if (path === null) break;
+        const t = test(path);
+        t.test_name = testNameOf(data);
         t.ready_at = e.received_at;
         break;
       }
@@ -107,6 +129,7 @@ export function buildReport(events: readonly LoggedEvent[], { at }: { at?: numbe
     tests: [...tests.values()],
     results: counts,
     status_timeline: timeline,
+    invalid_events: invalid,
     time_running_ms: spent.running ?? 0,
     time_paused_ms: spent.paused ?? 0,
     status: statusAt,

@@ -6,6 +6,7 @@ import type { IncomingMessage } from 'node:http';
 import { Readable } from 'node:stream';
 import type Router from '@koa/router';
 import type { Context } from 'koa';
+import { validityOf } from '../domain/audit.js';
 import { ConflictError } from '../domain/errors.js';
 import { buildReport, type LoggedEvent } from '../domain/report.js';
 import type { EventRow, SessionRow } from '../store/database.js';
@@ -37,6 +38,8 @@ export function historyRecord(row: EventRow) {
     number: row.number,
     type: row.type,
     data: storedData(row),
+    // only on an event recorded with data that matches none of its type's shapes, as in its hashed record
+    ...validityOf(row.invalid_reason),
     received_at: isoOrNull(row.received_at),
     source: { address: row.source_address, user_agent: row.source_user_agent, key: row.source_key },
     hash: row.hash,
@@ -88,6 +91,8 @@ const CSV_COLUMNS = [
   'source_key',
   'data',
   'hash',
+  // empty for a valid event
+  'invalid_reason',
 ];
 
 // a cell a spreadsheet would read as a formula (or, after a tab or CR it
@@ -223,6 +228,7 @@ export function mountAuditRoutes(
           type: row.type,
           data: storedData(row),
           received_at: row.received_at,
+          invalid_reason: row.invalid_reason,
         });
       }
     }
@@ -268,7 +274,8 @@ export function mountAuditRoutes(
           head = row.hash;
           if (csv) {
             const cells = [row.number, row.type, isoOrNull(row.received_at), row.source_address, row.source_user_agent];
-            out.push(`${[...cells, row.source_key, row.data, row.hash].map(csvField).join(',')}\r\n`);
+            const rest = [row.source_key, row.data, row.hash, row.invalid_reason];
+            out.push(`${[...cells, ...rest].map(csvField).join(',')}\r\n`);
           } else {
             out.push(`${JSON.stringify({ kind: 'event', ...historyRecord(row) })}\n`);
           }

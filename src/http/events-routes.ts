@@ -2,7 +2,7 @@
 
 import type Router from '@koa/router';
 import type { Context } from 'koa';
-import { parseEventBody } from '../domain/event-types.js';
+import { type EventValidation, parseEventBody } from '../domain/event-types.js';
 import type { EventLog } from '../event-log.js';
 import type { EventSource } from '../store/event-store.js';
 import { serializeEvent } from '../notifier.js';
@@ -14,6 +14,7 @@ import { readIntegerParam } from './query.js';
 export interface EventsRouteOptions {
   eventLog: EventLog;
   longPollTimeoutMs: number;
+  eventValidation?: EventValidation;
   /** The most events one answer carries, whatever `limit` asks. */
   maxEventsPerAnswer: number;
   access: Access;
@@ -53,7 +54,7 @@ function sendJson(ctx: Context, body: Buffer | object): void {
 
 export function mountEventRoutes(
   router: Router,
-  { eventLog, longPollTimeoutMs, maxEventsPerAnswer, access }: EventsRouteOptions,
+  { eventLog, longPollTimeoutMs, maxEventsPerAnswer, access, eventValidation = 'record' }: EventsRouteOptions,
 ) {
   router.get('/sessions/:token/events', async (ctx) => {
     const lastEvent = readIntegerParam(ctx, 'last_event', { min: -Infinity });
@@ -81,7 +82,8 @@ export function mountEventRoutes(
   });
 
   router.post('/sessions/:token/events', async (ctx) => {
-    const input = parseEventBody(ctx.request.body);
+    // the answer is {type, data, number} whether or not the data matched its shapes: old clients take only a 200 as success
+    const input = parseEventBody(ctx.request.body, eventValidation);
     // the session's token alone may push events, but a status change is a
     // control call: it needs what start, pause and stop need; a resume event
     // sends the session's clients to another session, as the resume call does

@@ -3,12 +3,15 @@
 // write the log the same way. Run inside a write transaction.
 
 import { sql } from 'kysely';
-import type { EventRow } from './database.js';
+import type { AuditRecord } from '../domain/audit.js';
 import { observationOutcomes } from './session-store.js';
 import type { SqliteStore } from './sqlite.js';
 
+/** An event's record as it is hashed, with its hash: what one row holds. */
+export type HashedRecord = AuditRecord & { hash: string };
+
 /** Prepares the statements once; the function writes one row and its outcomes. */
-export function prepareAppendRow({ db, prepare }: Pick<SqliteStore, 'db' | 'prepare'>): (row: EventRow) => void {
+export function prepareAppendRow({ db, prepare }: Pick<SqliteStore, 'db' | 'prepare'>): (row: HashedRecord) => void {
   const p = sql<never>`?`;
   const insertEvent = prepare(
     db.insertInto('events').values({
@@ -21,6 +24,7 @@ export function prepareAppendRow({ db, prepare }: Pick<SqliteStore, 'db' | 'prep
       source_user_agent: p,
       source_key: p,
       hash: p,
+      invalid_reason: p,
     }),
   );
   const insertOutcome = prepare(
@@ -37,7 +41,10 @@ export function prepareAppendRow({ db, prepare }: Pick<SqliteStore, 'db' | 'prep
       row.source_user_agent,
       row.source_key,
       row.hash,
+      row.invalid_reason ?? null,
     );
+    // data that matches no shape has no outcomes to index
+    if (row.valid === false) return;
     for (const result of observationOutcomes(row.type, row.data)) {
       insertOutcome.run(result, row.received_at, row.token, row.number);
     }

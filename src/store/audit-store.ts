@@ -3,7 +3,7 @@
 // of a session's history stays readable after it is deleted.
 
 import type { Kysely } from 'kysely';
-import { type AuditRecord, chainHash, GENESIS_HASH } from '../domain/audit.js';
+import { type AuditRecord, chainHash, GENESIS_HASH, validityOf } from '../domain/audit.js';
 import { SessionNotFoundError } from '../domain/errors.js';
 import type { Database, EventRow, SessionRow } from './database.js';
 
@@ -39,6 +39,7 @@ export const toAuditRecord = (row: EventRow): AuditRecord => ({
   source_address: row.source_address,
   source_user_agent: row.source_user_agent,
   source_key: row.source_key,
+  ...validityOf(row.invalid_reason),
 });
 
 const PAGE = 1000;

@@ -43,6 +43,8 @@ export interface EventsTable {
   source_key: string | null;
   /** sha256 chained from the previous event's hash: see src/domain/audit.ts. */
   hash: string;
+  /** Why the data matches none of its known type's shapes, for an event recorded anyway; null when valid. */
+  invalid_reason: string | null;
 }
 
 export interface IdempotencyKeysTable {

@@ -8,7 +8,7 @@
 
 import { sql } from 'kysely';
 import { DomainError, PreconditionFailedError, SessionNotFoundError } from '../domain/errors.js';
-import { type AuditRecord, chainHash } from '../domain/audit.js';
+import { type AuditRecord, chainHash, validityOf } from '../domain/audit.js';
 import type { EventInput } from '../domain/event-types.js';
 import {
   assertLegalTransition,
@@ -30,6 +30,8 @@ export interface StoredEvent {
   data: string;
   /** When it was received (ms); set on the events a commit announces, not on reads. */
   receivedAt?: number;
+  /** Set on the events a commit announces whose data matched no shape of their known type. */
+  invalidReason?: string;
 }
 
 export interface EventSource {
@@ -182,8 +184,9 @@ export function createEventStore(
         let stored: StoredEvent | null = null;
         if (decision.event) {
           next = evolveSession(session, decision.event, write.now);
-          const { type, data } = decision.event;
+          const { type, data, invalidReason } = decision.event;
           stored = { token: write.token, number: next.last_event, type, data, receivedAt: write.now };
+          if (invalidReason !== undefined) stored.invalidReason = invalidReason;
           const record: AuditRecord = {
             token: write.token,
             number: stored.number,
@@ -193,6 +196,7 @@ export function createEventStore(
             source_address: write.source.address,
             source_user_agent: write.source.userAgent,
             source_key: write.source.keyId,
+            ...validityOf(invalidReason),
           };
           next = { ...next, head_hash: chainHash(session.head_hash, record) };
           appendRow({ ...record, hash: next.head_hash });

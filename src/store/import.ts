@@ -21,11 +21,11 @@
 // and publishes only by deleting that row: a staging that another process
 // removed meanwhile never becomes a session with events missing.
 
-import { type AuditRecord, chainHash, GENESIS_HASH } from '../domain/audit.js';
+import { type AuditRecord, chainHash, GENESIS_HASH, validityOf } from '../domain/audit.js';
 import { ConflictError, ValidationError } from '../domain/errors.js';
 import { sql } from 'kysely';
 import { z } from 'zod';
-import { parseEventBody } from '../domain/event-types.js';
+import { mayBeRecordedInvalid, parseEventBody } from '../domain/event-types.js';
 import { MAX_BODY_DEPTH, nestingDepth } from '../domain/json-depth.js';
 import { validateNewSession } from '../domain/session-config.js';
 import {
@@ -35,8 +35,8 @@ import {
   SESSION_STATUSES,
   type StatusDates,
 } from '../domain/session-status.js';
-import type { EventRow, NewSessionRow } from './database.js';
-import { prepareAppendRow } from './append-row.js';
+import type { NewSessionRow } from './database.js';
+import { type HashedRecord, prepareAppendRow } from './append-row.js';
 import { indexLabels } from './session-store.js';
 import type { SqliteStore } from './sqlite.js';
 
@@ -70,15 +70,23 @@ const headerSchema = z.object({
   deleted_at: isoTime.nullable(),
   deleted_reason: z.enum(['deleted', 'expired', 'resumed']).nullable(),
 });
-const eventSchema = z.object({
-  kind: z.literal('event'),
-  number: z.number().int(),
-  type: z.string(),
-  data: z.unknown(),
-  received_at: isoTime,
-  source: z.object({ address: z.string().nullable(), user_agent: z.string().nullable(), key: z.string().nullable() }),
-  hash: z.string(),
-});
+const eventSchema = z
+  .object({
+    kind: z.literal('event'),
+    number: z.number().int(),
+    type: z.string(),
+    data: z.unknown(),
+    // present together on an event recorded with data that matches none of its type's shapes
+    valid: z.literal(false).optional(),
+    invalid_reason: z.string().min(1).optional(),
+    received_at: isoTime,
+    source: z.object({ address: z.string().nullable(), user_agent: z.string().nullable(), key: z.string().nullable() }),
+    hash: z.string(),
+  })
+  .refine((e) => (e.valid === undefined) === (e.invalid_reason === undefined), {
+    message: 'valid: false and invalid_reason come together',
+    path: ['valid'],
+  });
 const endSchema = z.object({ kind: z.literal('end'), events: z.number().int(), head_hash: z.string() });
 
 function parseLine<T extends z.ZodType>(schema: T, value: unknown, lineNo: number, what: string): z.infer<T> {
@@ -101,7 +109,7 @@ export interface ExportSink {
   /** The header, checked, before any event. */
   begin(session: NewSessionRow): Promise<void>;
   /** The next checked events, in number order. */
-  write(events: EventRow[]): Promise<void>;
+  write(events: HashedRecord[]): Promise<void>;
 }
 
 export interface ReadExport {
@@ -121,7 +129,7 @@ export interface ReadExport {
 export async function readExport(lines: AsyncIterable<string>, sink?: ExportSink): Promise<ReadExport> {
   let session: NewSessionRow | null = null;
   let replayed: StatusDates | null = null;
-  let batch: EventRow[] = [];
+  let batch: HashedRecord[] = [];
   let batchBytes = 0;
   let count = 0;
   let head = GENESIS_HASH;
@@ -183,11 +191,19 @@ export async function readExport(lines: AsyncIterable<string>, sink?: ExportSink
       }
       const number = count + 1;
       if (e.number !== number) refuse(lineNo, `event ${number} expected, found ${e.number}`);
-      let input: { type: string; data: string };
+      let input: { type: string; data: string; invalidReason?: string };
       try {
-        input = parseEventBody({ type: e.type, data: e.data });
+        // in record mode: the file says whether the event was recorded invalid, and its hash covers that
+        input = parseEventBody({ type: e.type, data: e.data }, 'record');
       } catch (error) {
         refuse(lineNo, (error as Error).message);
+      }
+      if (e.invalid_reason === undefined && input.invalidReason !== undefined) refuse(lineNo, input.invalidReason);
+      if (e.invalid_reason !== undefined && !mayBeRecordedInvalid(input.type)) {
+        refuse(
+          lineNo,
+          `a "${input.type}" event cannot be recorded as invalid: only known types other than status and resume can`,
+        );
       }
       const receivedAt = Date.parse(e.received_at);
       if (input.type === 'status') {
@@ -204,6 +220,7 @@ export async function readExport(lines: AsyncIterable<string>, sink?: ExportSink
         source_address: e.source.address,
         source_user_agent: e.source.user_agent,
         source_key: e.source.key,
+        ...validityOf(e.invalid_reason),
       };
       head = chainHash(head, record);
       if (head !== e.hash) refuse(lineNo, `event ${number} does not match its hash`);

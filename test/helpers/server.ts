@@ -44,6 +44,7 @@ export async function startTestServer(overrides: Partial<Config> = {}): Promise<
     maxStreamsPerSession: defaultStreamsPerSession(overrides.maxStreams ?? 1000),
     streamHeartbeatMs: 15_000,
     streamMaxMs: 300_000,
+    eventValidation: 'record',
     ...overrides,
   };
   const logger = pino({ level: 'silent' });

@@ -50,6 +50,7 @@ export interface SessionStatusBody {
 }
 
 export interface TestResult {
+  id?: string;
   name: string;
   status: ResultStatus;
   message: string | null;
@@ -72,6 +73,8 @@ export interface Report {
   tests: TestReport[];
   results: Record<ResultStatus, number>;
   status_timeline: { number: number; status: SessionStatus; at: string | null }[];
+  /** Events recorded with data that matches none of their known type's shapes. */
+  invalid_events: { number: number; type: string; reason: string }[];
   time_running_ms: number;
   time_paused_ms: number;
   status: SessionStatus;
@@ -85,6 +88,9 @@ export interface HistoryRecord {
   number: number;
   type: string;
   data: unknown;
+  /** Only on an event recorded with data that matches none of its type's shapes. */
+  valid?: false;
+  invalid_reason?: string;
   received_at: string | null;
 }
 

@@ -312,7 +312,8 @@ export function SessionPage({ token }: { token: string }) {
         <h2>
           Timeline <span class="muted small">newest first</span>
         </h2>
-        <Timeline entries={entries} total={lastNumber} />
+        {report && report.invalid_events.length > 0 && <InvalidEvents events={report.invalid_events} />}
+        <Timeline entries={entries} total={lastNumber} invalid={invalidByNumber(report)} />
       </section>
     </main>
   );
@@ -530,7 +531,40 @@ function TestsTable({ tests }: { tests: TestReport[] }) {
   );
 }
 
-function Timeline({ entries, total }: { entries: Entry[]; total: number }) {
+/** The reasons of the events the report lists as invalid, by number. */
+const invalidByNumber = (report: Report | null): ReadonlyMap<number, string> =>
+  new Map((report?.invalid_events ?? []).map((e) => [e.number, e.reason]));
+
+function InvalidEvents({ events }: { events: Report['invalid_events'] }) {
+  return (
+    <div class="invalid-events" data-testid="invalid-events">
+      <p class="small">
+        {events.length} {events.length === 1 ? 'event was' : 'events were'} stored with data that matches none of
+        {events.length === 1 ? ' its' : ' their'} type's known shapes:
+      </p>
+      <ul class="small">
+        {events.map((e) => (
+          <li key={e.number} data-testid="invalid-event" data-number={e.number}>
+            <span class="mono">
+              #{e.number} {e.type}
+            </span>
+            : {e.reason}
+          </li>
+        ))}
+      </ul>
+    </div>
+  );
+}
+
+function Timeline({
+  entries,
+  total,
+  invalid,
+}: {
+  entries: Entry[];
+  total: number;
+  invalid: ReadonlyMap<number, string>;
+}) {
   const now = useNow(60_000);
   if (entries.length === 0) return <p class="muted">No events yet.</p>;
   const today = formatTime(new Date(now).toISOString()).slice(0, 10);
@@ -546,7 +580,14 @@ function Timeline({ entries, total }: { entries: Entry[]; total: number }) {
           .slice()
           .reverse()
           .map((e) => (
-            <li key={e.number} data-testid="timeline-event" data-number={e.number}>
+            <li
+              key={e.number}
+              data-testid="timeline-event"
+              data-number={e.number}
+              data-invalid={invalid.has(e.number) ? 'true' : undefined}
+              class={invalid.has(e.number) ? 'invalid' : undefined}
+              title={invalid.has(e.number) ? `Stored, but invalid: ${invalid.get(e.number)}` : undefined}
+            >
               <span class="num mono">#{e.number}</span>
               <span
                 class={`time mono${e.live ? ' live' : ''}`}
@@ -555,7 +596,10 @@ function Timeline({ entries, total }: { entries: Entry[]; total: number }) {
                 {e.at && formatTime(e.at).slice(0, 10) !== today && `${formatTime(e.at).slice(0, 10)} `}
                 {formatClock(e.at)}
               </span>
-              <span class={`type type-${e.type}`}>{e.type}</span>
+              <span class={`type type-${e.type}`}>
+                {e.type}
+                {invalid.has(e.number) && <span class="invalid-mark"> (invalid)</span>}
+              </span>
               <code class="data" title={e.data.length > DATA_SHOWN_CHARS ? e.data : undefined}>
                 {e.data.length > DATA_SHOWN_CHARS ? `${e.data.slice(0, DATA_SHOWN_CHARS)}…` : e.data}
               </code>
