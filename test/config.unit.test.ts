@@ -21,3 +21,13 @@ describe('MAX_STREAMS_PER_SESSION', () => {
     expect(() => readConfig(['--max-streams-per-session', 'many'], {})).toThrow(/--max-streams-per-session/);
   });
 });
+
+describe('EVENT_VALIDATION', () => {
+  it('defaults to record, takes strict from the environment or a flag, and refuses anything else', () => {
+    expect(readConfig([], {}).eventValidation).toBe('record');
+    expect(readConfig([], { EVENT_VALIDATION: 'strict' }).eventValidation).toBe('strict');
+    expect(readConfig(['--event-validation', 'record'], { EVENT_VALIDATION: 'strict' }).eventValidation).toBe('record');
+    expect(() => readConfig([], { EVENT_VALIDATION: 'lenient' })).toThrow(/EVENT_VALIDATION must be record or strict/);
+    expect(() => readConfig(['--event-validation', 'STRICT'], {})).toThrow(/--event-validation/);
+  });
+});

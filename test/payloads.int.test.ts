@@ -7,7 +7,8 @@
 import BetterSqlite3 from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createSession, poll, pushEvent, request } from './helpers/client.js';
-import { buildExport } from './helpers/export.js';
+import { chainHash, GENESIS_HASH } from '../src/domain/audit.js';
+import { buildExport, exportHeaderLine } from './helpers/export.js';
 import { TEST_READY_SHAPES } from './helpers/payloads.js';
 import { startTestServer, type TestServer } from './helpers/server.js';
 
@@ -227,6 +228,52 @@ describe('data of a known type that matches no shape, in record mode (the defaul
       expect((await request(other.baseUrl, 'GET', `/api/sessions/${token}/history`)).status).toBe(404);
     } finally {
       await other.close();
+    }
+  });
+
+  it('refuses an export that marks as invalid a status, resume or custom event, though its chain verifies', async () => {
+    const at = Date.parse('2026-11-30T10:00:00.000Z');
+    for (const [i, [type, data]] of (
+      [
+        ['status', 'running'],
+        ['resume', 'x'],
+        ['note', { n: 1 }],
+      ] as const
+    ).entries()) {
+      const t = `bbbbbbbb-1111-4111-8111-00000000000${i}`;
+      const source = { address: null, user_agent: null, key: null };
+      const record = {
+        token: t,
+        number: 1,
+        type,
+        data: JSON.stringify(data),
+        received_at: at,
+        source_address: null,
+        source_user_agent: null,
+        source_key: null,
+        valid: false as const,
+        invalid_reason: 'made up',
+      };
+      const hash = chainHash(GENESIS_HASH, record);
+      const status = type === 'status' ? { status: 'running', date_started: new Date(at).toISOString() } : {};
+      const text = [
+        exportHeaderLine(t, status),
+        JSON.stringify({
+          kind: 'event',
+          number: 1,
+          type,
+          data,
+          valid: false,
+          invalid_reason: 'made up',
+          received_at: new Date(at).toISOString(),
+          source,
+          hash,
+        }),
+        JSON.stringify({ kind: 'end', events: 1, head_hash: hash }),
+      ].join('\n');
+      const res = await importText(server.baseUrl, text);
+      expect([type, res.status, res.body.code]).toEqual([type, 400, 'IMPORT_REFUSED']);
+      expect(res.body.error).toMatch(new RegExp(`line 2: a "${type}" event cannot be recorded as invalid`));
     }
   });
 

@@ -268,6 +268,33 @@ describe.skipIf(!HAS_CHROMIUM)('dashboard in Chromium', () => {
     await page.screenshot({ path: path.join(SCREENSHOTS, 'session.png'), fullPage: true });
   }, 45_000);
 
+  it("shows a DPCTF page's test under its path, and marks events recorded with data that matches no shape", async () => {
+    const token = await createSession(server, { labels: ['payloads'] });
+    await page.goto(`${server.url}/#/sessions/${token}`);
+    await page.locator('[data-testid="connection"]', { hasText: /^live$/ }).waitFor(WAIT);
+    await call(server, 'POST', `/api/sessions/${token}/start`);
+    // what a DPCTF page sends: its TEST_INFO with the path its harness adds, without the leading "/"
+    await push(server, token, 'test_ready', {
+      id: 'sequential-track-playback',
+      title: 'Sequential Track Playback',
+      description: 'plays a track from its start',
+      code: 'sequential-track-playback.html',
+      path: 'cta/dpctf/sequential.html',
+      params: {},
+    });
+    await push(server, token, 'playback', { type: 'play' });
+    await push(server, token, 'observation_completed', { not: 'a list' });
+    await push(server, token, 'test_completed', '/cta/dpctf/sequential.html');
+    const row = page.locator('[data-testid="test-row"][data-path="cta/dpctf/sequential.html"]');
+    await row.getByText('Sequential Track Playback').waitFor(WAIT);
+    await page
+      .locator('[data-testid="invalid-event"][data-number="4"]', { hasText: 'observation_completed' })
+      .waitFor(WAIT);
+    await page.locator('[data-testid="timeline-event"][data-number="4"][data-invalid="true"]').waitFor(WAIT);
+    expect(await page.locator('[data-testid="timeline-event"][data-invalid="true"]').count()).toBe(1);
+    expect(await page.locator('[data-testid="test-row"]').count()).toBe(1);
+  }, 45_000);
+
   it('says reconnecting while the server is down and resumes without a gap or a repeat', async () => {
     const token = await createSession(server);
     await call(server, 'POST', `/api/sessions/${token}/start`);
