@@ -293,6 +293,8 @@ describe.skipIf(!HAS_CHROMIUM)('dashboard in Chromium', () => {
     await page.locator('[data-testid="timeline-event"][data-number="4"][data-invalid="true"]').waitFor(WAIT);
     expect(await page.locator('[data-testid="timeline-event"][data-invalid="true"]').count()).toBe(1);
     expect(await page.locator('[data-testid="test-row"]').count()).toBe(1);
+
+    await page.screenshot({ path: path.join(SCREENSHOTS, 'invalid-events.png'), fullPage: true });
   }, 45_000);
 
   it('says reconnecting while the server is down and resumes without a gap or a repeat', async () => {

@@ -531,6 +531,9 @@ function TestsTable({ tests }: { tests: TestReport[] }) {
   );
 }
 
+/** The most invalid events listed above the timeline (a client whose format drifted may send thousands). */
+const INVALID_SHOWN = 20;
+
 /** The reasons of the events the report lists as invalid, by number. */
 const invalidByNumber = (report: Report | null): ReadonlyMap<number, string> =>
   new Map((report?.invalid_events ?? []).map((e) => [e.number, e.reason]));
@@ -543,7 +546,7 @@ function InvalidEvents({ events }: { events: Report['invalid_events'] }) {
         {events.length === 1 ? ' its' : ' their'} type's known shapes:
       </p>
       <ul class="small">
-        {events.map((e) => (
+        {events.slice(0, INVALID_SHOWN).map((e) => (
           <li key={e.number} data-testid="invalid-event" data-number={e.number}>
             <span class="mono">
               #{e.number} {e.type}
@@ -552,6 +555,11 @@ function InvalidEvents({ events }: { events: Report['invalid_events'] }) {
           </li>
         ))}
       </ul>
+      {events.length > INVALID_SHOWN && (
+        <p class="muted small">
+          and {events.length - INVALID_SHOWN} more; the history and the export mark each of them.
+        </p>
+      )}
     </div>
   );
 }
