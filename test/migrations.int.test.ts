@@ -18,6 +18,7 @@ const MIGRATIONS = fileURLToPath(new URL('../migrations', import.meta.url));
 const CREATE_SCHEMA = '2026-11-23T13-00_create_schema';
 const STAGED_IMPORTS = '2026-12-01T10-00_staged_imports';
 const SCOPE_KEYS = '2026-12-01T11-00_scope_idempotency_keys';
+const INVALID_REASON = '2026-12-01T12-00_invalid_event_reason';
 
 /** Migrates `dbFile` with the named migrations only, as a server of that release did. */
 async function migrateOnly(dbFile: string, names: string[]): Promise<void> {
@@ -106,7 +107,7 @@ describe('a migration that fails between its steps', () => {
     run(dbFile, 'drop view key_texts');
     const server = await startTestServer({ dbFile });
     await server.close();
-    expect(schemaOf(dbFile).migrations).toEqual([CREATE_SCHEMA, STAGED_IMPORTS, SCOPE_KEYS]);
+    expect(schemaOf(dbFile).migrations).toEqual([CREATE_SCHEMA, STAGED_IMPORTS, SCOPE_KEYS, INVALID_REASON]);
     expect(all(dbFile, 'select scope, key from idempotency_keys')).toEqual([{ scope: '', key: 'k' }]);
   });
 
@@ -128,7 +129,7 @@ describe('a migration that fails between its steps', () => {
     run(dbFile, 'drop trigger keep_labels');
     const server = await startTestServer({ dbFile });
     await server.close();
-    expect(schemaOf(dbFile).migrations).toEqual([CREATE_SCHEMA, STAGED_IMPORTS, SCOPE_KEYS]);
+    expect(schemaOf(dbFile).migrations).toEqual([CREATE_SCHEMA, STAGED_IMPORTS, SCOPE_KEYS, INVALID_REASON]);
     expect(all(dbFile, 'select token from observation_results')).toEqual([]);
     expect(all(dbFile, 'select token from session_labels')).toEqual([]);
   });
@@ -145,7 +146,7 @@ describe('a migration that fails between its steps', () => {
     );
     const server = await startTestServer({ dbFile });
     await server.close();
-    expect(schemaOf(dbFile).migrations).toEqual([CREATE_SCHEMA, STAGED_IMPORTS, SCOPE_KEYS]);
+    expect(schemaOf(dbFile).migrations).toEqual([CREATE_SCHEMA, STAGED_IMPORTS, SCOPE_KEYS, INVALID_REASON]);
     expect(all(dbFile, "select name from sqlite_schema where name like 'idempotency_keys%'")).toEqual([
       { name: 'idempotency_keys' },
     ]);
@@ -153,7 +154,7 @@ describe('a migration that fails between its steps', () => {
   });
 
   it('a migration that committed but was not recorded changes nothing when it runs again', async () => {
-    // Given a database on the newest schema whose record of the last two migrations is lost
+    // Given a database on the newest schema whose record of the last three migrations is lost
     const dbFile = tempDbFile();
     const server = await startTestServer({ dbFile });
     const token = (await request<{ token: string }>(server.baseUrl, 'POST', '/api/sessions', {})).body.token;
@@ -161,13 +162,18 @@ describe('a migration that fails between its steps', () => {
       request(baseUrl, 'POST', `/api/sessions/${token}/events`, { type: 'a', data: 1 }, { 'Idempotency-Key': 'r-1' });
     const first = await push(server.baseUrl);
     await server.close();
-    run(dbFile, `delete from kysely_migration where name in ('${STAGED_IMPORTS}', '${SCOPE_KEYS}')`);
+    run(
+      dbFile,
+      `delete from kysely_migration where name in ('${STAGED_IMPORTS}', '${SCOPE_KEYS}', '${INVALID_REASON}')`,
+    );
     const keys = all(dbFile, 'select * from idempotency_keys order by scope');
+    const events = all(dbFile, 'select * from events');
     // When the server starts on it, Then they run again, and the scoped keys stay as they were
     const again = await startTestServer({ dbFile });
     try {
-      expect(schemaOf(dbFile).migrations).toEqual([CREATE_SCHEMA, STAGED_IMPORTS, SCOPE_KEYS]);
+      expect(schemaOf(dbFile).migrations).toEqual([CREATE_SCHEMA, STAGED_IMPORTS, SCOPE_KEYS, INVALID_REASON]);
       expect(all(dbFile, 'select * from idempotency_keys order by scope')).toEqual(keys);
+      expect(all(dbFile, 'select * from events')).toEqual(events);
       expect((await push(again.baseUrl)).body).toEqual(first.body);
       expect((await poll(again.baseUrl, token, '?last_event=0')).body).toHaveLength(1);
     } finally {
@@ -228,9 +234,9 @@ describe('a database made by the first release', () => {
     // When the server starts on it
     const server = await startTestServer({ dbFile });
     try {
-      // Then both new migrations ran, in order
+      // Then the new migrations ran, in order
       expect(all(dbFile, 'select name from kysely_migration order by timestamp, name')).toEqual(
-        [CREATE_SCHEMA, STAGED_IMPORTS, SCOPE_KEYS].map((name) => ({ name })),
+        [CREATE_SCHEMA, STAGED_IMPORTS, SCOPE_KEYS, INVALID_REASON].map((name) => ({ name })),
       );
       // and the session, its chain, labels and outcomes are there
       expect((await request(server.baseUrl, 'GET', `/api/sessions/${token}/verify`)).body).toMatchObject({
