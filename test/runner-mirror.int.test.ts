@@ -9,7 +9,14 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { request, type WaveEvent } from './helpers/client.js';
-import { copyRunner, type Runner, runnerFixtureAvailable, startRunner, waitForGroupGone } from './helpers/runner.js';
+import {
+  copyRunner,
+  removeRunnerCopy,
+  type Runner,
+  runnerFixtureAvailable,
+  startRunner,
+  waitForGroupGone,
+} from './helpers/runner.js';
 import { startTestServer, type TestServer } from './helpers/server.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -94,6 +101,7 @@ describe.skipIf(!available)('wave-sessions mirror against the real runner', () =
     mirror?.child.kill('SIGKILL');
     await runner?.stop();
     await server?.close();
+    if (dir) removeRunnerCopy(dir);
   }, 60_000);
 
   it('mirrors a session run through the runner: running, three test_completed, completed', async () => {
@@ -189,13 +197,13 @@ describe.skipIf(!available)('wave-sessions mirror against the real runner', () =
       'the mirror to notice the new runner',
       log,
     );
-    // the new runner numbers these 0, 1, 2: below the old cursor
-    for (const n of [6, 7, 8]) await push(n);
+    // the new runner numbers these 0 to 5: below the old cursor (4), then above it
+    for (const n of [6, 7, 8, 9, 10, 11]) await push(n);
 
-    // Then all eight are there, once, in order
-    await waitUntil(async () => (await storedEvents(server, token)).length >= 8, 'eight events mirrored', log);
+    // Then all eleven are there, once, in order
+    await waitUntil(async () => (await storedEvents(server, token)).length >= 11, 'eleven events mirrored', log);
     const events = await storedEvents(server, token);
-    expect(events.map((e) => e.data)).toEqual([1, 2, 3, 4, 5, 6, 7, 8].map((n) => ({ n })));
+    expect(events.map((e) => e.data)).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11].map((n) => ({ n })));
     expect(mirror!.stderr()).toContain('was started again');
   }, 180_000);
 

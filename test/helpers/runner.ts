@@ -47,6 +47,11 @@ export function copyRunner(): string {
   return copy;
 }
 
+/** Removes a copy made by copyRunner (and the logs beside it); the runners started from it must be stopped. */
+export function removeRunnerCopy(dir: string): void {
+  fs.rmSync(path.dirname(dir), { recursive: true, force: true });
+}
+
 export interface Runner {
   dir: string;
   port: number;
