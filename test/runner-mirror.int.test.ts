@@ -207,6 +207,17 @@ describe.skipIf(!available)('wave-sessions mirror against the real runner', () =
     expect(mirror!.stderr()).toContain('was started again');
   }, 180_000);
 
+  it('logs an event that wave-sessions refuses, with its answer, and goes on', async () => {
+    const r = runner!;
+    const { token } = await runnerJson<{ token: string }>(r, 'POST', '/sessions', {});
+    // the runner caches anything; wave-sessions refuses a status it does not know
+    await runnerJson(r, 'POST', `/sessions/${token}/events`, { type: 'status', data: 'bogus' });
+    await runnerJson(r, 'POST', `/sessions/${token}/events`, { type: 'custom', data: 'after' });
+    await waitUntil(async () => (await storedEvents(server, token)).length >= 1, 'the next event mirrored', log);
+    expect(await storedEvents(server, token)).toEqual([{ type: 'custom', data: 'after', number: 1 }]);
+    expect(mirror!.stderr()).toMatch(new RegExp(`event 0 of ${token} \\(status\\) refused: 400 `));
+  }, 120_000);
+
   it('exits 0 on SIGTERM', async () => {
     mirror!.child.kill('SIGTERM');
     expect(await mirror!.exited).toEqual({ code: 0, signal: null });
