@@ -218,6 +218,25 @@ describe.skipIf(!available)('wave-sessions mirror against the real runner', () =
     expect(mirror!.stderr()).toMatch(new RegExp(`event 0 of ${token} \\(status\\) refused: 400 `));
   }, 120_000);
 
+  it('keeps the events while wave-sessions is down and stores them once it is back', async () => {
+    const r = runner!;
+    const { token } = await runnerJson<{ token: string }>(r, 'POST', '/sessions', {});
+    await waitUntil(
+      async () => (await request(server.baseUrl, 'GET', `/api/sessions/${token}`)).status === 200,
+      'the mirror to create the session',
+      log,
+    );
+    // When wave-sessions stops, the runner takes events, and wave-sessions starts again on the same port and file
+    const port = Number(new URL(server.baseUrl).port);
+    await server.close();
+    for (const n of [1, 2, 3]) await runnerJson(r, 'POST', `/sessions/${token}/events`, { type: 'custom', data: n });
+    await waitUntil(() => mirror!.stderr().includes('cannot reach wave-sessions'), 'the mirror to retry', log);
+    server = await startTestServer({ dbFile: server.dbFile, port });
+    // Then they are stored once each, in order
+    await waitUntil(async () => (await storedEvents(server, token)).length >= 3, 'three events mirrored', log);
+    expect((await storedEvents(server, token)).map((e) => e.data)).toEqual([1, 2, 3]);
+  }, 120_000);
+
   it('exits 0 on SIGTERM', async () => {
     mirror!.child.kill('SIGTERM');
     expect(await mirror!.exited).toEqual({ code: 0, signal: null });
