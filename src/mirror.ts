@@ -127,7 +127,11 @@ function errorText(answer: Answer): string {
 
 /** Mirrors the runner's sessions until `signal` is aborted; throws MirrorError when it cannot run at all. */
 export async function runMirror(options: MirrorOptions): Promise<void> {
-  const { signal, log } = options;
+  const { log } = options;
+  // a key that wave-sessions refuses ends the whole mirror, with that reason
+  const halt = new AbortController();
+  let fatal: MirrorError | null = null;
+  const signal = AbortSignal.any([options.signal, halt.signal]);
   const runnerRoot = options.runner.replace(/\/+$/, '').replace(/\/api$/, '');
   const runnerApi = `${runnerRoot}/api`;
   const server = options.url.replace(/\/+$/, '');
@@ -221,6 +225,13 @@ export async function runMirror(options: MirrorOptions): Promise<void> {
     for (let attempt = 0; ; attempt++) {
       try {
         const answer = await send(method, `${server}${path}`, { body, headers: { ...auth, ...headers }, signal });
+        if (answer.status === 401 || answer.status === 403) {
+          fatal ??= new MirrorError(
+            `wave-sessions refused the mirror (${errorText(answer)}): with access control on, give --key (or WAVE_SESSIONS_KEY) a writer key`,
+          );
+          halt.abort();
+          throw fatal;
+        }
         if (answer.status < 500 && answer.status !== 408 && answer.status !== 429) return answer;
         if (attempt % 10 === 0) log(`wave-sessions answered ${errorText(answer)} to ${method} ${path}; retrying`);
       } catch (error) {
@@ -388,7 +399,15 @@ export async function runMirror(options: MirrorOptions): Promise<void> {
   }
   log(`mirroring the runner at ${runnerRoot} into ${server}`);
 
-  const heartbeat = setInterval(() => void epochSince(Date.now()).catch(() => {}), heartbeatMs);
+  // one heartbeat at a time: while the runner is away, the one running retries
+  let beating = false;
+  const heartbeat = setInterval(() => {
+    if (beating) return;
+    beating = true;
+    void epochSince(Date.now())
+      .catch(() => {})
+      .finally(() => (beating = false));
+  }, heartbeatMs);
   // tokens decided against for good (finished before the mirror saw them, or refused here)
   const passed = new Set<string>();
   try {
@@ -430,6 +449,9 @@ export async function runMirror(options: MirrorOptions): Promise<void> {
     clearInterval(heartbeat);
     await Promise.allSettled([...followers.values()].map((f) => f.done));
   }
+  // set by the followers, which the type-check does not see
+  const reason = fatal as MirrorError | null;
+  if (reason) throw reason;
 
   /** A session that finished on the runner is still followed if it is here and not finished (the mirror stopped early). */
   async function unfinishedHere(token: string): Promise<boolean> {

@@ -55,6 +55,16 @@ function startMirror(runner: Runner, serverUrl: string): MirrorProcess {
   return { child, stderr: () => err, exited };
 }
 
+/** How the mirror exited; one still running after `timeoutMs` is killed (and shows as SIGKILL). */
+async function exitOf(mirror: MirrorProcess, timeoutMs = 60_000) {
+  const timer = setTimeout(() => mirror.child.kill('SIGKILL'), timeoutMs);
+  try {
+    return await mirror.exited;
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 /** Checks `condition` until it holds; fails with `what` (and the mirror's log) after `timeoutMs`. */
 async function waitUntil(
   condition: () => boolean | Promise<boolean>,
@@ -237,9 +247,22 @@ describe.skipIf(!available)('wave-sessions mirror against the real runner', () =
     expect((await storedEvents(server, token)).map((e) => e.data)).toEqual([1, 2, 3]);
   }, 120_000);
 
+  it('stops with a clear error when wave-sessions refuses it for want of a key', async () => {
+    const guarded = await startTestServer({ accessControl: true });
+    try {
+      await runnerJson(runner!, 'POST', '/sessions', {});
+      const keyless = startMirror(runner!, guarded.baseUrl);
+      const exit = await exitOf(keyless);
+      expect(exit.code).toBe(1);
+      expect(keyless.stderr()).toMatch(/wave-sessions refused the mirror \(401 UNAUTHORIZED .*writer key/);
+    } finally {
+      await guarded.close();
+    }
+  }, 120_000);
+
   it('exits 0 on SIGTERM', async () => {
     mirror!.child.kill('SIGTERM');
-    expect(await mirror!.exited).toEqual({ code: 0, signal: null });
+    expect(await exitOf(mirror!)).toEqual({ code: 0, signal: null });
     expect(mirror!.stderr()).toContain('stopped');
     mirror = null;
   }, 60_000);
@@ -249,7 +272,7 @@ describe.skipIf(!available)('wave-sessions mirror against the real runner', () =
     const plain = await startRunner(dir, {});
     try {
       const lone = startMirror(plain, server.baseUrl);
-      const exit = await lone.exited;
+      const exit = await exitOf(lone);
       expect(exit.code).toBe(1);
       expect(lone.stderr()).toMatch(/"enable_read_sessions": true/);
       expect(lone.stderr()).toContain(`http://127.0.0.1:${plain.port}/_wave`);
