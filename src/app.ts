@@ -33,6 +33,8 @@ export interface AppDeps {
   longPollTimeoutMs: number;
   /** How a push of a known type whose data matches no shape is taken; record when not given. */
   eventValidation?: EventValidation;
+  /** AUTO_CREATE_SESSIONS: a push on an unknown token in UUID form creates a pending session. */
+  autoCreateSessions: boolean;
   maxBodyBytes: number;
   maxEventsPerAnswer: number;
   corsOrigins: readonly string[];

@@ -141,6 +141,7 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
     version: readPackageVersion(),
     longPollTimeoutMs: config.longPollTimeoutMs,
     eventValidation: config.eventValidation,
+    autoCreateSessions: config.autoCreateSessions,
     maxBodyBytes: config.maxBodyBytes,
     importCaps: {
       maxBytes: config.maxImportBytes,
