@@ -382,6 +382,21 @@ class _Finder(object):
         return spec
 
 
+def _start_sender_in_child():
+    # the runner forks its HTTP servers from the process that imported its
+    # modules: each starts a sender, so that what an earlier run left in the
+    # spool is sent without waiting for a new event
+    if _bridge is not None:
+        try:
+            _bridge.spool.start()
+        except Exception as e:
+            log("cannot start the sender: %r" % (e,))
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_start_sender_in_child)
+
+
 def activate():
     """Installs the import hook (once); modules already imported are patched now."""
     if any(isinstance(f, _Finder) for f in sys.meta_path):

@@ -21,9 +21,10 @@ id means "from the start" and a crash between the two steps sends nothing
 twice and loses nothing.
 
 Several processes may append to one spool (the runner forks its HTTP
-servers); one sender at a time holds `<spool>.sender`. Threads do not survive
-fork, so a forked child forgets its parent's sender and starts its own on
-its first append.
+servers); one sender at a time holds `<spool>.sender`, and lets go of it
+when it has nothing to send. Threads do not survive fork, so a forked child
+forgets its parent's sender and starts its own on its first append (or when
+the runner's hooks start it).
 
 Standard library only; Python 3.9 or later.
 """
@@ -162,10 +163,7 @@ class Spool(object):
         if thread is not None:
             thread.join(timeout)
         self._thread = None
-        fd = self._sender_fd
-        self._sender_fd = None
-        if fd is not None:
-            os.close(fd)
+        self._release_sender_lock()
 
     def pending(self):
         """The entries not yet done, in order (reads the files; any process)."""
@@ -294,6 +292,12 @@ class Spool(object):
         self._sender_fd = fd
         return True
 
+    def _release_sender_lock(self):
+        fd = self._sender_fd
+        self._sender_fd = None
+        if fd is not None:
+            os.close(fd)
+
     def _run(self):
         while not self._stop.is_set():
             try:
@@ -305,6 +309,8 @@ class Spool(object):
                 if not entries:
                     if spool_id is not None:
                         self._compact(spool_id)
+                    # idle: another process with something to send may take over
+                    self._release_sender_lock()
                     self._wake.wait(self.idle_poll)
                     continue
                 for end, entry in entries:
