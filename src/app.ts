@@ -46,6 +46,8 @@ export interface AppDeps {
   eventLog: EventLog;
   version: string;
   longPollTimeoutMs: number;
+  /** AUTO_CREATE_SESSIONS: a push on an unknown token in UUID form creates a pending session. */
+  autoCreateSessions: boolean;
   maxBodyBytes: number;
   maxEventsPerAnswer: number;
   corsOrigins: readonly string[];

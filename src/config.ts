@@ -18,6 +18,8 @@ export interface Config {
   maxWaitingPollsPerSession: number;
   requestTimeoutMs: number;
   accessControl: boolean;
+  /** A push on an unknown token in UUID form creates a pending session first. */
+  autoCreateSessions: boolean;
   /** Days to keep completed or aborted sessions; 0 keeps them forever. */
   retentionDays: number;
   /** Event streams (Server-Sent Events): the most open at once, the heartbeat, the longest one lasts. */
@@ -52,6 +54,11 @@ function integer(min: number, max: number) {
 function nonEmpty(value: string, name: string): string {
   if (value.trim() === '') throw new ConfigError(`${name} must not be empty.`);
   return value.trim();
+}
+
+function onOff(value: string, name: string): boolean {
+  if (value !== 'on' && value !== 'off') throw new ConfigError(`${name} must be on or off, not "${value}".`);
+  return value === 'on';
 }
 
 /** MAX_STREAMS_PER_SESSION when it is not set: a tenth of MAX_STREAMS, at least 1. */
@@ -169,7 +176,8 @@ export const SETTINGS: Setting[] = [
     key: 'requestTimeoutMs',
     env: 'REQUEST_TIMEOUT_MS',
     flag: '--request-timeout-ms',
-    description: 'time a client has to send its request headers and body (an import: the longest wait for its next piece; a long poll then waits on its own timeout)',
+    description:
+      'time a client has to send its request headers and body (an import: the longest wait for its next piece; a long poll then waits on its own timeout)',
     fallback: '30000',
     parse: integer(100, 3_600_000),
   },
@@ -179,10 +187,16 @@ export const SETTINGS: Setting[] = [
     flag: '--access-control',
     description: 'on: writes, deletes and cross-session reads need an API key (wave-sessions keys add)',
     fallback: 'off',
-    parse: (value, name) => {
-      if (value !== 'on' && value !== 'off') throw new ConfigError(`${name} must be on or off, not "${value}".`);
-      return value === 'on';
-    },
+    parse: onOff,
+  },
+  {
+    key: 'autoCreateSessions',
+    env: 'AUTO_CREATE_SESSIONS',
+    flag: '--auto-create-sessions',
+    description:
+      'on: a push on an unknown token in UUID form creates a pending session first (a proxy in front of an unpatched runner)',
+    fallback: 'off',
+    parse: onOff,
   },
   {
     key: 'retentionDays',

@@ -15,6 +15,7 @@ import {
   serializeEvents,
   type Watcher,
 } from './notifier.js';
+import type { NewSessionRow } from './store/database.js';
 import type { EventSource, EventStore, Idempotency, StoredEvent } from './store/event-store.js';
 
 export interface WaitOptions {
@@ -41,7 +42,17 @@ export function createEventLog({
   now?: () => number;
 }) {
   // each commit wakes each session's waiters once, with all of its events in the batch
-  events.onCommit((committed) => {
+  events.onCommit((committed, created) => {
+    // a session created with its first event is told before that event
+    for (const row of created) {
+      notifier.announce({
+        kind: 'created',
+        token: row.token,
+        status: row.status,
+        labels: JSON.parse(row.labels) as string[],
+        dateCreated: row.date_created,
+      });
+    }
     const byToken = new Map<string, StoredEvent[]>();
     for (const event of committed) {
       const list = byToken.get(event.token);
@@ -157,7 +168,7 @@ export function createEventLog({
       token: string,
       input: EventInput,
       source: EventSource,
-      options?: { expectedLastEvent?: number; idempotency?: Idempotency },
+      options?: { expectedLastEvent?: number; idempotency?: Idempotency; createWith?: NewSessionRow },
     ) => events.appendEvent(token, input, source, now(), options),
 
     control: (token: string, action: ControlAction, source: EventSource, idempotency?: Idempotency) =>

@@ -138,6 +138,7 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
     eventLog,
     version: readPackageVersion(),
     longPollTimeoutMs: config.longPollTimeoutMs,
+    autoCreateSessions: config.autoCreateSessions,
     maxBodyBytes: config.maxBodyBytes,
     importCaps: {
       maxBytes: config.maxImportBytes,

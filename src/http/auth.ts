@@ -15,6 +15,8 @@ export interface Access {
   identify: Middleware;
   /** Refuses the request unless its key has `role` or a higher one (when access control is on). */
   require(ctx: Context, role: Role): void;
+  /** Whether the request's key has `role` or a higher one (always, when access control is off). */
+  allows(ctx: Context, role: Role): boolean;
   /** The same, as a route middleware. */
   allow(role: Role): Middleware;
 }
@@ -54,6 +56,11 @@ export function createAccess({ enabled, keys }: { enabled: boolean; keys: KeySto
       await next();
     },
     require,
+    allows: (ctx, role) => {
+      if (!enabled) return true;
+      const key = ctx.state.key as { role: Role } | undefined;
+      return key !== undefined && RANK[key.role] >= RANK[role];
+    },
     allow: (role) => async (ctx, next) => {
       require(ctx, role);
       await next();

@@ -3,6 +3,8 @@
 import type Router from '@koa/router';
 import type { Context } from 'koa';
 import { parseEventBody } from '../domain/event-types.js';
+import { parseNewSession } from '../domain/session-config.js';
+import { isUuidToken } from '../domain/token.js';
 import type { EventLog } from '../event-log.js';
 import type { EventSource } from '../store/event-store.js';
 import { serializeEvent } from '../notifier.js';
@@ -10,6 +12,7 @@ import type { Access } from './auth.js';
 import { HttpError } from './errors.js';
 import { readIdempotency } from './idempotency.js';
 import { readIntegerParam } from './query.js';
+import { newSessionRow } from './new-session.js';
 
 export interface EventsRouteOptions {
   eventLog: EventLog;
@@ -17,6 +20,9 @@ export interface EventsRouteOptions {
   /** The most events one answer carries, whatever `limit` asks. */
   maxEventsPerAnswer: number;
   access: Access;
+  /** A push on an unknown token in UUID form creates a pending session first (AUTO_CREATE_SESSIONS). */
+  autoCreateSessions: boolean;
+  now?: () => number;
 }
 
 export function sourceOf(ctx: Context): EventSource {
@@ -53,7 +59,7 @@ function sendJson(ctx: Context, body: Buffer | object): void {
 
 export function mountEventRoutes(
   router: Router,
-  { eventLog, longPollTimeoutMs, maxEventsPerAnswer, access }: EventsRouteOptions,
+  { eventLog, longPollTimeoutMs, maxEventsPerAnswer, access, autoCreateSessions, now = Date.now }: EventsRouteOptions,
 ) {
   router.get('/sessions/:token/events', async (ctx) => {
     const lastEvent = readIntegerParam(ctx, 'last_event', { min: -Infinity });
@@ -86,9 +92,17 @@ export function mountEventRoutes(
     // control call: it needs what start, pause and stop need; a resume event
     // sends the session's clients to another session, as the resume call does
     if (input.type === 'status' || input.type === 'resume') access.require(ctx, 'writer');
-    const result = await eventLog.append(ctx.params.token!, input, sourceOf(ctx), {
+    const token = ctx.params.token!;
+    // the store creates it only if the token names no session, live or deleted;
+    // creating needs what a create call needs
+    const createWith =
+      autoCreateSessions && isUuidToken(token) && access.allows(ctx, 'writer')
+        ? newSessionRow(token, parseNewSession(undefined), ctx.get('User-Agent') || null, now())
+        : undefined;
+    const result = await eventLog.append(token, input, sourceOf(ctx), {
       expectedLastEvent: readExpectedLastEvent(ctx),
       idempotency: readIdempotency(ctx, (_session, event) => serializeEvent(event!)),
+      ...(createWith && { createWith }),
     });
     sendJson(ctx, Buffer.from(result.response ?? serializeEvent(result.event!)));
   });

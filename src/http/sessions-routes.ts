@@ -6,10 +6,9 @@ import { randomUUID } from 'node:crypto';
 import type Router from '@koa/router';
 import type { RouterContext } from '@koa/router';
 import type { Context } from 'koa';
-import { UAParser } from 'ua-parser-js';
-import { GENESIS_HASH } from '../domain/audit.js';
 import { ValidationError } from '../domain/errors.js';
 import { parseConfigUpdate, parseLabels, validateNewSession } from '../domain/session-config.js';
+import { isUuidToken, UUID_FORM } from '../domain/token.js';
 import type { ControlAction } from '../domain/session-status.js';
 import type { EventLog } from '../event-log.js';
 import { type Session, type SessionFilter, type SessionStore, toSession } from '../store/session-store.js';
@@ -17,17 +16,20 @@ import { sourceOf } from './events-routes.js';
 import type { Access } from './auth.js';
 import { HttpError } from './errors.js';
 import { readIdempotency } from './idempotency.js';
+import { newSessionRow } from './new-session.js';
 import { isoOrNull, readIntegerParam, readOneParam, readStatusParam } from './query.js';
 
 const TOKEN_LENGTH = 36;
 const MIN_FRAGMENT_LENGTH = 8;
 
-/** The browser as the old server reports it: name "Other", version "0" when unknown. */
-export function parseBrowser(userAgent: string | null): { name: string; version: string } {
-  const browser = new UAParser(userAgent ?? '').getBrowser();
-  // major.minor.patch at most, as the old server reports it
-  const version = browser.version?.split('.').slice(0, 3).join('.');
-  return { name: browser.name ?? 'Other', version: version || '0' };
+/** The token a create names (`token` in its body), or undefined for a new random one. */
+function readNamedToken(body: unknown): string | undefined {
+  const named = (body as { token?: unknown } | null | undefined)?.token;
+  if (named === undefined || named === null) return undefined;
+  if (!isUuidToken(named)) {
+    throw new ValidationError(`The "token" of a new session must be ${UUID_FORM}.`, 'INVALID_TOKEN');
+  }
+  return named;
 }
 
 function configBody(session: Session) {
@@ -120,34 +122,14 @@ export function mountSessionRoutes(
 
   router.post('/sessions', access.allow('writer'), async (ctx) => {
     const input = validateNewSession(ctx.request.body);
-    const userAgent = ctx.get('User-Agent') || null;
-    const browser = parseBrowser(userAgent);
-    const newToken = randomUUID();
-    const dateCreated = now();
+    const named = readNamedToken(ctx.request.body);
+    const row = newSessionRow(named ?? randomUUID(), input, ctx.get('User-Agent') || null, now());
     const idempotency = readIdempotency(ctx, (session) => JSON.stringify({ token: session.token }));
-    const response = await sessions.createSession(
-      {
-        token: newToken,
-        status: 'pending',
-        config: JSON.stringify(input.config),
-        labels: JSON.stringify(input.labels),
-        is_public: input.isPublic ? 1 : 0,
-        user_agent: userAgent,
-        browser_name: browser.name,
-        browser_version: browser.version,
-        date_created: dateCreated,
-        date_started: null,
-        date_finished: null,
-        expiration_date: input.expirationDate,
-        last_event: 0,
-        deleted_at: null,
-        head_hash: GENESIS_HASH,
-      },
-      idempotency,
-    );
-    // a replayed idempotent create answers the session made the first time, and announces nothing
-    if ((JSON.parse(response) as { token?: string }).token === newToken) {
-      eventLog.announce({ kind: 'created', token: newToken, status: 'pending', labels: input.labels, dateCreated });
+    const { response, created } = await sessions.createSession(row, idempotency);
+    // a replayed create, or one for a session that exists already, announces nothing
+    if (created) {
+      const { token, date_created: dateCreated } = row;
+      eventLog.announce({ kind: 'created', token, status: 'pending', labels: input.labels, dateCreated });
     }
     sendRaw(ctx, response);
   });

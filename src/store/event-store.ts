@@ -17,7 +17,7 @@ import {
   evolveStatus,
   type PushableStatus,
 } from '../domain/session-status.js';
-import type { DeletedReason, SessionRow } from './database.js';
+import type { DeletedReason, EventRow, NewSessionRow, SessionRow } from './database.js';
 import { prepareAppendRow } from './append-row.js';
 import { isExpired, priorAnswer, type StoredKey } from './session-store.js';
 import type { SqliteStore } from './sqlite.js';
@@ -66,6 +66,8 @@ export interface WriteResult {
 
 interface Write {
   token: string;
+  /** The session to create first when the token names none yet (automatic creation on a push). */
+  createWith?: NewSessionRow | undefined;
   /** Sees the session as of the writes before it in the batch; may throw a DomainError. */
   decide(session: SessionRow): Decision;
   idempotency: Idempotency | undefined;
@@ -102,7 +104,11 @@ function evolveSession(session: SessionRow, input: EventInput, now: number): Ses
   };
 }
 
-export type CommitListener = (events: readonly StoredEvent[]) => void;
+/**
+ * Called after each commit with its events, oldest first, and the sessions it
+ * created (before their first event, automatic creation on a push).
+ */
+export type CommitListener = (events: readonly StoredEvent[], created: readonly SessionRow[]) => void;
 
 export function createEventStore(
   store: SqliteStore,
@@ -115,6 +121,29 @@ export function createEventStore(
     db.selectFrom('sessions').selectAll().where('token', '=', p).where('deleted_at', 'is', null),
   );
   const appendRow = prepareAppendRow(store);
+  // any row, deleted ones too, and imports in progress: such a token is never created on a push
+  const selectAnyRow = prepare(db.selectFrom('sessions').select('token').where('token', '=', p));
+  const selectStaged = prepare(db.selectFrom('staged_imports').select('token').where('token', '=', p));
+  const insertSession = prepare(
+    db.insertInto('sessions').values({
+      token: p,
+      status: p,
+      config: p,
+      labels: p,
+      is_public: p,
+      user_agent: p,
+      browser_name: p,
+      browser_version: p,
+      date_created: p,
+      date_started: p,
+      date_finished: p,
+      expiration_date: p,
+      last_event: p,
+      deleted_at: p,
+      deleted_reason: p,
+      head_hash: p,
+    }),
+  );
   const updateSession = prepare(
     db
       .updateTable('sessions')
@@ -146,8 +175,9 @@ export function createEventStore(
   let queue: Write[] = [];
   let scheduled = false;
 
-  /** Runs every write of `batch` in one transaction; returns each write's outcome. */
-  function applyBatch(batch: Write[]): (WriteResult | DomainError)[] {
+  /** Runs every write of `batch` in one transaction; returns each write's outcome and the sessions created. */
+  function applyBatch(batch: Write[]): { outcomes: (WriteResult | DomainError)[]; created: SessionRow[] } {
+    const created: SessionRow[] = [];
     // the sessions the batch touched, as they will be after it
     const sessions = new Map<string, SessionRow | null>();
     const dirty = new Set<string>();
@@ -175,11 +205,20 @@ export function createEventStore(
           );
           if (prior !== undefined) return { event: null, session: null, response: prior };
         }
-        const session = lookup(write.token, write.now);
+        let session = lookup(write.token, write.now);
+        // a token never seen (no row, deleted or not, and no import of it) is
+        // created here, in the same transaction as its first event: two first
+        // pushes at once create one session, and a refused push creates none
+        let creating: SessionRow | null = null;
+        if (!session && write.createWith && !selectAnyRow.get(write.token) && !selectStaged.get(write.token)) {
+          creating = { deleted_at: null, deleted_reason: null, ...write.createWith } as SessionRow;
+          session = creating;
+        }
         if (!session) throw new SessionNotFoundError(write.token);
         const decision = write.decide(session);
         let next = session;
         let stored: StoredEvent | null = null;
+        let row: EventRow | null = null;
         if (decision.event) {
           next = evolveSession(session, decision.event, write.now);
           const { type, data } = decision.event;
@@ -195,8 +234,32 @@ export function createEventStore(
             source_key: write.source.keyId,
           };
           next = { ...next, head_hash: chainHash(session.head_hash, record) };
-          appendRow({ ...record, hash: next.head_hash });
+          row = { ...record, hash: next.head_hash };
         }
+        // written only now: everything that can refuse the write has run
+        if (creating) {
+          const c = creating;
+          insertSession.run(
+            c.token,
+            c.status,
+            c.config,
+            c.labels,
+            c.is_public,
+            c.user_agent,
+            c.browser_name,
+            c.browser_version,
+            c.date_created,
+            c.date_started,
+            c.date_finished,
+            c.expiration_date,
+            c.last_event,
+            c.deleted_at,
+            c.deleted_reason,
+            c.head_hash,
+          );
+          created.push(c);
+        }
+        if (row) appendRow(row);
         if (decision.deleteAs) next = { ...next, deleted_at: write.now, deleted_reason: decision.deleteAs };
         if (next !== session) {
           sessions.set(write.token, next);
@@ -230,7 +293,7 @@ export function createEventStore(
         token,
       );
     }
-    return outcomes;
+    return { outcomes, created };
   }
 
   function takeQueue(): Write[] {
@@ -243,10 +306,11 @@ export function createEventStore(
   async function flush(): Promise<void> {
     let batch: Write[] | undefined;
     let outcomes: (WriteResult | DomainError)[];
+    let created: SessionRow[];
     try {
       // taken inside, so that writes queued while waiting for the connection
       // join; kept across a retry of the same batch
-      outcomes = await runExclusive(() => applyBatch((batch ??= takeQueue())));
+      ({ outcomes, created } = await runExclusive(() => applyBatch((batch ??= takeQueue()))));
     } catch (error) {
       // the transaction never began (busy) or rolled back: fail what it held
       for (const write of batch ?? takeQueue()) write.reject(error);
@@ -261,7 +325,7 @@ export function createEventStore(
       for (const listener of commitListeners) {
         // a listener's failure must not keep committed writes from their answers
         try {
-          listener(committed);
+          listener(committed, created);
         } catch (error) {
           onListenerError(error);
         }
@@ -285,10 +349,11 @@ export function createEventStore(
     source: EventSource,
     now: number,
     idempotency: Idempotency | undefined,
+    createWith: NewSessionRow | undefined,
     decide: Write['decide'],
   ): Promise<WriteResult> {
     return new Promise((resolve, reject) => {
-      queue.push({ token, decide, idempotency, source, now, resolve, reject });
+      queue.push({ token, createWith, decide, idempotency, source, now, resolve, reject });
       if (!scheduled) schedule();
     });
   }
@@ -308,9 +373,13 @@ export function createEventStore(
       input: EventInput,
       source: EventSource,
       now: number,
-      { expectedLastEvent, idempotency }: { expectedLastEvent?: number; idempotency?: Idempotency } = {},
+      {
+        expectedLastEvent,
+        idempotency,
+        createWith,
+      }: { expectedLastEvent?: number; idempotency?: Idempotency; createWith?: NewSessionRow } = {},
     ): Promise<WriteResult> {
-      return enqueue(token, source, now, idempotency, (session) => {
+      return enqueue(token, source, now, idempotency, createWith, (session) => {
         if (expectedLastEvent !== undefined && session.last_event !== expectedLastEvent) {
           throw new PreconditionFailedError(
             `The session's newest event is ${session.last_event}, not ${expectedLastEvent}: nothing was stored.`,
@@ -328,7 +397,7 @@ export function createEventStore(
       now: number,
       idempotency?: Idempotency,
     ): Promise<WriteResult> {
-      return enqueue(token, source, now, idempotency, (session) => {
+      return enqueue(token, source, now, idempotency, undefined, (session) => {
         const next = decideControl(session.status, action);
         return { event: next === null ? null : statusEvent(next) };
       });
@@ -346,7 +415,7 @@ export function createEventStore(
       idempotency?: Idempotency,
     ): Promise<WriteResult> {
       // like the old server, the resume token is passed on as given
-      return enqueue(token, source, now, idempotency, (session) =>
+      return enqueue(token, source, now, idempotency, undefined, (session) =>
         session.status === 'pending'
           ? { event: { type: 'resume', data: JSON.stringify(resumeToken) }, deleteAs: 'resumed' }
           : { event: null },

@@ -23,6 +23,7 @@ import { sql } from 'kysely';
 import { z } from 'zod';
 import { parseEventBody } from '../domain/event-types.js';
 import { validateNewSession } from '../domain/session-config.js';
+import { UUID_FORM, UUID_PATTERN } from '../domain/token.js';
 import {
   evolveStatus,
   isLegalTransition,
@@ -42,15 +43,12 @@ function refuse(line: number, why: string): never {
   throw new InvalidExportError(`line ${line}: ${why}`);
 }
 
-/** The canonical 36-character form of a UUID, any version; hex digits in either case. */
-export const UUID_PATTERN = /^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$/;
-
 const isoTime = z.string().refine((v) => !Number.isNaN(Date.parse(v)), 'an ISO 8601 time');
 const headerSchema = z.object({
   kind: z.literal('session'),
   format: z.literal('wave-sessions-export'),
   version: z.literal(1),
-  token: z.string().regex(UUID_PATTERN, 'a token must be a UUID in its canonical form (8-4-4-4-12 hex digits)'),
+  token: z.string().regex(UUID_PATTERN, `a token must be ${UUID_FORM}`),
   status: z.enum(SESSION_STATUSES),
   // checked as a create call checks it, below
   config: z.unknown(),

@@ -2,7 +2,7 @@
 // store keeps in step with the log. All SQL for the sessions table is here.
 
 import type { ExpressionBuilder, Kysely } from 'kysely';
-import { IdempotencyKeyReusedError, SessionNotFoundError } from '../domain/errors.js';
+import { ConflictError, IdempotencyKeyReusedError, SessionNotFoundError } from '../domain/errors.js';
 import type { SessionConfig } from '../domain/session-config.js';
 import type { SessionStatus } from '../domain/session-status.js';
 import type { Database, NewSessionRow, SessionRow } from './database.js';
@@ -125,9 +125,17 @@ export function createSessionStore({ db, writeTransaction }: SqliteStore) {
   return {
     /**
      * Creates a session. With an Idempotency-Key, a repeat of the same request
-     * answers the first answer and creates nothing. Returns the answer.
+     * answers the first answer and creates nothing. A token that exists
+     * already is created again only in the sense that the answer is the same:
+     * when its stored configuration is `row.config`, nothing is written and
+     * the answer is `{token}`; otherwise, or when the session was deleted
+     * (deleted, expired, resumed) or is being imported, it throws a
+     * ConflictError. Returns the answer, and whether a session was created.
      */
-    async createSession(row: NewSessionRow, idempotency?: Idempotency): Promise<string> {
+    async createSession(
+      row: NewSessionRow,
+      idempotency?: Idempotency,
+    ): Promise<{ response: string; created: boolean }> {
       return writeTransaction(async (trx) => {
         if (idempotency) {
           const rows = await trx
@@ -137,12 +145,38 @@ export function createSessionStore({ db, writeTransaction }: SqliteStore) {
             .where('key', '=', idempotency.key)
             .execute();
           const prior = priorAnswer(rows, idempotency);
-          if (prior !== undefined) return prior;
+          if (prior !== undefined) return { response: prior, created: false };
         }
-        await trx.insertInto('sessions').values(row).execute();
-        await indexLabels(trx, row.token, JSON.parse(row.labels) as string[]);
-        const created = await readLiveSession(trx, row.token, row.date_created);
-        const response = idempotency ? idempotency.render(created, null) : JSON.stringify({ token: row.token });
+        const existing = await trx.selectFrom('sessions').selectAll().where('token', '=', row.token).executeTakeFirst();
+        let created = false;
+        if (existing) {
+          if (existing.deleted_at !== null || isExpired(existing, row.date_created)) {
+            throw new ConflictError(
+              `The session ${row.token} was deleted (${existing.deleted_reason ?? 'expired'}); a deleted token is never created again.`,
+              'SESSION_DELETED',
+            );
+          }
+          if (existing.config !== row.config) {
+            throw new ConflictError(
+              `A session ${row.token} exists already with another configuration: ${existing.config}.`,
+              'SESSION_EXISTS',
+            );
+          }
+        } else {
+          const staged = await trx
+            .selectFrom('staged_imports')
+            .select('token')
+            .where('token', '=', row.token)
+            .executeTakeFirst();
+          if (staged) {
+            throw new ConflictError(`An import of session ${row.token} is in progress.`, 'IMPORT_IN_PROGRESS');
+          }
+          await trx.insertInto('sessions').values(row).execute();
+          await indexLabels(trx, row.token, JSON.parse(row.labels) as string[]);
+          created = true;
+        }
+        const session = await readLiveSession(trx, row.token, row.date_created);
+        const response = idempotency ? idempotency.render(session, null) : JSON.stringify({ token: row.token });
         if (idempotency) {
           await trx
             .insertInto('idempotency_keys')
@@ -155,7 +189,7 @@ export function createSessionStore({ db, writeTransaction }: SqliteStore) {
             })
             .execute();
         }
-        return response;
+        return { response, created };
       });
     },
 

@@ -39,6 +39,7 @@ export async function startTestServer(overrides: Partial<Config> = {}): Promise<
     maxWaitingPollsPerSession: 5_000,
     requestTimeoutMs: 30_000,
     accessControl: false,
+    autoCreateSessions: false,
     retentionDays: 0,
     maxStreams: 1000,
     maxStreamsPerSession: defaultStreamsPerSession(overrides.maxStreams ?? 1000),
