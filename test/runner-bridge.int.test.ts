@@ -1,0 +1,268 @@
+// The runner bridge end to end: the real WAVE runner fixture, with
+// integrations/wave-runner on its PYTHONPATH, beside a wave-sessions process.
+// A session driven only through the runner's own APIs must be fully present
+// in wave-sessions, in order, once, and the runner's events API must answer
+// wave-sessions' numbering, also across a SIGKILL of either process.
+
+import fs from 'node:fs';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { request, type WaveEvent } from './helpers/client.js';
+import { spawnServer } from './helpers/process.js';
+import {
+  BRIDGE_DIR,
+  copyRunner,
+  freePort,
+  type Runner,
+  runnerFixtureAvailable,
+  startRunner,
+} from './helpers/runner.js';
+import { tempDbFile } from './helpers/server.js';
+
+type Spawned = ReturnType<typeof spawnServer>;
+
+/** Waits until `check` answers a value; fails with `what` when it does not in time. */
+async function waitFor<T>(
+  what: string,
+  check: () => T | undefined | Promise<T | undefined>,
+  timeoutMs = 60_000,
+): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await check();
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
+
+/** wave-sessions as its own process on a fixed port (restartable there, on the same file). */
+async function startWaveSessions(port: number, dbFile: string): Promise<Spawned> {
+  const proc = spawnServer(['--port', String(port)], { DB_FILE: dbFile, LONG_POLL_TIMEOUT_MS: '10000' });
+  await waitFor(
+    `wave-sessions to listen on ${port} (stderr: ${proc.stderr()})`,
+    () => (proc.stdout().includes('"url"') ? true : undefined),
+    20_000,
+  );
+  return proc;
+}
+
+async function killWaveSessions(proc: Spawned): Promise<void> {
+  proc.child.kill('SIGKILL');
+  await proc.exited;
+}
+
+const available = runnerFixtureAvailable();
+
+describe.skipIf(!available)('the runner bridge beside the real WAVE runner', () => {
+  let wsPort: number;
+  let ws: string;
+  let dbFile: string;
+  let server: Spawned;
+  let runnerDir: string;
+  let runner: Runner;
+
+  const bridgeEnv = () => ({
+    PYTHONPATH: BRIDGE_DIR,
+    WAVE_SESSIONS_URL: ws,
+    WAVE_SESSIONS_CREATE_WAIT: '20',
+  });
+
+  beforeAll(async () => {
+    wsPort = await freePort();
+    ws = `http://127.0.0.1:${wsPort}`;
+    dbFile = tempDbFile();
+    server = await startWaveSessions(wsPort, dbFile);
+    runnerDir = copyRunner();
+    runner = await startRunner(runnerDir, bridgeEnv());
+  }, 240_000);
+
+  afterAll(async () => {
+    await runner?.stop();
+    server?.child.kill('SIGKILL');
+    if (runnerDir) fs.rmSync(path.dirname(runnerDir), { recursive: true, force: true });
+  }, 60_000);
+
+  async function createSession(labels: string[] = []): Promise<string> {
+    const res = await request<{ token: string }>(runner.api, 'POST', '/sessions', {
+      tests: { include: ['/wave-demo'] },
+      labels,
+    });
+    expect(res.status, res.text).toBe(200);
+    return res.body.token;
+  }
+
+  /** Takes the next test and posts its result through the runner; returns the test's path. */
+  async function runOneTest(token: string): Promise<string> {
+    const next = await request<{ next_test: string }>(runner.api, 'GET', `/tests/${token}/next`);
+    expect(next.status, next.text).toBe(200);
+    const tests = await request<{ running_tests: Record<string, string[]> }>(runner.api, 'GET', `/tests/${token}`);
+    const test = Object.values(tests.body.running_tests)[0]![0]!;
+    const result = await request(runner.api, 'POST', `/results/${token}`, {
+      test,
+      status: 'OK',
+      message: null,
+      subtests: [{ name: 'trivial', status: 'PASS', message: null }],
+    });
+    expect(result.status, result.text).toBe(200);
+    return test;
+  }
+
+  async function waitForRunnerStatus(token: string, status: string): Promise<void> {
+    await waitFor(`the runner's session ${token} to be ${status}`, async () => {
+      const res = await request<{ status: string }>(runner.api, 'GET', `/sessions/${token}/status`);
+      return res.body?.status === status ? true : undefined;
+    });
+  }
+
+  async function history(token: string): Promise<WaveEvent[]> {
+    const res = await request<WaveEvent[]>(ws, 'GET', `/api/sessions/${token}/events?last_event=0&timeout=0`);
+    return res.status === 200 ? res.body : [];
+  }
+
+  async function waitForHistory(token: string, count: number): Promise<WaveEvent[]> {
+    return waitFor(`${count} events of ${token} in wave-sessions`, async () => {
+      const events = await history(token);
+      return events.length >= count ? events : undefined;
+    });
+  }
+
+  const expected = (tests: string[]) => [
+    { type: 'status', data: 'running', number: 1 },
+    ...tests.map((test, i) => ({ type: 'test_completed', data: test, number: i + 2 })),
+    { type: 'status', data: 'completed', number: tests.length + 2 },
+  ];
+
+  it('mirrors a session run through the runner, in order, once, and answers the runner poll from wave-sessions', async () => {
+    const token = await createSession(['lab-a']);
+    const started = await request(runner.api, 'POST', `/sessions/${token}/start`);
+    expect(started.status).toBe(200);
+    const tests = [];
+    for (let i = 0; i < 3; i++) tests.push(await runOneTest(token));
+    expect(tests).toEqual(['/wave-demo/demo-1.html', '/wave-demo/demo-2.html', '/wave-demo/demo-3.html']);
+    await waitForRunnerStatus(token, 'completed');
+
+    await waitForHistory(token, 5);
+    expect(await history(token)).toEqual(expected(tests));
+    const session = await request<{ tests: unknown; labels: string[] }>(ws, 'GET', `/api/sessions/${token}`);
+    expect(session.body.tests).toEqual({ include: ['/wave-demo'], exclude: [] });
+    expect(session.body.labels).toEqual(['lab-a']);
+    const status = await request<{ status: string }>(ws, 'GET', `/api/sessions/${token}/status`);
+    expect(status.body.status).toBe('completed');
+
+    // the runner's own port answers wave-sessions' numbering, from 1
+    const viaRunner = await request<WaveEvent[]>(runner.api, 'GET', `/sessions/${token}/events?last_event=0`);
+    expect(viaRunner.status).toBe(200);
+    expect(viaRunner.body).toEqual(expected(tests));
+
+    // a push through the runner's port is stored once (not also dispatched)
+    const pushed = await request(runner.api, 'POST', `/sessions/${token}/events`, {
+      type: 'custom',
+      data: { hello: 'world' },
+    });
+    expect(pushed.status).toBe(200);
+    const withPush = await waitForHistory(token, 6);
+    expect(withPush.slice(5)).toEqual([{ type: 'custom', data: { hello: 'world' }, number: 6 }]);
+    const later = await request<WaveEvent[]>(runner.api, 'GET', `/sessions/${token}/events?last_event=5`);
+    expect(later.body).toEqual([{ type: 'custom', data: { hello: 'world' }, number: 6 }]);
+
+    // nothing was refused on the way, and the bridge said once that it is on
+    expect(fs.existsSync(path.join(runnerDir, 'wave-sessions-spool', 'events.ndjson.dead'))).toBe(false);
+    expect(runner.logText().match(/wave-sessions bridge: active/g)).toHaveLength(1);
+  }, 180_000);
+
+  it('mirrors labels and deletes made through the runner', async () => {
+    const token = await createSession();
+    const labels = await request(runner.api, 'PUT', `/sessions/${token}/labels`, { labels: ['x', 'y'] });
+    expect(labels.status).toBe(200);
+    await waitFor('the labels in wave-sessions', async () => {
+      const res = await request<string[]>(ws, 'GET', `/api/sessions/${token}/labels`);
+      return JSON.stringify(res.body) === '["x","y"]' ? true : undefined;
+    });
+    const deleted = await request(runner.api, 'DELETE', `/sessions/${token}`);
+    expect(deleted.status).toBe(200);
+    await waitFor('the session deleted in wave-sessions', async () => {
+      const res = await request(ws, 'GET', `/api/sessions/${token}`);
+      return res.status === 404 ? true : undefined;
+    });
+  }, 120_000);
+
+  it('loses and doubles nothing when wave-sessions is SIGKILLed in the middle of a session', async () => {
+    const token = await createSession();
+    await request(runner.api, 'POST', `/sessions/${token}/start`);
+    const tests = [await runOneTest(token)];
+    await waitForHistory(token, 2);
+
+    await killWaveSessions(server);
+    // the runner goes on without it
+    tests.push(await runOneTest(token));
+    // and its events API says wave-sessions cannot be reached, not its own numbering
+    const unreachable = await request<{ code: string }>(runner.api, 'GET', `/sessions/${token}/events?last_event=0`);
+    expect(unreachable.status).toBe(503);
+    expect(unreachable.body.code).toBe('UPSTREAM_UNAVAILABLE');
+    tests.push(await runOneTest(token));
+    await waitForRunnerStatus(token, 'completed');
+
+    server = await startWaveSessions(wsPort, dbFile);
+    await waitForHistory(token, 5);
+    expect(await history(token)).toEqual(expected(tests));
+  }, 180_000);
+
+  it('keeps the history whole when the runner is SIGKILLed and restarted, and sends what it had spooled', async () => {
+    const done = await createSession();
+    await request(runner.api, 'POST', `/sessions/${done}/start`);
+    const doneTests = [];
+    for (let i = 0; i < 3; i++) doneTests.push(await runOneTest(done));
+    await waitForHistory(done, 5);
+
+    // with wave-sessions down, a whole session waits in the runner's spool
+    await killWaveSessions(server);
+    const spooled = await createSession();
+    await request(runner.api, 'POST', `/sessions/${spooled}/start`);
+    const spooledTests = [];
+    for (let i = 0; i < 3; i++) spooledTests.push(await runOneTest(spooled));
+    await waitForRunnerStatus(spooled, 'completed');
+
+    runner.kill();
+    server = await startWaveSessions(wsPort, dbFile);
+    runner = await startRunner(runnerDir, bridgeEnv());
+
+    // the restarted runner sends the spooled session, once
+    await waitForHistory(spooled, 5);
+    expect(await history(spooled)).toEqual(expected(spooledTests));
+    // a new session's events come after everything spooled before it
+    const fresh = await createSession();
+    await request(runner.api, 'POST', `/sessions/${fresh}/start`);
+    await waitForHistory(fresh, 1);
+    expect(await history(done)).toEqual(expected(doneTests));
+    expect(await history(spooled)).toEqual(expected(spooledTests));
+  }, 240_000);
+});
+
+describe.skipIf(!available)('the runner bridge without WAVE_SESSIONS_URL', () => {
+  let runnerDir: string;
+  let runner: Runner;
+
+  beforeAll(async () => {
+    runnerDir = copyRunner();
+    runner = await startRunner(runnerDir, { PYTHONPATH: BRIDGE_DIR, WAVE_SESSIONS_URL: '' });
+  }, 240_000);
+
+  afterAll(async () => {
+    await runner?.stop();
+    if (runnerDir) fs.rmSync(path.dirname(runnerDir), { recursive: true, force: true });
+  }, 60_000);
+
+  it('stays inactive, says so once in the runner log, and leaves the runner its own events', async () => {
+    expect(runner.logText().match(/wave-sessions bridge: inactive/g)).toHaveLength(1);
+    const created = await request<{ token: string }>(runner.api, 'POST', '/sessions', {
+      tests: { include: ['/wave-demo'] },
+    });
+    const token = created.body.token;
+    await request(runner.api, 'POST', `/sessions/${token}/start`);
+    // the runner's own numbering, from 0
+    const events = await request<WaveEvent[]>(runner.api, 'GET', `/sessions/${token}/events?last_event=-1`);
+    expect(events.body).toEqual([{ type: 'status', data: 'running', number: 0 }]);
+    expect(fs.existsSync(path.join(runnerDir, 'wave-sessions-spool'))).toBe(false);
+  }, 120_000);
+});
