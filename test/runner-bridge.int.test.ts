@@ -4,8 +4,10 @@
 // in wave-sessions, in order, once, and the runner's events API must answer
 // wave-sessions' numbering, also across a SIGKILL of either process.
 
+import { execFile } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
+import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { request, type WaveEvent } from './helpers/client.js';
 import { spawnServer } from './helpers/process.js';
@@ -37,8 +39,8 @@ async function waitFor<T>(
 }
 
 /** wave-sessions as its own process on a fixed port (restartable there, on the same file). */
-async function startWaveSessions(port: number, dbFile: string): Promise<Spawned> {
-  const proc = spawnServer(['--port', String(port)], { DB_FILE: dbFile, LONG_POLL_TIMEOUT_MS: '10000' });
+async function startWaveSessions(port: number, dbFile: string, env: Record<string, string> = {}): Promise<Spawned> {
+  const proc = spawnServer(['--port', String(port)], { DB_FILE: dbFile, LONG_POLL_TIMEOUT_MS: '10000', ...env });
   await waitFor(
     `wave-sessions to listen on ${port} (stderr: ${proc.stderr()})`,
     () => (proc.stdout().includes('"url"') ? true : undefined),
@@ -187,6 +189,38 @@ describe.skipIf(!available)('the runner bridge beside the real WAVE runner', () 
     });
   }, 120_000);
 
+  it('mirrors pause, restart and stop, a configuration update and a resume', async () => {
+    const token = await createSession();
+    const update = await request(runner.api, 'PUT', `/sessions/${token}`, {
+      tests: { include: ['/wave-demo/demo-1.html'] },
+    });
+    expect(update.status).toBe(200);
+    for (const action of ['start', 'pause', 'start', 'stop']) {
+      expect((await request(runner.api, 'POST', `/sessions/${token}/${action}`)).status).toBe(200);
+    }
+    await waitForHistory(token, 4);
+    expect((await history(token)).map((e) => [e.type, e.data, e.number])).toEqual([
+      ['status', 'running', 1],
+      ['status', 'paused', 2],
+      ['status', 'running', 3],
+      ['status', 'aborted', 4],
+    ]);
+    const config = await request<{ tests: unknown }>(ws, 'GET', `/api/sessions/${token}`);
+    expect(config.body.tests).toEqual({ include: ['/wave-demo/demo-1.html'], exclude: [] });
+
+    // a pending session resumed into another: its resume event, then gone
+    const resumed = await createSession();
+    const into = await createSession();
+    const resume = await request(runner.api, 'POST', `/sessions/${resumed}/resume`, { resume_token: into });
+    expect(resume.status).toBe(200);
+    await waitFor('the resumed session deleted in wave-sessions', async () => {
+      const res = await request(ws, 'GET', `/api/sessions/${resumed}`);
+      return res.status === 404 ? true : undefined;
+    });
+    expect(await history(resumed)).toEqual([{ type: 'resume', data: into, number: 1 }]);
+    expect(fs.existsSync(path.join(runnerDir, 'wave-sessions-spool', 'events.ndjson.dead'))).toBe(false);
+  }, 120_000);
+
   it('loses and doubles nothing when wave-sessions is SIGKILLed in the middle of a session', async () => {
     const token = await createSession();
     await request(runner.api, 'POST', `/sessions/${token}/start`);
@@ -264,5 +298,55 @@ describe.skipIf(!available)('the runner bridge without WAVE_SESSIONS_URL', () =>
     const events = await request<WaveEvent[]>(runner.api, 'GET', `/sessions/${token}/events?last_event=-1`);
     expect(events.body).toEqual([{ type: 'status', data: 'running', number: 0 }]);
     expect(fs.existsSync(path.join(runnerDir, 'wave-sessions-spool'))).toBe(false);
+  }, 120_000);
+});
+
+describe.skipIf(!available)('the runner bridge with access control on', () => {
+  let ws: string;
+  let server: Spawned;
+  let runnerDir: string;
+  let runner: Runner;
+
+  beforeAll(async () => {
+    const dbFile = tempDbFile();
+    // an admin key, made with the CLI before the server starts
+    const { stdout } = await promisify(execFile)(
+      process.execPath,
+      ['--import', 'tsx', 'src/main.ts', 'keys', 'add', '--role', 'admin', '--name', 'bridge', '--db-file', dbFile],
+      { cwd: path.resolve(import.meta.dirname, '..') },
+    );
+    const key = /^wsk_\S+$/m.exec(stdout)![0];
+    const port = await freePort();
+    ws = `http://127.0.0.1:${port}`;
+    server = await startWaveSessions(port, dbFile, { ACCESS_CONTROL: 'on' });
+    runnerDir = copyRunner();
+    runner = await startRunner(runnerDir, { PYTHONPATH: BRIDGE_DIR, WAVE_SESSIONS_URL: ws, WAVE_SESSIONS_KEY: key });
+  }, 240_000);
+
+  afterAll(async () => {
+    await runner?.stop();
+    server?.child.kill('SIGKILL');
+    if (runnerDir) fs.rmSync(path.dirname(runnerDir), { recursive: true, force: true });
+  }, 60_000);
+
+  it('creates, pushes status events and deletes with WAVE_SESSIONS_KEY', async () => {
+    const created = await request<{ token: string }>(runner.api, 'POST', '/sessions', {
+      tests: { include: ['/wave-demo'] },
+    });
+    const token = created.body.token;
+    await request(runner.api, 'POST', `/sessions/${token}/start`);
+    await request(runner.api, 'POST', `/sessions/${token}/stop`);
+    // a poll through the runner needs no key of its client
+    const events = await waitFor('both status events through the runner', async () => {
+      const res = await request<WaveEvent[]>(runner.api, 'GET', `/sessions/${token}/events?last_event=0&timeout=0`);
+      return res.status === 200 && res.body.length === 2 ? res.body : undefined;
+    });
+    expect(events.map((e) => e.data)).toEqual(['running', 'aborted']);
+    expect((await request(runner.api, 'DELETE', `/sessions/${token}`)).status).toBe(200);
+    await waitFor('the session deleted in wave-sessions', async () => {
+      const res = await request(ws, 'GET', `/api/sessions/${token}`);
+      return res.status === 404 ? true : undefined;
+    });
+    expect(fs.existsSync(path.join(runnerDir, 'wave-sessions-spool', 'events.ndjson.dead'))).toBe(false);
   }, 120_000);
 });
