@@ -4,12 +4,13 @@
 // in wave-sessions, in order, once, and the runner's events API must answer
 // wave-sessions' numbering, also across a SIGKILL of either process.
 
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { request, type WaveEvent } from './helpers/client.js';
+import { openStream } from './helpers/sse.js';
 import { spawnServer } from './helpers/process.js';
 import {
   BRIDGE_DIR,
@@ -54,6 +55,57 @@ async function killWaveSessions(proc: Spawned): Promise<void> {
   await proc.exited;
 }
 
+async function createVia(api: string, labels: string[] = []): Promise<string> {
+  const res = await request<{ token: string }>(api, 'POST', '/sessions', {
+    tests: { include: ['/wave-demo'] },
+    labels,
+  });
+  expect(res.status, res.text).toBe(200);
+  return res.body.token;
+}
+
+/** Takes the next test and posts its result through the runner's API at `api`; returns the test's path. */
+async function runOneTestVia(api: string, token: string): Promise<string> {
+  const next = await request<{ next_test: string }>(api, 'GET', `/tests/${token}/next`);
+  expect(next.status, next.text).toBe(200);
+  const tests = await request<{ running_tests: Record<string, string[]> }>(api, 'GET', `/tests/${token}`);
+  const test = Object.values(tests.body.running_tests)[0]![0]!;
+  const result = await request(api, 'POST', `/results/${token}`, {
+    test,
+    status: 'OK',
+    message: null,
+    subtests: [{ name: 'trivial', status: 'PASS', message: null }],
+  });
+  expect(result.status, result.text).toBe(200);
+  return test;
+}
+
+async function waitForStatusVia(api: string, token: string, status: string): Promise<void> {
+  await waitFor(`the runner's session ${token} to be ${status}`, async () => {
+    const res = await request<{ status: string }>(api, 'GET', `/sessions/${token}/status`);
+    return res.body?.status === status ? true : undefined;
+  });
+}
+
+async function historyIn(ws: string, token: string): Promise<WaveEvent[]> {
+  const res = await request<WaveEvent[]>(ws, 'GET', `/api/sessions/${token}/events?last_event=0&timeout=0`);
+  return res.status === 200 ? res.body : [];
+}
+
+async function waitForHistoryIn(ws: string, token: string, count: number): Promise<WaveEvent[]> {
+  return waitFor(`${count} events of ${token} in wave-sessions`, async () => {
+    const events = await historyIn(ws, token);
+    return events.length >= count ? events : undefined;
+  });
+}
+
+/** A session of the demo tests, as wave-sessions must hold it. */
+const expected = (tests: string[]) => [
+  { type: 'status', data: 'running', number: 1 },
+  ...tests.map((test, i) => ({ type: 'test_completed', data: test, number: i + 2 })),
+  { type: 'status', data: 'completed', number: tests.length + 2 },
+];
+
 const available = runnerFixtureAvailable();
 
 describe.skipIf(!available)('the runner bridge beside the real WAVE runner', () => {
@@ -85,55 +137,11 @@ describe.skipIf(!available)('the runner bridge beside the real WAVE runner', () 
     if (runnerDir) fs.rmSync(path.dirname(runnerDir), { recursive: true, force: true });
   }, 60_000);
 
-  async function createSession(labels: string[] = []): Promise<string> {
-    const res = await request<{ token: string }>(runner.api, 'POST', '/sessions', {
-      tests: { include: ['/wave-demo'] },
-      labels,
-    });
-    expect(res.status, res.text).toBe(200);
-    return res.body.token;
-  }
-
-  /** Takes the next test and posts its result through the runner; returns the test's path. */
-  async function runOneTest(token: string): Promise<string> {
-    const next = await request<{ next_test: string }>(runner.api, 'GET', `/tests/${token}/next`);
-    expect(next.status, next.text).toBe(200);
-    const tests = await request<{ running_tests: Record<string, string[]> }>(runner.api, 'GET', `/tests/${token}`);
-    const test = Object.values(tests.body.running_tests)[0]![0]!;
-    const result = await request(runner.api, 'POST', `/results/${token}`, {
-      test,
-      status: 'OK',
-      message: null,
-      subtests: [{ name: 'trivial', status: 'PASS', message: null }],
-    });
-    expect(result.status, result.text).toBe(200);
-    return test;
-  }
-
-  async function waitForRunnerStatus(token: string, status: string): Promise<void> {
-    await waitFor(`the runner's session ${token} to be ${status}`, async () => {
-      const res = await request<{ status: string }>(runner.api, 'GET', `/sessions/${token}/status`);
-      return res.body?.status === status ? true : undefined;
-    });
-  }
-
-  async function history(token: string): Promise<WaveEvent[]> {
-    const res = await request<WaveEvent[]>(ws, 'GET', `/api/sessions/${token}/events?last_event=0&timeout=0`);
-    return res.status === 200 ? res.body : [];
-  }
-
-  async function waitForHistory(token: string, count: number): Promise<WaveEvent[]> {
-    return waitFor(`${count} events of ${token} in wave-sessions`, async () => {
-      const events = await history(token);
-      return events.length >= count ? events : undefined;
-    });
-  }
-
-  const expected = (tests: string[]) => [
-    { type: 'status', data: 'running', number: 1 },
-    ...tests.map((test, i) => ({ type: 'test_completed', data: test, number: i + 2 })),
-    { type: 'status', data: 'completed', number: tests.length + 2 },
-  ];
+  const createSession = (labels: string[] = []) => createVia(runner.api, labels);
+  const runOneTest = (token: string) => runOneTestVia(runner.api, token);
+  const waitForRunnerStatus = (token: string, status: string) => waitForStatusVia(runner.api, token, status);
+  const history = (token: string) => historyIn(ws, token);
+  const waitForHistory = (token: string, count: number) => waitForHistoryIn(ws, token, count);
 
   it('mirrors a session run through the runner, in order, once, and answers the runner poll from wave-sessions', async () => {
     const token = await createSession(['lab-a']);
@@ -350,3 +358,115 @@ describe.skipIf(!available)('the runner bridge with access control on', () => {
     expect(fs.existsSync(path.join(runnerDir, 'wave-sessions-spool', 'events.ndjson.dead'))).toBe(false);
   }, 120_000);
 });
+
+const NGINX = '/usr/sbin/nginx';
+const nginxAvailable = (() => {
+  const present = fs.existsSync(NGINX);
+  if (!present && process.env.CI === 'true')
+    throw new Error(`nginx is missing at ${NGINX} (Debian package nginx); CI needs it.`);
+  return present;
+})();
+
+describe.skipIf(!available || !nginxAvailable)(
+  'nginx in front of the runner with the bridge and of wave-sessions',
+  () => {
+    let ws: string;
+    let server: Spawned;
+    let runnerDir: string;
+    let runner: Runner;
+    let nginx: ReturnType<typeof spawn>;
+    let front: string;
+
+    beforeAll(async () => {
+      const wsPort = await freePort();
+      ws = `http://127.0.0.1:${wsPort}`;
+      server = await startWaveSessions(wsPort, tempDbFile());
+      runnerDir = copyRunner();
+      runner = await startRunner(runnerDir, { PYTHONPATH: BRIDGE_DIR, WAVE_SESSIONS_URL: ws });
+
+      // the README's configuration, on this test's ports
+      const dir = path.join(path.dirname(runnerDir), 'nginx');
+      fs.mkdirSync(dir);
+      const nginxPort = await freePort();
+      const site = fs
+        .readFileSync(path.join(BRIDGE_DIR, 'nginx-wave-sessions.conf'), 'utf8')
+        .replace('listen 8000;', `listen 127.0.0.1:${nginxPort};`)
+        .replace('server 127.0.0.1:8080;', `server 127.0.0.1:${runner.port};`)
+        .replace('server 127.0.0.1:8001;', `server 127.0.0.1:${wsPort};`);
+      fs.writeFileSync(path.join(dir, 'site.conf'), site);
+      const temp = (name: string) => `${name}_temp_path ${path.join(dir, name)};`;
+      fs.writeFileSync(
+        path.join(dir, 'nginx.conf'),
+        [
+          process.getuid?.() === 0 ? 'user root;' : '',
+          'worker_processes 1;',
+          `pid ${path.join(dir, 'nginx.pid')};`,
+          `error_log ${path.join(dir, 'error.log')};`,
+          'events { worker_connections 256; }',
+          'http {',
+          '  access_log off;',
+          `  ${temp('client_body')} ${temp('proxy')} ${temp('fastcgi')} ${temp('uwsgi')} ${temp('scgi')}`,
+          `  include ${path.join(dir, 'site.conf')};`,
+          '}',
+        ].join('\n'),
+      );
+      nginx = spawn(
+        NGINX,
+        ['-e', path.join(dir, 'error.log'), '-p', dir, '-c', path.join(dir, 'nginx.conf'), '-g', 'daemon off;'],
+        {
+          stdio: 'ignore',
+        },
+      );
+      front = `http://127.0.0.1:${nginxPort}`;
+      await waitFor('nginx to pass requests to the runner', async () => {
+        const res = await request(front, 'GET', '/_wave/api/sessions/public').catch(() => undefined);
+        return res?.status === 200 ? true : undefined;
+      });
+    }, 240_000);
+
+    afterAll(async () => {
+      nginx?.kill('SIGTERM');
+      await runner?.stop();
+      server?.child.kill('SIGKILL');
+      if (runnerDir) fs.rmSync(path.dirname(runnerDir), { recursive: true, force: true });
+    }, 60_000);
+
+    it('runs a session through nginx: the runner routes to the runner, the events routes to wave-sessions', async () => {
+      const api = `${front}/_wave/api`;
+      const token = await createVia(api);
+      await waitFor('the session in wave-sessions', async () => {
+        const res = await request(ws, 'GET', `/api/sessions/${token}`);
+        return res.status === 200 ? true : undefined;
+      });
+      // a stream through nginx gets the events as they come
+      const stream = await openStream(`${api}/sessions/${token}/events/stream`);
+      try {
+        expect(stream.status).toBe(200);
+        expect((await request(api, 'POST', `/sessions/${token}/start`)).status).toBe(200);
+        await stream.waitFor(
+          (m) => m.event === 'status' && (JSON.parse(m.data) as WaveEvent).data === 'running',
+          30_000,
+        );
+      } finally {
+        stream.close();
+      }
+      const tests = [];
+      for (let i = 0; i < 3; i++) tests.push(await runOneTestVia(api, token));
+      await waitForStatusVia(api, token, 'completed');
+      await waitForHistoryIn(ws, token, 5);
+      expect(await historyIn(ws, token)).toEqual(expected(tests));
+
+      // a long poll through nginx: wave-sessions' numbers, from 1
+      const polled = await request<WaveEvent[]>(api, 'GET', `/sessions/${token}/events?last_event=0`);
+      expect(polled.body).toEqual(expected(tests));
+      // a push through nginx goes straight to wave-sessions, which answers its number
+      const pushed = await request<WaveEvent>(api, 'POST', `/sessions/${token}/events`, {
+        type: 'custom',
+        data: { via: 'nginx' },
+      });
+      expect(pushed.status).toBe(200);
+      expect(pushed.body.number).toBe(6);
+      expect((await historyIn(ws, token)).length).toBe(6);
+    }, 180_000);
+  },
+);
