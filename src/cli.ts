@@ -1,6 +1,6 @@
 // The commands that talk to a server over HTTP (`--url`, else the
 // WAVE_SESSIONS_URL variable, else http://127.0.0.1:8000): tail, history,
-// report, export, import, and verify, which also works offline on a database
+// report, export, import, mirror, and verify, which also works offline on a database
 // file (--db-file) or an export file (--file). Exit codes: 0 ok, 1 a failed
 // verification or request, 2 bad usage.
 
@@ -8,6 +8,7 @@ import fs from 'node:fs';
 import readline from 'node:readline';
 import { Readable } from 'node:stream';
 import { type Command, InvalidArgumentError, Option } from 'commander';
+import { MirrorError, runMirror } from './mirror.js';
 import { createAuditStore } from './store/audit-store.js';
 import { readExport } from './store/import.js';
 import { openSqlite } from './store/sqlite.js';
@@ -102,6 +103,43 @@ export function addHttpCommands(program: Command, env: NodeJS.ProcessEnv, io: Ou
           }
           if (cursor === undefined && events.length === 0) continue;
         }
+      }),
+    );
+
+  program
+    .command('mirror')
+    .description(
+      'copy the sessions of a WAVE runner (its events included) into the server until stopped; the runner needs "enable_read_sessions": true',
+    )
+    .requiredOption('--runner <url>', "the runner's WAVE root, e.g. http://127.0.0.1:8000/_wave")
+    .option('--list-interval-ms <ms>', "how often the runner's session list is read", wholeNumber, '1000')
+    .option('--linger-ms <ms>', 'how long a finished session is still followed for late events', wholeNumber, '60000')
+    .addOption(urlOption())
+    .addOption(keyOption())
+    .action(
+      run(async (opts: { runner: string; listIntervalMs: string; lingerMs: string; url: string; key?: string }) => {
+        const stop = new AbortController();
+        const onSignal = () => stop.abort();
+        process.once('SIGINT', onSignal);
+        process.once('SIGTERM', onSignal);
+        try {
+          await runMirror({
+            runner: opts.runner,
+            url: opts.url,
+            key: opts.key ?? env.WAVE_SESSIONS_KEY,
+            signal: stop.signal,
+            log: (line) => io.err(`wave-sessions mirror: ${line}`),
+            listIntervalMs: Number(opts.listIntervalMs),
+            lingerMs: Number(opts.lingerMs),
+          });
+        } catch (error) {
+          if (error instanceof MirrorError) throw new CommandFailed(error.message);
+          throw error;
+        } finally {
+          process.off('SIGINT', onSignal);
+          process.off('SIGTERM', onSignal);
+        }
+        io.err('wave-sessions mirror: stopped');
       }),
     );
 

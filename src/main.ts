@@ -9,7 +9,7 @@ import { startServer } from './server.js';
 import { runTool } from './tools.js';
 
 const SHUTDOWN_LIMIT_MS = 5000;
-const TOOLS = new Set(['keys', 'check', 'prune', 'tail', 'history', 'report', 'export', 'import', 'verify']);
+const TOOLS = new Set(['keys', 'check', 'prune', 'tail', 'history', 'report', 'export', 'import', 'verify', 'mirror']);
 
 async function main(): Promise<void> {
   const args = process.argv.slice(2);

@@ -1,7 +1,8 @@
-// The real WAVE runner fixture (../shared/vendor/dpctf-test-runner) for
-// end-to-end tests: copy it once per test file into a temporary folder,
-// start it on a free port with start-runner.sh, stop it with stop-runner.sh
-// and always kill its process group in the end.
+// The real WAVE runner fixture (../shared/vendor/dpctf-test-runner, read-only)
+// for end-to-end tests: copyRunner() copies it into a temporary folder (once
+// per test file), startRunner() starts the copy with its start-runner.sh on a
+// free port and waits for its API, stop() uses stop-runner.sh and then kills
+// whatever is left of the process group, whatever happened before.
 
 import { execFile } from 'node:child_process';
 import fs from 'node:fs';
@@ -11,14 +12,14 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 
-const run = promisify(execFile);
+const execFileAsync = promisify(execFile);
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 
 export const RUNNER_FIXTURE = path.resolve(ROOT, '..', 'shared', 'vendor', 'dpctf-test-runner');
 /** The bridge's folder, for the runner's PYTHONPATH. */
 export const BRIDGE_DIR = path.join(ROOT, 'integrations', 'wave-runner');
 
-/** Whether the fixture is there; under CI=true its absence is a failure, not a skip. */
+/** Whether the fixture is there; under CI=true its absence throws, so the suite fails rather than skips. */
 export function runnerFixtureAvailable(): boolean {
   const present = fs.existsSync(path.join(RUNNER_FIXTURE, 'start-runner.sh'));
   if (!present && process.env.CI === 'true') {
@@ -27,24 +28,28 @@ export function runnerFixtureAvailable(): boolean {
   return present;
 }
 
-/** A port that was free a moment ago (bind 0, close). */
-export async function freePort(): Promise<number> {
+/** A port that was free a moment ago (bound on port 0, then closed). */
+export function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolve(port));
+    const probe = net.createServer();
+    probe.once('error', reject);
+    probe.listen(0, '127.0.0.1', () => {
+      const { port } = probe.address() as net.AddressInfo;
+      probe.close(() => resolve(port));
     });
   });
 }
 
-/** Copies the fixture into a fresh temporary folder; returns the copy's path. */
+/** Copies the fixture into a new temporary folder; returns the copy's path. */
 export function copyRunner(): string {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'wave-runner-'));
-  const copy = path.join(dir, 'runner');
+  const copy = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'wave-runner-')), 'runner');
   fs.cpSync(RUNNER_FIXTURE, copy, { recursive: true });
   return copy;
+}
+
+/** Removes a copy made by copyRunner (and the logs beside it); the runners started from it must be stopped. */
+export function removeRunnerCopy(dir: string): void {
+  fs.rmSync(path.dirname(dir), { recursive: true, force: true });
 }
 
 export interface Runner {
@@ -62,14 +67,21 @@ export interface Runner {
   kill(): void;
 }
 
-/** Starts a copy with start-runner.sh on a free port (a few tries), with `env` added. */
-export async function startRunner(dir: string, env: Record<string, string> = {}): Promise<Runner> {
+/**
+ * Starts the copy in `dir` with start-runner.sh, with `env` added, on `port`
+ * or else on a free port (a few tries, as another process may take it first).
+ */
+export async function startRunner(
+  dir: string,
+  env: Record<string, string> = {},
+  { port: wanted }: { port?: number } = {},
+): Promise<Runner> {
   let lastError: unknown;
-  for (let attempt = 0; attempt < 3; attempt++) {
-    const port = await freePort();
-    const log = path.join(path.dirname(dir), `runner-${port}.log`);
+  for (let attempt = 0; attempt < (wanted === undefined ? 3 : 1); attempt++) {
+    const port = wanted ?? (await freePort());
+    const log = path.join(path.dirname(dir), `runner-${port}-${Date.now()}.log`);
     try {
-      const { stdout } = await run(path.join(dir, 'start-runner.sh'), [String(port), log], {
+      const { stdout } = await execFileAsync(path.join(dir, 'start-runner.sh'), [String(port), log], {
         cwd: dir,
         env: { ...process.env, ...env },
         timeout: 180_000,
@@ -78,9 +90,10 @@ export async function startRunner(dir: string, env: Record<string, string> = {})
       if (!Number.isInteger(pid) || pid <= 0) throw new Error(`start-runner.sh printed no PID: ${stdout}`);
       const kill = () => {
         try {
+          // setsid made the runner the leader of its own process group
           process.kill(-pid, 'SIGKILL');
         } catch {
-          // already gone
+          // gone already
         }
       };
       return {
@@ -93,7 +106,7 @@ export async function startRunner(dir: string, env: Record<string, string> = {})
         kill,
         async stop() {
           try {
-            await run(path.join(dir, 'stop-runner.sh'), [String(pid)], { timeout: 30_000 });
+            await execFileAsync(path.join(dir, 'stop-runner.sh'), [String(pid)], { timeout: 30_000 });
           } finally {
             kill();
           }
@@ -104,4 +117,19 @@ export async function startRunner(dir: string, env: Record<string, string> = {})
     }
   }
   throw new Error(`The WAVE runner did not start: ${String(lastError)}`);
+}
+
+/** Waits until the process group `pid` has no process left (bounded). */
+export async function waitForGroupGone(pid: number, timeoutMs = 30_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      process.kill(-pid, 0);
+    } catch {
+      return;
+    }
+    if (Date.now() > deadline)
+      throw new Error(`the runner's process group ${pid} is still alive after ${timeoutMs} ms`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
 }
