@@ -229,6 +229,20 @@ describe.skipIf(!available)('the runner bridge beside the real WAVE runner', () 
     expect(fs.existsSync(path.join(runnerDir, 'wave-sessions-spool', 'events.ndjson.dead'))).toBe(false);
   }, 120_000);
 
+  it('forwards a test_completed that the runner timeout timer dispatches', async () => {
+    const created = await request<{ token: string }>(runner.api, 'POST', '/sessions', {
+      tests: { include: ['/wave-demo/demo-1.html'] },
+      timeouts: { automatic: 1000 },
+    });
+    const token = created.body.token;
+    await request(runner.api, 'POST', `/sessions/${token}/start`);
+    // the test is handed out, and no result ever comes
+    expect((await request(runner.api, 'GET', `/tests/${token}/next`)).status).toBe(200);
+    await waitForRunnerStatus(token, 'completed');
+    await waitForHistory(token, 3);
+    expect(await history(token)).toEqual(expected(['/wave-demo/demo-1.html']));
+  }, 120_000);
+
   it('loses and doubles nothing when wave-sessions is SIGKILLed in the middle of a session', async () => {
     const token = await createSession();
     await request(runner.api, 'POST', `/sessions/${token}/start`);
