@@ -264,6 +264,22 @@ describe.skipIf(!available)('the runner bridge beside the real WAVE runner', () 
     expect(await history(token)).toEqual(expected(tests));
   }, 180_000);
 
+  it('holds a poll through the runner until the session is in wave-sessions', async () => {
+    await killWaveSessions(server);
+    const token = await createSession();
+    // the create waits in the spool, and so does the poll
+    const polled = request<WaveEvent[]>(runner.api, 'GET', `/sessions/${token}/events?last_event=0`);
+    server = await startWaveSessions(wsPort, dbFile);
+    await waitFor('the session in wave-sessions', async () => {
+      const res = await request(ws, 'GET', `/api/sessions/${token}`);
+      return res.status === 200 ? true : undefined;
+    });
+    await request(runner.api, 'POST', `/sessions/${token}/start`);
+    const answer = await polled;
+    expect(answer.status).toBe(200);
+    expect(answer.body).toEqual([{ type: 'status', data: 'running', number: 1 }]);
+  }, 120_000);
+
   it('keeps the history whole when the runner is SIGKILLed and restarted, and sends what it had spooled', async () => {
     const done = await createSession();
     await request(runner.api, 'POST', `/sessions/${done}/start`);
