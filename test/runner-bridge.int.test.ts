@@ -243,6 +243,25 @@ describe.skipIf(!available)('the runner bridge beside the real WAVE runner', () 
     expect(await history(token)).toEqual(expected(['/wave-demo/demo-1.html']));
   }, 120_000);
 
+  it('leaves device tokens and the devices channel to the runner', async () => {
+    const device = await request<{ token: string }>(runner.api, 'POST', '/devices');
+    expect(device.status, device.text).toBe(200);
+    const posted = await request(runner.api, 'POST', `/devices/${device.body.token}/events`, {
+      type: 'start_session',
+      data: {},
+    });
+    expect(posted.status).toBe(200);
+    // a session event spooled after them: once it is in wave-sessions, they would have been sent before it
+    const token = await createSession();
+    await request(runner.api, 'POST', `/sessions/${token}/start`);
+    await waitForHistory(token, 1);
+    expect((await request(ws, 'GET', `/api/sessions/${device.body.token}`)).status).toBe(404);
+    const spool = fs.readFileSync(path.join(runnerDir, 'wave-sessions-spool', 'events.ndjson'), 'utf8');
+    expect(spool).not.toContain(device.body.token);
+    expect(spool).not.toContain('device_added');
+    expect(fs.existsSync(path.join(runnerDir, 'wave-sessions-spool', 'events.ndjson.dead'))).toBe(false);
+  }, 120_000);
+
   it('loses and doubles nothing when wave-sessions is SIGKILLed in the middle of a session', async () => {
     const token = await createSession();
     await request(runner.api, 'POST', `/sessions/${token}/start`);
