@@ -181,6 +181,41 @@ describe.skipIf(!available)('the runner bridge beside the real WAVE runner', () 
     expect(runner.logText().match(/wave-sessions bridge: active/g)).toHaveLength(1);
   }, 180_000);
 
+  it("stores what real pages push through the runner's port: playback, and test_ready in the runner docs' and the DPCTF pages' shapes", async () => {
+    const token = await createSession();
+    const pushes = [
+      { type: 'playback', data: { type: 'play' } },
+      {
+        type: 'test_ready',
+        data: {
+          path: '/wave-demo/demo-1.html',
+          title: 'Demo 1',
+          description: 'the runner docs shape',
+          params: { duration: 10 },
+          observations: [{ id: 'OF-1', name: 'every frame shown', description: 'checked by the camera' }],
+        },
+      },
+      {
+        type: 'test_ready',
+        data: {
+          id: 'sequential-track-playback',
+          title: 'Sequential track playback',
+          description: 'the DPCTF page shape',
+          code: 'sequential-track-playback__t1.html',
+          observations: [{ id: 'OF-2', name: 'start-up delay', description: 'within limits' }],
+          params: { video: ['t1.mpd'] },
+        },
+      },
+    ];
+    for (const body of pushes) {
+      expect((await request(runner.api, 'POST', `/sessions/${token}/events`, body)).status).toBe(200);
+    }
+    expect(await waitForHistory(token, 3)).toEqual(pushes.map((push, i) => ({ ...push, number: i + 1 })));
+    // each stored as a valid event of its type, not merely recorded
+    const audit = await request<{ records: Record<string, unknown>[] }>(ws, 'GET', `/api/sessions/${token}/history`);
+    expect(audit.body.records.map((r) => r.valid)).toEqual([undefined, undefined, undefined]);
+  }, 120_000);
+
   it('mirrors labels and deletes made through the runner', async () => {
     const token = await createSession();
     const labels = await request(runner.api, 'PUT', `/sessions/${token}/labels`, { labels: ['x', 'y'] });
