@@ -357,6 +357,38 @@ describe('chains from before events could be recorded invalid', () => {
     expect(await exportOf(server.baseUrl, token)).toBe(text);
   });
 
+  it('an older export whose playback events were free-form imports as it is, and an unmarked test_ready that matches no shape is still refused', async () => {
+    const at = Date.parse('2026-11-30T10:00:00.000Z');
+    const exportWith = (token: string, type: string, data: unknown) => {
+      const record = {
+        token,
+        number: 1,
+        type,
+        data: JSON.stringify(data),
+        received_at: at,
+        source_address: null,
+        source_user_agent: null,
+        source_key: null,
+      };
+      const hash = chainHash(GENESIS_HASH, record);
+      const source = { address: null, user_agent: null, key: null };
+      const event = { kind: 'event', number: 1, type, data, received_at: new Date(at).toISOString(), source, hash };
+      return `${[exportHeaderLine(token), JSON.stringify(event), JSON.stringify({ kind: 'end', events: 1, head_hash: hash })].join('\n')}\n`;
+    };
+    // playback was a custom type: an older page's shape was stored without a marking
+    const old = 'aaaaaaaa-1111-4111-8111-000000000012';
+    const text = exportWith(old, 'playback', { event: 'play', currentTime: 0 });
+    expect((await importText(server.baseUrl, text)).status).toBe(200);
+    expect(await verify(server.baseUrl, old)).toMatchObject({ ok: true, events: 1 });
+    expect(await exportOf(server.baseUrl, old)).toBe(text);
+    // test_ready was always checked: unmarked data that matches no shape never came from this server
+    const made = await importText(
+      server.baseUrl,
+      exportWith('aaaaaaaa-1111-4111-8111-000000000013', 'test_ready', { nope: 1 }),
+    );
+    expect([made.status, made.body.code]).toEqual([400, 'IMPORT_REFUSED']);
+  });
+
   it('a database written before the migration verifies after it', async () => {
     // Given a database as it was before the invalid_reason column, with a chain in it
     const old = await startTestServer();

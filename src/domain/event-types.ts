@@ -84,6 +84,13 @@ export interface EventInput {
 /** Whether `type` has a schema; own keys only: a type named "constructor" is a custom type, not Object's. */
 const isKnownType = (type: string): type is keyof typeof KNOWN_TYPES => Object.hasOwn(KNOWN_TYPES, type);
 
+/**
+ * Types that were free-form before they became known: an event of one of
+ * them stored earlier carries no validity marking whatever its data, and an
+ * export of it imports as it is (its hash covers it as stored).
+ */
+export const KNOWN_SINCE_RECORD_MODE: ReadonlySet<string> = new Set(['playback']);
+
 /** Whether an event of `type` can be stored with data that matches none of its shapes. */
 export const mayBeRecordedInvalid = (type: string): boolean => isKnownType(type) && !ALWAYS_STRICT.has(type);
 

@@ -25,7 +25,7 @@ import { type AuditRecord, chainHash, GENESIS_HASH, validityOf } from '../domain
 import { ConflictError, ValidationError } from '../domain/errors.js';
 import { sql } from 'kysely';
 import { z } from 'zod';
-import { mayBeRecordedInvalid, parseEventBody } from '../domain/event-types.js';
+import { KNOWN_SINCE_RECORD_MODE, mayBeRecordedInvalid, parseEventBody } from '../domain/event-types.js';
 import { MAX_BODY_DEPTH, nestingDepth } from '../domain/json-depth.js';
 import { validateNewSession } from '../domain/session-config.js';
 import { UUID_FORM, UUID_PATTERN } from '../domain/token.js';
@@ -196,7 +196,11 @@ export async function readExport(lines: AsyncIterable<string>, sink?: ExportSink
       } catch (error) {
         refuse(lineNo, (error as Error).message);
       }
-      if (e.invalid_reason === undefined && input.invalidReason !== undefined) refuse(lineNo, input.invalidReason);
+      if (e.invalid_reason === undefined && input.invalidReason !== undefined) {
+        // an event of a type that was free-form when it was stored is taken as it was stored
+        if (!KNOWN_SINCE_RECORD_MODE.has(input.type)) refuse(lineNo, input.invalidReason);
+        input = { type: input.type, data: input.data };
+      }
       if (e.invalid_reason !== undefined && !mayBeRecordedInvalid(input.type)) {
         refuse(
           lineNo,
