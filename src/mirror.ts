@@ -3,9 +3,10 @@
 // sessions (GET /api/sessions, which needs "enable_read_sessions": true),
 // creates each live one here under the runner's token and configuration,
 // long-polls its events on the runner and pushes each one here with an
-// Idempotency-Key made of the runner process's identity, the token and the
-// runner's number, so a retry, or a mirror started again, never stores an
-// event twice.
+// Idempotency-Key made of the runner process's identity and the runner's
+// number (keys are scoped to the session here), so a retry, or a mirror
+// started again, never stores an event twice. A `resume` event, after which
+// the runner deletes its session, is the resume call here.
 //
 // The runner numbers each session's events from 0 in memory and keeps them
 // 60 s; a runner started again numbers from 0 again and answers a poll whose
@@ -268,12 +269,13 @@ export async function runMirror(options: MirrorOptions): Promise<void> {
   }
 
   async function storeEvent(token: string, event: RunnerEvent, epochId: string): Promise<void> {
-    const answer = await toServer(
-      'POST',
-      `/api/sessions/${encodeURIComponent(token)}/events`,
-      { type: event.type, data: event.data ?? null },
-      { 'Idempotency-Key': `wave-mirror:${epochId}:${event.number}` },
-    );
+    const session = `/api/sessions/${encodeURIComponent(token)}`;
+    const key = { 'Idempotency-Key': `wave-mirror:${epochId}:${event.number}` };
+    // the runner's resume deletes its session after this event: the resume call does both here
+    const resume = event.type === 'resume' && typeof event.data === 'string' && event.data !== '';
+    const answer = resume
+      ? await toServer('POST', `${session}/resume`, { resume_token: event.data }, key)
+      : await toServer('POST', `${session}/events`, { type: event.type, data: event.data ?? null }, key);
     if (answer.status !== 200) {
       // retrying cannot fix a refusal: it is logged, with the event, and the mirror goes on
       log(

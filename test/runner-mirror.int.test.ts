@@ -166,6 +166,32 @@ describe.skipIf(!available)('wave-sessions mirror against the real runner', () =
     expect(status.body.status).toBe('completed');
   }, 180_000);
 
+  it('resumes here a session the runner resumes: its resume event, then the session gone', async () => {
+    const r = runner!;
+    // Given a pending session the mirror has created here, and the session it resumes into
+    const { token } = await runnerJson<{ token: string }>(r, 'POST', '/sessions', {});
+    const { token: next } = await runnerJson<{ token: string }>(r, 'POST', '/sessions', {});
+    await waitUntil(
+      async () => (await request(server.baseUrl, 'GET', `/api/sessions/${token}`)).status === 200,
+      'the mirror to create the session',
+      log,
+    );
+    // When the runner resumes it
+    await runnerJson(r, 'POST', `/sessions/${token}/resume`, { resume_token: next });
+    // Then here too it ends with its resume event and is deleted as resumed
+    await waitUntil(
+      async () => (await request(server.baseUrl, 'GET', `/api/sessions/${token}`)).status === 404,
+      'the session resumed here',
+      log,
+    );
+    const history = await request<{ records: { type: string; data: unknown }[] }>(
+      server.baseUrl,
+      'GET',
+      `/api/sessions/${token}/history`,
+    );
+    expect(history.body.records.map((e) => [e.type, e.data])).toEqual([['resume', next]]);
+  }, 120_000);
+
   it('stores nothing twice when the mirror is killed and started again, and goes on', async () => {
     const r = runner!;
     const { token } = await runnerJson<{ token: string }>(r, 'POST', '/sessions', {
