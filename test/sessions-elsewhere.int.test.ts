@@ -100,6 +100,13 @@ describe('a create that names its token', () => {
     expect((await create(server.baseUrl, { token, tests: { include: ['/wave-demo'] } })).status).toBe(200);
   });
 
+  it('takes a configuration whose keys come in another order as the same', async () => {
+    const token = uuid1();
+    expect((await create(server.baseUrl, { token, timeouts: { x: 5, y: 6 } })).status).toBe(200);
+    const again = await create(server.baseUrl, { timeouts: { y: 6, x: 5 }, token });
+    expect([again.status, again.body.token]).toEqual([200, token]);
+  });
+
   it('never creates a deleted, resumed or expired token again: 409 SESSION_DELETED', async () => {
     const deleted = uuid1();
     await create(server.baseUrl, { token: deleted });

@@ -2,6 +2,7 @@
 // store keeps in step with the log. All SQL for the sessions table is here.
 
 import type { ExpressionBuilder, Kysely } from 'kysely';
+import { canonicalJson } from '../domain/audit.js';
 import { ConflictError, IdempotencyKeyReusedError, SessionNotFoundError } from '../domain/errors.js';
 import type { SessionConfig } from '../domain/session-config.js';
 import type { SessionStatus } from '../domain/session-status.js';
@@ -156,7 +157,8 @@ export function createSessionStore({ db, writeTransaction }: SqliteStore) {
               'SESSION_DELETED',
             );
           }
-          if (existing.config !== row.config) {
+          // the same configuration whatever the order of its keys
+          if (canonicalJson(JSON.parse(existing.config)) !== canonicalJson(JSON.parse(row.config))) {
             throw new ConflictError(
               `A session ${row.token} exists already with another configuration: ${existing.config}.`,
               'SESSION_EXISTS',
