@@ -150,6 +150,80 @@ class SpoolTest(unittest.TestCase):
         self.assertEqual(dead[0]["entry"]["body"]["data"], {"n": 1})
         self.assertIn("INVALID_EVENT", dead[0]["answer"])
 
+    def _stuck_then_ok(self, status, text, attempts=3):
+        def answer(request):
+            if request["index"] < attempts:
+                return status, text
+            request["ok"] = True
+            return 200, "{}"
+
+        stub = self.stub(answer)
+        spool = self.spool(stub.url)
+        logged = []
+        import wave_sessions_bridge.spool as spool_module
+
+        original_log = spool_module.log
+        spool_module.log = logged.append
+        self.addCleanup(setattr, spool_module, "log", original_log)
+        entry = spool.append(push("a", 0))
+        spool.append(push("a", 1))
+        wait_for(lambda: len(self.accepted(stub)) == 2, "both accepted once the setup is fixed")
+        wait_for(lambda: spool.pending() == [], "nothing pending")
+        self.assertEqual(self.accepted(stub), [0, 1])
+        self.assertEqual(stub.keys()[: attempts + 1], [entry["key"]] * (attempts + 1))
+        self.assertFalse(os.path.exists(spool.dead_path))
+        told = [m for m in logged if "SETUP ERROR" in m]
+        self.assertEqual(len(told), 1, logged)  # once, not once per retry
+        return told[0]
+
+    def test_a_401_is_retried_until_the_key_is_fixed_and_said_once(self):
+        told = self._stuck_then_ok(401, '{"error":"no key","code":"UNAUTHORIZED"}')
+        self.assertIn("WAVE_SESSIONS_KEY", told)
+
+    def test_a_403_is_retried_until_the_key_is_fixed(self):
+        told = self._stuck_then_ok(403, '{"error":"reader key","code":"FORBIDDEN"}')
+        self.assertIn("WAVE_SESSIONS_KEY", told)
+
+    def test_a_route_404_is_retried_and_names_the_url(self):
+        told = self._stuck_then_ok(404, "<html>Not Found</html>")
+        self.assertIn("WAVE_SESSIONS_URL", told)
+
+    def test_a_404_route_not_found_is_retried(self):
+        told = self._stuck_then_ok(404, '{"error":"No such route","code":"ROUTE_NOT_FOUND"}')
+        self.assertIn("WAVE_SESSIONS_URL", told)
+
+    def test_a_route_404_is_not_a_done_status(self):
+        def answer(request):
+            if request["index"] < 2:
+                return 404, '{"error":"No such route","code":"ROUTE_NOT_FOUND"}'
+            request["ok"] = True
+            return 200, "{}"
+
+        stub = self.stub(answer)
+        spool = self.spool(stub.url)
+        entry = {"op": "delete", "token": "a", "method": "DELETE", "path": "/api/sessions/a", "done_statuses": [404]}
+        spool.append(entry)
+        wait_for(lambda: any(r.get("ok") for r in stub.requests), "the delete accepted")
+        wait_for(lambda: spool.pending() == [], "nothing pending")
+        self.assertEqual(len(stub.requests), 3)
+
+    def test_a_404_session_not_found_goes_to_the_dead_letter_file(self):
+        def answer(request):
+            if request["body"]["data"]["n"] == 0:
+                return 404, '{"error":"No session","code":"SESSION_NOT_FOUND"}'
+            request["ok"] = True
+            return 200, "{}"
+
+        stub = self.stub(answer)
+        spool = self.spool(stub.url)
+        spool.append(push("a", 0))
+        spool.append(push("a", 1))
+        wait_for(lambda: len(self.accepted(stub)) == 1, "the second accepted")
+        self.assertEqual(len(stub.requests), 2)  # the 404 was not retried
+        with open(spool.dead_path) as f:
+            dead = [json.loads(line) for line in f]
+        self.assertEqual([d["status"] for d in dead], [404])
+
     def test_a_done_status_counts_as_delivered(self):
         stub = self.stub(lambda r: (404, '{"code":"SESSION_NOT_FOUND"}'))
         spool = self.spool(stub.url)

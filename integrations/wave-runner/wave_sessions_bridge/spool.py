@@ -10,6 +10,10 @@ in the order of the file, one at a time:
   and stored once;
 - a connection error, a timeout, a 5xx, a 408 or a 429 is retried with
   backoff, for as long as it takes;
+- a 401, a 403, or a 404 that is not wave-sessions' SESSION_NOT_FOUND says
+  that the bridge is set up wrong (WAVE_SESSIONS_KEY, or a WAVE_SESSIONS_URL
+  that is not wave-sessions' root): the entry is kept and retried with
+  backoff, and the problem is logged once, until the setup is fixed;
 - any other 4xx cannot be fixed by sending it again: the entry goes to the
   dead-letter file with the answer, is logged, and the spool moves on.
 
@@ -41,6 +45,8 @@ import urllib.request
 import uuid
 
 RETRIED_STATUSES = (408, 429)
+# answers that say the bridge is set up wrong, not that the entry is wrong
+SETUP_STATUSES = (401, 403)
 _spools = []  # every Spool of this process, for the fork hook
 
 
@@ -98,6 +104,7 @@ class Spool(object):
         if d and not os.path.isdir(d):
             os.makedirs(d, exist_ok=True)
         self._reset_process_state()
+        self._told_stuck = set()
         _spools.append(self)
 
     # ---- process state (reset in a forked child) -------------------------
@@ -333,10 +340,15 @@ class Spool(object):
             if status is not None and 200 <= status < 300:
                 if warned:
                     log("wave-sessions answers again; sending the spooled writes")
+                    self._told_stuck.clear()
                 return True
-            if status is not None and status in entry.get("done_statuses", ()):
+            stuck = status is not None and self._stuck(status, answer)
+            if not stuck and status is not None and status in entry.get("done_statuses", ()):
                 return True
-            if status is not None and 400 <= status < 500 and status not in RETRIED_STATUSES:
+            if stuck:
+                self._tell_stuck(entry, status, answer)
+                warned = True
+            elif status is not None and 400 <= status < 500 and status not in RETRIED_STATUSES:
                 self._dead_letter(entry, status, answer)
                 return True
             if not warned:
@@ -345,6 +357,44 @@ class Spool(object):
             self._stop.wait(backoff)
             backoff = min(backoff * 2, self.max_backoff)
         return False
+
+    @staticmethod
+    def _stuck(status, answer):
+        """True for an answer that the bridge's setup, not the entry, is wrong."""
+        if status in SETUP_STATUSES:
+            return True
+        if status != 404:
+            return False
+        try:
+            code = json.loads(answer).get("code")
+        except (ValueError, AttributeError):
+            code = None
+        # wave-sessions answers SESSION_NOT_FOUND for a session it does not
+        # have; any other 404 (ROUTE_NOT_FOUND, another server's page) means
+        # WAVE_SESSIONS_URL does not lead to wave-sessions' API
+        return code != "SESSION_NOT_FOUND"
+
+    def _tell_stuck(self, entry, status, answer):
+        if status == 404:
+            problem = (
+                "404 for %s %s%s: WAVE_SESSIONS_URL (%s) does not seem to be wave-sessions' root URL "
+                "(without /api)" % (entry.get("method"), self.url, entry.get("path"), self.url)
+            )
+            key = (404, self.url)
+        else:
+            problem = "%s from %s: WAVE_SESSIONS_KEY is %s" % (
+                status,
+                self.url,
+                "missing (access control is on)" if not self.api_key else "not accepted (a wrong or non-admin key?)",
+            )
+            key = (status, self.url)
+        if key in self._told_stuck:
+            return
+        self._told_stuck.add(key)
+        log(
+            "SETUP ERROR: %s. Nothing more is sent until this is fixed; the writes stay in %s and are retried. "
+            "Answer: %s" % (problem, self.path, answer[:300])
+        )
 
     def _send(self, entry):
         """(status or None, answer text) of one attempt."""
