@@ -64,6 +64,10 @@ class Bridge(object):
         self.managers = []
         self.local = threading.local()
 
+    def add_manager(self, manager):
+        if manager not in self.managers:
+            self.managers.append(manager)
+
     # ---- which tokens are sessions -----------------------------------------
 
     def is_session(self, token):
@@ -185,6 +189,14 @@ class Bridge(object):
             return _error(503, "wave-sessions at %s cannot be reached (%s)." % (self.url, e), "UPSTREAM_UNAVAILABLE")
 
 
+def _safely(what, call, *args):
+    """Runs one of the bridge's hooks; its failure is logged, never raised into the runner."""
+    try:
+        call(*args)
+    except Exception as e:
+        log("%s failed: %r (the runner goes on; this write is not mirrored)" % (what, e))
+
+
 def _error(status, message, code):
     return status, "application/json", json.dumps({"error": message, "code": code}).encode("utf-8")
 
@@ -227,7 +239,7 @@ def _patch_dispatcher(module, bridge):
 
     def dispatch_event(self, dispatcher_token, event_type, data=None):
         result = original(self, dispatcher_token, event_type, data)
-        bridge.on_event(dispatcher_token, event_type, data)
+        _safely("mirroring a %r event" % (event_type,), bridge.on_event, dispatcher_token, event_type, data)
         return result
 
     cls.dispatch_event = dispatch_event
@@ -244,30 +256,32 @@ def _patch_sessions_manager(module, bridge):
 
     def _initialize(self, *args, **kwargs):
         result = initialize(self, *args, **kwargs)
-        if self not in bridge.managers:
-            bridge.managers.append(self)
+        _safely("registering the sessions manager", bridge.add_manager, self)
         return result
 
     def _create_session(self, *args, **kwargs):
-        if self not in bridge.managers:
-            bridge.managers.append(self)
+        _safely("registering the sessions manager", bridge.add_manager, self)
         session = create_session(self, *args, **kwargs)
         if session is not None:
-            bridge.on_create(session)
+            _safely("mirroring a create", bridge.on_create, session)
         return session
 
     def _update_configuration(self, token, *args, **kwargs):
         session = update_configuration(self, token, *args, **kwargs)
         if session is not None:  # only a pending session changes
-            bridge.on_update(session)
+            _safely("mirroring a configuration update", bridge.on_update, session)
         return session
 
     def _update_labels(self, token=None, labels=None):
         result = update_labels(self, token=token, labels=labels)
-        session = self._sessions.get(token) if isinstance(token, str) else None
-        # the runner changes no labels of a public session, nor for a missing body
-        if session is not None and labels is not None and not getattr(session, "is_public", False):
-            bridge.on_labels(token, list(session.labels or []))
+
+        def mirror():
+            session = self._sessions.get(token) if isinstance(token, str) else None
+            # the runner changes no labels of a public session, nor for a missing body
+            if session is not None and labels is not None and not getattr(session, "is_public", False):
+                bridge.on_labels(token, list(session.labels or []))
+
+        _safely("mirroring labels", mirror)
         return result
 
     def _delete_session(self, token):
@@ -275,7 +289,7 @@ def _patch_sessions_manager(module, bridge):
         result = delete_session(self, token)
         gone = existed and token not in self._sessions
         if gone and not getattr(bridge.local, "resuming", False):
-            bridge.on_delete(token)
+            _safely("mirroring a delete", bridge.on_delete, token)
         return result
 
     def _resume_session(self, token, resume_token):
@@ -346,13 +360,13 @@ def _apply(fullname, module):
     if getattr(module, "_wave_sessions_bridge", False):
         return
     module._wave_sessions_bridge = True
-    bridge = _get_bridge(module)
-    if bridge is None:
-        return
     try:
+        bridge = _get_bridge(module)
+        if bridge is None:
+            return
         _PATCHES[_target_of(fullname)](module, bridge)
-    except Exception as e:
-        log("cannot hook %s: %r" % (fullname, e))
+    except Exception as e:  # never stop the runner's import
+        log("hooking %s failed: %r (the runner goes on without the bridge there)" % (fullname, e))
 
 
 class _Finder(object):
