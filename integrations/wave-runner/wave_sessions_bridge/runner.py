@@ -42,6 +42,11 @@ TARGETS = {
 CREATE_WAIT_SECONDS = float(os.environ.get("WAVE_SESSIONS_CREATE_WAIT", "30"))
 # the longest an upstream long poll may take (wave-sessions answers [] before)
 UPSTREAM_POLL_SECONDS = float(os.environ.get("WAVE_SESSIONS_POLL_TIMEOUT", "600"))
+# the largest body pushed through the runner's port (wave-sessions' MAX_BODY_BYTES)
+MAX_BODY_BYTES = int(os.environ.get("WAVE_SESSIONS_MAX_BODY_BYTES", "1048576"))
+# pushed types that need a writer key in wave-sessions: the bridge sends with
+# its admin key, so with access control on they are refused on the runner's port
+WRITER_TYPES = ("status", "resume")
 
 
 def _target_of(fullname):
@@ -324,11 +329,34 @@ def _patch_sessions_api(module, bridge):
         if not _is_session(self, token):
             return push_event(self, request, response)  # not a session: the runner's own
         try:
+            declared = int(request.headers.get("Content-Length") or 0)
+        except (TypeError, ValueError):
+            declared = 0
+        if declared > MAX_BODY_BYTES or len(request.body) > MAX_BODY_BYTES:
+            self.send_json(
+                {"error": "The request body is larger than the limit of %d bytes." % MAX_BODY_BYTES, "code": "BODY_TOO_LARGE"},
+                response,
+                413,
+            )
+            return
+        try:
             message = json.loads(request.body.decode("utf-8"))
             if not isinstance(message, dict) or not isinstance(message.get("type"), str):
                 raise ValueError("not {type, data}")
         except ValueError:
             self.send_json({"error": 'The body must be JSON {"type": "...", "data": ...}.', "code": "INVALID_EVENT"}, response, 400)
+            return
+        if bridge.api_key and message["type"] in WRITER_TYPES:
+            # access control is on: the bridge's admin key must not lend a
+            # keyless client the right to move the session's status
+            self.send_json(
+                {
+                    "error": "A pushed %r event needs a writer key: push it to wave-sessions with one." % message["type"],
+                    "code": "FORBIDDEN",
+                },
+                response,
+                403,
+            )
             return
         try:
             bridge.push(token, message["type"], message.get("data"))
