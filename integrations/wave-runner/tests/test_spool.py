@@ -334,6 +334,63 @@ class SpoolTest(unittest.TestCase):
         spool.append(push("a", 1))
         wait_for(lambda: len(self.accepted(stub)) == 2, "the parent still sends")
 
+    def test_a_fork_while_a_thread_holds_the_lock_leaves_the_lock_with_the_parent(self):
+        import threading
+
+        spool = Spool(self.path, "http://127.0.0.1:9", autostart=False)
+        spool.append(push("a", 0))
+        holding, release = threading.Event(), threading.Event()
+
+        def hold():
+            with spool._locked():
+                holding.set()
+                release.wait(30)
+
+        holder = threading.Thread(target=hold)
+        holder.start()
+        self.assertTrue(holding.wait(10), "the lock taken")
+        r, w = os.pipe()
+        forked = {}
+        forked_event = threading.Event()
+
+        def fork():
+            pid = os.fork()
+            if pid == 0:  # the child: waits until the parent says so, then exits
+                try:
+                    os.read(r, 1)
+                finally:
+                    os._exit(0)
+            forked["pid"] = pid
+            forked_event.set()
+
+        forker = threading.Thread(target=fork)
+        forker.start()
+        # without the fork guard the fork happens at once, inside the holder's
+        # section; with it, the fork waits for the holder to let go
+        forked_event.wait(1.0)
+        release.set()
+        holder.join(10)
+        self.assertTrue(forked_event.wait(10), "the fork done")
+        forker.join(10)
+        appended = threading.Event()
+
+        def append():
+            spool.append(push("a", 1))
+            appended.set()
+
+        appender = threading.Thread(target=append, daemon=True)
+        appender.start()
+        try:
+            done = appended.wait(20)
+        finally:
+            os.write(w, b"x")  # the child may exit now
+            os.waitpid(forked["pid"], 0)
+            os.close(r)
+            os.close(w)
+        appender.join(10)
+        self.assertTrue(done, "the parent's append waited for the forked child to exit")
+        self.assertEqual(len(spool.pending()), 2)
+
 
 if __name__ == "__main__":
     unittest.main()

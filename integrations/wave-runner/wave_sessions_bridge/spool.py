@@ -28,7 +28,8 @@ Several processes may append to one spool (the runner forks its HTTP
 servers); one sender at a time holds `<spool>.sender`, and lets go of it
 when it has nothing to send. Threads do not survive fork, so a forked child
 forgets its parent's sender and starts its own on its first append (or when
-the runner's hooks start it).
+the runner's hooks start it). A fork waits while a thread of the process
+holds the spool's lock, so that no child inherits a held lock.
 
 Standard library only; Python 3.9 or later.
 """
@@ -48,6 +49,10 @@ RETRIED_STATUSES = (408, 429)
 # answers that say the bridge is set up wrong, not that the entry is wrong
 SETUP_STATUSES = (401, 403)
 _spools = []  # every Spool of this process, for the fork hook
+# Held around every flock'ed section of this process, and by fork: a child
+# forked while a thread holds a flock would share the lock's file and keep
+# the lock after the parent lets go of it, until the child exits.
+_process_lock = threading.Lock()
 
 
 def log(message):
@@ -186,11 +191,24 @@ class Spool(object):
 
         class _Lock(object):
             def __enter__(self):
-                self.fd = os.open(spool.lock_path, os.O_RDWR | os.O_CREAT, 0o644)
-                fcntl.flock(self.fd, fcntl.LOCK_EX)
+                self.held = _process_lock
+                self.held.acquire()
+                try:
+                    self.fd = os.open(spool.lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+                    try:
+                        fcntl.flock(self.fd, fcntl.LOCK_EX)
+                    except BaseException:
+                        os.close(self.fd)
+                        raise
+                except BaseException:
+                    self.held.release()
+                    raise
 
             def __exit__(self, *exc):
-                os.close(self.fd)  # releases the flock
+                try:
+                    os.close(self.fd)  # releases the flock
+                finally:
+                    self.held.release()
 
         return _Lock()
 
@@ -421,10 +439,20 @@ class Spool(object):
             return None, repr(e)
 
 
+def _before_fork():
+    _process_lock.acquire()  # no fork while a flock'ed section runs
+
+
+def _after_fork_in_parent():
+    _process_lock.release()
+
+
 def _after_fork_in_child():
+    global _process_lock
+    _process_lock = threading.Lock()  # the child's only thread holds nothing
     for spool in _spools:
         spool._after_fork_in_child()
 
 
 if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_after_fork_in_child)
+    os.register_at_fork(before=_before_fork, after_in_parent=_after_fork_in_parent, after_in_child=_after_fork_in_child)
