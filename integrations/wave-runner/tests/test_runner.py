@@ -45,8 +45,9 @@ def fake_sessions_manager_module():
             self.user_agent = "ua"
 
     class SessionsManager(object):
-        def __init__(self):
+        def __init__(self, events=None):
             self._sessions = {}
+            self.events = events
 
         def initialize(self):
             pass
@@ -66,7 +67,9 @@ def fake_sessions_manager_module():
             self._sessions.pop(token, None)
 
         def resume_session(self, token, resume_token):
-            pass
+            # as the runner: the resume event, then the delete
+            self.events.dispatch_event(token, "resume", resume_token)
+            self.delete_session(token)
 
     module.SessionsManager = SessionsManager
     return module
@@ -136,6 +139,34 @@ class RunnerHooksTest(unittest.TestCase):
         self.assertNotIn("tok", manager._sessions)
         failed = [m for m in self.logged if "failed" in m and "No space left" in m]
         self.assertEqual(len(failed), 3, self.logged)  # create, the event, the delete
+
+    def _resume(self, resume_token):
+        os.environ["WAVE_SESSIONS_SPOOL"] = os.path.join(self.dir, "spool", "events.ndjson")
+        managers = fake_sessions_manager_module()
+        dispatcher = fake_dispatcher_module()
+        runner._apply("wave.testing.sessions_manager", managers)
+        runner._apply("wave.testing.event_dispatcher", dispatcher)
+        spool = runner._bridge.spool
+        spool.stop()
+        spool.autostart = False  # nothing is sent: the test reads the spool
+        manager = managers.SessionsManager(dispatcher.EventDispatcher())
+        manager.initialize()
+        manager.create_session("tok")
+        manager.resume_session("tok", resume_token)
+        self.assertNotIn("tok", manager._sessions)
+        return [(e["op"], e["method"], e["path"], e.get("body")) for e in spool.pending()]
+
+    def test_a_resume_is_mirrored_as_the_resume_call(self):
+        self.assertEqual(
+            self._resume("other")[1:],
+            [("resume", "POST", "/api/sessions/tok/resume", {"resume_token": "other"})],
+        )
+
+    def test_a_resume_without_a_resume_token_is_mirrored_as_a_delete(self):
+        for resume_token in (None, ""):
+            runner._bridge = None
+            shutil.rmtree(os.path.join(self.dir, "spool"), ignore_errors=True)
+            self.assertEqual(self._resume(resume_token)[1:], [("delete", "DELETE", "/api/sessions/tok", None)])
 
 
 if __name__ == "__main__":

@@ -88,6 +88,12 @@ class Bridge(object):
         if not isinstance(token, str) or not self.is_session(token):
             return
         if event_type == "resume":
+            if not isinstance(data, str) or not data:
+                # wave-sessions refuses a resume without a token (400), and the
+                # runner deletes the session all the same: mirror that delete
+                log("a resume of %s without a valid resume_token (%r) is mirrored as a delete" % (token, data))
+                self.on_delete(token)
+                return
             self.spool.append(
                 {
                     "op": "resume",
