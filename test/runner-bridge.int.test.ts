@@ -119,7 +119,11 @@ describe.skipIf(!available)('the runner bridge beside the real WAVE runner', () 
   const bridgeEnv = () => ({
     PYTHONPATH: BRIDGE_DIR,
     WAVE_SESSIONS_URL: ws,
-    WAVE_SESSIONS_CREATE_WAIT: '20',
+    // a poll waits for its session's create longer than wave-sessions takes
+    // to restart, and the sender tries again at most 0.5 s apart, so a held
+    // poll is answered soon after wave-sessions is back
+    WAVE_SESSIONS_CREATE_WAIT: '60',
+    WAVE_SESSIONS_MAX_BACKOFF: '0.5',
   });
 
   beforeAll(async () => {

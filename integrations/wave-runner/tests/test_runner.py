@@ -168,6 +168,19 @@ class RunnerHooksTest(unittest.TestCase):
             shutil.rmtree(os.path.join(self.dir, "spool"), ignore_errors=True)
             self.assertEqual(self._resume(resume_token)[1:], [("delete", "DELETE", "/api/sessions/tok", None)])
 
+    def test_the_backoff_cap_comes_from_the_environment(self):
+        import subprocess
+
+        here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+        code = (
+            "from wave_sessions_bridge import runner; "
+            "b = runner.Bridge('http://127.0.0.1:9', None, %r); print(b.spool.max_backoff)"
+            % os.path.join(self.dir, "spool", "events.ndjson")
+        )
+        env = dict(os.environ, WAVE_SESSIONS_MAX_BACKOFF="0.5", PYTHONPATH=here)
+        out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60)
+        self.assertEqual(out.stdout.strip(), "0.5", out.stderr)
+
 
 if __name__ == "__main__":
     unittest.main()

@@ -18,7 +18,9 @@ sessions API handler, lets them load as usual, then wraps a few methods:
 Configuration (environment): WAVE_SESSIONS_URL (the server's root, without
 /api; unset leaves the bridge inactive), WAVE_SESSIONS_KEY (an admin key when
 access control is on), WAVE_SESSIONS_SPOOL (the spool file; default
-<runner folder>/wave-sessions-spool/events.ndjson).
+<runner folder>/wave-sessions-spool/events.ndjson), WAVE_SESSIONS_CREATE_WAIT,
+WAVE_SESSIONS_POLL_TIMEOUT, WAVE_SESSIONS_MAX_BACKOFF (seconds, default 10)
+and WAVE_SESSIONS_MAX_BODY_BYTES (default 1048576).
 """
 
 import json
@@ -42,6 +44,8 @@ TARGETS = {
 CREATE_WAIT_SECONDS = float(os.environ.get("WAVE_SESSIONS_CREATE_WAIT", "30"))
 # the longest an upstream long poll may take (wave-sessions answers [] before)
 UPSTREAM_POLL_SECONDS = float(os.environ.get("WAVE_SESSIONS_POLL_TIMEOUT", "600"))
+# the longest wait between two tries of a write wave-sessions did not take
+MAX_BACKOFF_SECONDS = float(os.environ.get("WAVE_SESSIONS_MAX_BACKOFF", "10"))
 # the largest body pushed through the runner's port (wave-sessions' MAX_BODY_BYTES)
 MAX_BODY_BYTES = int(os.environ.get("WAVE_SESSIONS_MAX_BODY_BYTES", "1048576"))
 # pushed types that need a writer key in wave-sessions: the bridge sends with
@@ -65,7 +69,7 @@ class Bridge(object):
         self.url = url.rstrip("/")
         self.api_key = api_key
         self.spool_path = spool_path
-        self.spool = Spool(spool_path, url, api_key=api_key)
+        self.spool = Spool(spool_path, url, api_key=api_key, max_backoff=MAX_BACKOFF_SECONDS)
         self.managers = []
         self.local = threading.local()
 
