@@ -8,7 +8,7 @@ import { expect, it } from 'vitest';
 
 const bridgeDir = path.resolve(import.meta.dirname, '..', 'integrations', 'wave-runner');
 
-it('passes the bridge spool unit tests (python3 -m unittest)', async () => {
+it('passes the bridge unit tests (python3 -m unittest)', async () => {
   const { code, output } = await new Promise<{ code: number | null; output: string }>((resolve) => {
     const child = spawn('python3', ['-m', 'unittest', 'discover', '-s', 'tests', '-t', 'tests'], {
       cwd: bridgeDir,

@@ -119,7 +119,11 @@ describe.skipIf(!available)('the runner bridge beside the real WAVE runner', () 
   const bridgeEnv = () => ({
     PYTHONPATH: BRIDGE_DIR,
     WAVE_SESSIONS_URL: ws,
-    WAVE_SESSIONS_CREATE_WAIT: '20',
+    // a poll waits for its session's create longer than wave-sessions takes
+    // to restart, and the sender tries again at most 0.5 s apart, so a held
+    // poll is answered soon after wave-sessions is back
+    WAVE_SESSIONS_CREATE_WAIT: '60',
+    WAVE_SESSIONS_MAX_BACKOFF: '0.5',
   });
 
   beforeAll(async () => {
@@ -440,6 +444,43 @@ describe.skipIf(!available)('the runner bridge with access control on', () => {
       return res.status === 404 ? true : undefined;
     });
     expect(fs.existsSync(path.join(runnerDir, 'wave-sessions-spool', 'events.ndjson.dead'))).toBe(false);
+  }, 120_000);
+
+  it("refuses a keyless status or resume pushed through the runner's port, and a body over the limit", async () => {
+    const created = await request<{ token: string }>(runner.api, 'POST', '/sessions', {
+      tests: { include: ['/wave-demo'] },
+    });
+    const token = created.body.token;
+    for (const type of ['status', 'resume']) {
+      const refused = await request<{ code: string; error: string }>(runner.api, 'POST', `/sessions/${token}/events`, {
+        type,
+        data: type === 'status' ? 'completed' : 'abc',
+      });
+      expect(refused.status).toBe(403);
+      expect(refused.body.code).toBe('FORBIDDEN');
+      expect(refused.body.error).toMatch(/writer key/);
+    }
+    const tooLarge = await request<{ code: string }>(runner.api, 'POST', `/sessions/${token}/events`, {
+      type: 'custom',
+      data: 'x'.repeat(1_048_577),
+    });
+    expect(tooLarge.status).toBe(413);
+    expect(tooLarge.body.code).toBe('BODY_TOO_LARGE');
+    const pushed = await request(runner.api, 'POST', `/sessions/${token}/events`, { type: 'custom', data: { n: 1 } });
+    expect(pushed.status).toBe(200);
+    // the custom push is the first and only event: the refused ones were not spooled
+    const events = await waitFor('the custom event in wave-sessions', async () => {
+      const res = await request<WaveEvent[]>(runner.api, 'GET', `/sessions/${token}/events?last_event=0&timeout=0`);
+      return res.status === 200 && res.body.length > 0 ? res.body : undefined;
+    });
+    expect(events.map((e) => [e.number, e.type, e.data])).toEqual([[1, 'custom', { n: 1 }]]);
+    const pushes = fs
+      .readFileSync(path.join(runnerDir, 'wave-sessions-spool', 'events.ndjson'), 'utf8')
+      .split('\n')
+      .filter((line) => line.includes(token))
+      .map((line) => JSON.parse(line) as { op: string; body?: { type?: string } })
+      .filter((entry) => entry.op !== 'create');
+    expect(pushes.map((entry) => [entry.op, entry.body?.type])).toEqual([['push', 'custom']]);
   }, 120_000);
 });
 

@@ -150,6 +150,80 @@ class SpoolTest(unittest.TestCase):
         self.assertEqual(dead[0]["entry"]["body"]["data"], {"n": 1})
         self.assertIn("INVALID_EVENT", dead[0]["answer"])
 
+    def _stuck_then_ok(self, status, text, attempts=3):
+        def answer(request):
+            if request["index"] < attempts:
+                return status, text
+            request["ok"] = True
+            return 200, "{}"
+
+        stub = self.stub(answer)
+        spool = self.spool(stub.url)
+        logged = []
+        import wave_sessions_bridge.spool as spool_module
+
+        original_log = spool_module.log
+        spool_module.log = logged.append
+        self.addCleanup(setattr, spool_module, "log", original_log)
+        entry = spool.append(push("a", 0))
+        spool.append(push("a", 1))
+        wait_for(lambda: len(self.accepted(stub)) == 2, "both accepted once the setup is fixed")
+        wait_for(lambda: spool.pending() == [], "nothing pending")
+        self.assertEqual(self.accepted(stub), [0, 1])
+        self.assertEqual(stub.keys()[: attempts + 1], [entry["key"]] * (attempts + 1))
+        self.assertFalse(os.path.exists(spool.dead_path))
+        told = [m for m in logged if "SETUP ERROR" in m]
+        self.assertEqual(len(told), 1, logged)  # once, not once per retry
+        return told[0]
+
+    def test_a_401_is_retried_until_the_key_is_fixed_and_said_once(self):
+        told = self._stuck_then_ok(401, '{"error":"no key","code":"UNAUTHORIZED"}')
+        self.assertIn("WAVE_SESSIONS_KEY", told)
+
+    def test_a_403_is_retried_until_the_key_is_fixed(self):
+        told = self._stuck_then_ok(403, '{"error":"reader key","code":"FORBIDDEN"}')
+        self.assertIn("WAVE_SESSIONS_KEY", told)
+
+    def test_a_route_404_is_retried_and_names_the_url(self):
+        told = self._stuck_then_ok(404, "<html>Not Found</html>")
+        self.assertIn("WAVE_SESSIONS_URL", told)
+
+    def test_a_404_route_not_found_is_retried(self):
+        told = self._stuck_then_ok(404, '{"error":"No such route","code":"ROUTE_NOT_FOUND"}')
+        self.assertIn("WAVE_SESSIONS_URL", told)
+
+    def test_a_route_404_is_not_a_done_status(self):
+        def answer(request):
+            if request["index"] < 2:
+                return 404, '{"error":"No such route","code":"ROUTE_NOT_FOUND"}'
+            request["ok"] = True
+            return 200, "{}"
+
+        stub = self.stub(answer)
+        spool = self.spool(stub.url)
+        entry = {"op": "delete", "token": "a", "method": "DELETE", "path": "/api/sessions/a", "done_statuses": [404]}
+        spool.append(entry)
+        wait_for(lambda: any(r.get("ok") for r in stub.requests), "the delete accepted")
+        wait_for(lambda: spool.pending() == [], "nothing pending")
+        self.assertEqual(len(stub.requests), 3)
+
+    def test_a_404_session_not_found_goes_to_the_dead_letter_file(self):
+        def answer(request):
+            if request["body"]["data"]["n"] == 0:
+                return 404, '{"error":"No session","code":"SESSION_NOT_FOUND"}'
+            request["ok"] = True
+            return 200, "{}"
+
+        stub = self.stub(answer)
+        spool = self.spool(stub.url)
+        spool.append(push("a", 0))
+        spool.append(push("a", 1))
+        wait_for(lambda: len(self.accepted(stub)) == 1, "the second accepted")
+        self.assertEqual(len(stub.requests), 2)  # the 404 was not retried
+        with open(spool.dead_path) as f:
+            dead = [json.loads(line) for line in f]
+        self.assertEqual([d["status"] for d in dead], [404])
+
     def test_a_done_status_counts_as_delivered(self):
         stub = self.stub(lambda r: (404, '{"code":"SESSION_NOT_FOUND"}'))
         spool = self.spool(stub.url)
@@ -259,6 +333,63 @@ class SpoolTest(unittest.TestCase):
         self.assertEqual(os.WEXITSTATUS(status), 0)
         spool.append(push("a", 1))
         wait_for(lambda: len(self.accepted(stub)) == 2, "the parent still sends")
+
+    def test_a_fork_while_a_thread_holds_the_lock_leaves_the_lock_with_the_parent(self):
+        import threading
+
+        spool = Spool(self.path, "http://127.0.0.1:9", autostart=False)
+        spool.append(push("a", 0))
+        holding, release = threading.Event(), threading.Event()
+
+        def hold():
+            with spool._locked():
+                holding.set()
+                release.wait(30)
+
+        holder = threading.Thread(target=hold)
+        holder.start()
+        self.assertTrue(holding.wait(10), "the lock taken")
+        r, w = os.pipe()
+        forked = {}
+        forked_event = threading.Event()
+
+        def fork():
+            pid = os.fork()
+            if pid == 0:  # the child: waits until the parent says so, then exits
+                try:
+                    os.read(r, 1)
+                finally:
+                    os._exit(0)
+            forked["pid"] = pid
+            forked_event.set()
+
+        forker = threading.Thread(target=fork)
+        forker.start()
+        # without the fork guard the fork happens at once, inside the holder's
+        # section; with it, the fork waits for the holder to let go
+        forked_event.wait(1.0)
+        release.set()
+        holder.join(10)
+        self.assertTrue(forked_event.wait(10), "the fork done")
+        forker.join(10)
+        appended = threading.Event()
+
+        def append():
+            spool.append(push("a", 1))
+            appended.set()
+
+        appender = threading.Thread(target=append, daemon=True)
+        appender.start()
+        try:
+            done = appended.wait(20)
+        finally:
+            os.write(w, b"x")  # the child may exit now
+            os.waitpid(forked["pid"], 0)
+            os.close(r)
+            os.close(w)
+        appender.join(10)
+        self.assertTrue(done, "the parent's append waited for the forked child to exit")
+        self.assertEqual(len(spool.pending()), 2)
 
 
 if __name__ == "__main__":

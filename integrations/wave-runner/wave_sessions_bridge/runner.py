@@ -18,7 +18,9 @@ sessions API handler, lets them load as usual, then wraps a few methods:
 Configuration (environment): WAVE_SESSIONS_URL (the server's root, without
 /api; unset leaves the bridge inactive), WAVE_SESSIONS_KEY (an admin key when
 access control is on), WAVE_SESSIONS_SPOOL (the spool file; default
-<runner folder>/wave-sessions-spool/events.ndjson).
+<runner folder>/wave-sessions-spool/events.ndjson), WAVE_SESSIONS_CREATE_WAIT,
+WAVE_SESSIONS_POLL_TIMEOUT, WAVE_SESSIONS_MAX_BACKOFF (seconds, default 10)
+and WAVE_SESSIONS_MAX_BODY_BYTES (default 1048576).
 """
 
 import json
@@ -42,6 +44,13 @@ TARGETS = {
 CREATE_WAIT_SECONDS = float(os.environ.get("WAVE_SESSIONS_CREATE_WAIT", "30"))
 # the longest an upstream long poll may take (wave-sessions answers [] before)
 UPSTREAM_POLL_SECONDS = float(os.environ.get("WAVE_SESSIONS_POLL_TIMEOUT", "600"))
+# the longest wait between two tries of a write wave-sessions did not take
+MAX_BACKOFF_SECONDS = float(os.environ.get("WAVE_SESSIONS_MAX_BACKOFF", "10"))
+# the largest body pushed through the runner's port (wave-sessions' MAX_BODY_BYTES)
+MAX_BODY_BYTES = int(os.environ.get("WAVE_SESSIONS_MAX_BODY_BYTES", "1048576"))
+# pushed types that need a writer key in wave-sessions: the bridge sends with
+# its admin key, so with access control on they are refused on the runner's port
+WRITER_TYPES = ("status", "resume")
 
 
 def _target_of(fullname):
@@ -60,9 +69,13 @@ class Bridge(object):
         self.url = url.rstrip("/")
         self.api_key = api_key
         self.spool_path = spool_path
-        self.spool = Spool(spool_path, url, api_key=api_key)
+        self.spool = Spool(spool_path, url, api_key=api_key, max_backoff=MAX_BACKOFF_SECONDS)
         self.managers = []
         self.local = threading.local()
+
+    def add_manager(self, manager):
+        if manager not in self.managers:
+            self.managers.append(manager)
 
     # ---- which tokens are sessions -----------------------------------------
 
@@ -79,6 +92,12 @@ class Bridge(object):
         if not isinstance(token, str) or not self.is_session(token):
             return
         if event_type == "resume":
+            if not isinstance(data, str) or not data:
+                # wave-sessions refuses a resume without a token (400), and the
+                # runner deletes the session all the same: mirror that delete
+                log("a resume of %s without a valid resume_token (%r) is mirrored as a delete" % (token, data))
+                self.on_delete(token)
+                return
             self.spool.append(
                 {
                     "op": "resume",
@@ -185,6 +204,14 @@ class Bridge(object):
             return _error(503, "wave-sessions at %s cannot be reached (%s)." % (self.url, e), "UPSTREAM_UNAVAILABLE")
 
 
+def _safely(what, call, *args):
+    """Runs one of the bridge's hooks; its failure is logged, never raised into the runner."""
+    try:
+        call(*args)
+    except Exception as e:
+        log("%s failed: %r (the runner goes on; this write is not mirrored)" % (what, e))
+
+
 def _error(status, message, code):
     return status, "application/json", json.dumps({"error": message, "code": code}).encode("utf-8")
 
@@ -227,7 +254,7 @@ def _patch_dispatcher(module, bridge):
 
     def dispatch_event(self, dispatcher_token, event_type, data=None):
         result = original(self, dispatcher_token, event_type, data)
-        bridge.on_event(dispatcher_token, event_type, data)
+        _safely("mirroring a %r event" % (event_type,), bridge.on_event, dispatcher_token, event_type, data)
         return result
 
     cls.dispatch_event = dispatch_event
@@ -244,30 +271,32 @@ def _patch_sessions_manager(module, bridge):
 
     def _initialize(self, *args, **kwargs):
         result = initialize(self, *args, **kwargs)
-        if self not in bridge.managers:
-            bridge.managers.append(self)
+        _safely("registering the sessions manager", bridge.add_manager, self)
         return result
 
     def _create_session(self, *args, **kwargs):
-        if self not in bridge.managers:
-            bridge.managers.append(self)
+        _safely("registering the sessions manager", bridge.add_manager, self)
         session = create_session(self, *args, **kwargs)
         if session is not None:
-            bridge.on_create(session)
+            _safely("mirroring a create", bridge.on_create, session)
         return session
 
     def _update_configuration(self, token, *args, **kwargs):
         session = update_configuration(self, token, *args, **kwargs)
         if session is not None:  # only a pending session changes
-            bridge.on_update(session)
+            _safely("mirroring a configuration update", bridge.on_update, session)
         return session
 
     def _update_labels(self, token=None, labels=None):
         result = update_labels(self, token=token, labels=labels)
-        session = self._sessions.get(token) if isinstance(token, str) else None
-        # the runner changes no labels of a public session, nor for a missing body
-        if session is not None and labels is not None and not getattr(session, "is_public", False):
-            bridge.on_labels(token, list(session.labels or []))
+
+        def mirror():
+            session = self._sessions.get(token) if isinstance(token, str) else None
+            # the runner changes no labels of a public session, nor for a missing body
+            if session is not None and labels is not None and not getattr(session, "is_public", False):
+                bridge.on_labels(token, list(session.labels or []))
+
+        _safely("mirroring labels", mirror)
         return result
 
     def _delete_session(self, token):
@@ -275,7 +304,7 @@ def _patch_sessions_manager(module, bridge):
         result = delete_session(self, token)
         gone = existed and token not in self._sessions
         if gone and not getattr(bridge.local, "resuming", False):
-            bridge.on_delete(token)
+            _safely("mirroring a delete", bridge.on_delete, token)
         return result
 
     def _resume_session(self, token, resume_token):
@@ -310,11 +339,34 @@ def _patch_sessions_api(module, bridge):
         if not _is_session(self, token):
             return push_event(self, request, response)  # not a session: the runner's own
         try:
+            declared = int(request.headers.get("Content-Length") or 0)
+        except (TypeError, ValueError):
+            declared = 0
+        if declared > MAX_BODY_BYTES or len(request.body) > MAX_BODY_BYTES:
+            self.send_json(
+                {"error": "The request body is larger than the limit of %d bytes." % MAX_BODY_BYTES, "code": "BODY_TOO_LARGE"},
+                response,
+                413,
+            )
+            return
+        try:
             message = json.loads(request.body.decode("utf-8"))
             if not isinstance(message, dict) or not isinstance(message.get("type"), str):
                 raise ValueError("not {type, data}")
         except ValueError:
             self.send_json({"error": 'The body must be JSON {"type": "...", "data": ...}.', "code": "INVALID_EVENT"}, response, 400)
+            return
+        if bridge.api_key and message["type"] in WRITER_TYPES:
+            # access control is on: the bridge's admin key must not lend a
+            # keyless client the right to move the session's status
+            self.send_json(
+                {
+                    "error": "A pushed %r event needs a writer key: push it to wave-sessions with one." % message["type"],
+                    "code": "FORBIDDEN",
+                },
+                response,
+                403,
+            )
             return
         try:
             bridge.push(token, message["type"], message.get("data"))
@@ -346,13 +398,13 @@ def _apply(fullname, module):
     if getattr(module, "_wave_sessions_bridge", False):
         return
     module._wave_sessions_bridge = True
-    bridge = _get_bridge(module)
-    if bridge is None:
-        return
     try:
+        bridge = _get_bridge(module)
+        if bridge is None:
+            return
         _PATCHES[_target_of(fullname)](module, bridge)
-    except Exception as e:
-        log("cannot hook %s: %r" % (fullname, e))
+    except Exception as e:  # never stop the runner's import
+        log("hooking %s failed: %r (the runner goes on without the bridge there)" % (fullname, e))
 
 
 class _Finder(object):

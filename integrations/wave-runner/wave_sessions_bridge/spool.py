@@ -10,6 +10,10 @@ in the order of the file, one at a time:
   and stored once;
 - a connection error, a timeout, a 5xx, a 408 or a 429 is retried with
   backoff, for as long as it takes;
+- a 401, a 403, or a 404 that is not wave-sessions' SESSION_NOT_FOUND says
+  that the bridge is set up wrong (WAVE_SESSIONS_KEY, or a WAVE_SESSIONS_URL
+  that is not wave-sessions' root): the entry is kept and retried with
+  backoff, and the problem is logged once, until the setup is fixed;
 - any other 4xx cannot be fixed by sending it again: the entry goes to the
   dead-letter file with the answer, is logged, and the spool moves on.
 
@@ -24,7 +28,8 @@ Several processes may append to one spool (the runner forks its HTTP
 servers); one sender at a time holds `<spool>.sender`, and lets go of it
 when it has nothing to send. Threads do not survive fork, so a forked child
 forgets its parent's sender and starts its own on its first append (or when
-the runner's hooks start it).
+the runner's hooks start it). A fork waits while a thread of the process
+holds the spool's lock, so that no child inherits a held lock.
 
 Standard library only; Python 3.9 or later.
 """
@@ -41,7 +46,13 @@ import urllib.request
 import uuid
 
 RETRIED_STATUSES = (408, 429)
+# answers that say the bridge is set up wrong, not that the entry is wrong
+SETUP_STATUSES = (401, 403)
 _spools = []  # every Spool of this process, for the fork hook
+# Held around every flock'ed section of this process, and by fork: a child
+# forked while a thread holds a flock would share the lock's file and keep
+# the lock after the parent lets go of it, until the child exits.
+_process_lock = threading.Lock()
 
 
 def log(message):
@@ -98,6 +109,7 @@ class Spool(object):
         if d and not os.path.isdir(d):
             os.makedirs(d, exist_ok=True)
         self._reset_process_state()
+        self._told_stuck = set()
         _spools.append(self)
 
     # ---- process state (reset in a forked child) -------------------------
@@ -179,11 +191,24 @@ class Spool(object):
 
         class _Lock(object):
             def __enter__(self):
-                self.fd = os.open(spool.lock_path, os.O_RDWR | os.O_CREAT, 0o644)
-                fcntl.flock(self.fd, fcntl.LOCK_EX)
+                self.held = _process_lock
+                self.held.acquire()
+                try:
+                    self.fd = os.open(spool.lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+                    try:
+                        fcntl.flock(self.fd, fcntl.LOCK_EX)
+                    except BaseException:
+                        os.close(self.fd)
+                        raise
+                except BaseException:
+                    self.held.release()
+                    raise
 
             def __exit__(self, *exc):
-                os.close(self.fd)  # releases the flock
+                try:
+                    os.close(self.fd)  # releases the flock
+                finally:
+                    self.held.release()
 
         return _Lock()
 
@@ -333,10 +358,15 @@ class Spool(object):
             if status is not None and 200 <= status < 300:
                 if warned:
                     log("wave-sessions answers again; sending the spooled writes")
+                    self._told_stuck.clear()
                 return True
-            if status is not None and status in entry.get("done_statuses", ()):
+            stuck = status is not None and self._stuck(status, answer)
+            if not stuck and status is not None and status in entry.get("done_statuses", ()):
                 return True
-            if status is not None and 400 <= status < 500 and status not in RETRIED_STATUSES:
+            if stuck:
+                self._tell_stuck(entry, status, answer)
+                warned = True
+            elif status is not None and 400 <= status < 500 and status not in RETRIED_STATUSES:
                 self._dead_letter(entry, status, answer)
                 return True
             if not warned:
@@ -345,6 +375,44 @@ class Spool(object):
             self._stop.wait(backoff)
             backoff = min(backoff * 2, self.max_backoff)
         return False
+
+    @staticmethod
+    def _stuck(status, answer):
+        """True for an answer that the bridge's setup, not the entry, is wrong."""
+        if status in SETUP_STATUSES:
+            return True
+        if status != 404:
+            return False
+        try:
+            code = json.loads(answer).get("code")
+        except (ValueError, AttributeError):
+            code = None
+        # wave-sessions answers SESSION_NOT_FOUND for a session it does not
+        # have; any other 404 (ROUTE_NOT_FOUND, another server's page) means
+        # WAVE_SESSIONS_URL does not lead to wave-sessions' API
+        return code != "SESSION_NOT_FOUND"
+
+    def _tell_stuck(self, entry, status, answer):
+        if status == 404:
+            problem = (
+                "404 for %s %s%s: WAVE_SESSIONS_URL (%s) does not seem to be wave-sessions' root URL "
+                "(without /api)" % (entry.get("method"), self.url, entry.get("path"), self.url)
+            )
+            key = (404, self.url)
+        else:
+            problem = "%s from %s: WAVE_SESSIONS_KEY is %s" % (
+                status,
+                self.url,
+                "missing (access control is on)" if not self.api_key else "not accepted (a wrong or non-admin key?)",
+            )
+            key = (status, self.url)
+        if key in self._told_stuck:
+            return
+        self._told_stuck.add(key)
+        log(
+            "SETUP ERROR: %s. Nothing more is sent until this is fixed; the writes stay in %s and are retried. "
+            "Answer: %s" % (problem, self.path, answer[:300])
+        )
 
     def _send(self, entry):
         """(status or None, answer text) of one attempt."""
@@ -371,10 +439,20 @@ class Spool(object):
             return None, repr(e)
 
 
+def _before_fork():
+    _process_lock.acquire()  # no fork while a flock'ed section runs
+
+
+def _after_fork_in_parent():
+    _process_lock.release()
+
+
 def _after_fork_in_child():
+    global _process_lock
+    _process_lock = threading.Lock()  # the child's only thread holds nothing
     for spool in _spools:
         spool._after_fork_in_child()
 
 
 if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_after_fork_in_child)
+    os.register_at_fork(before=_before_fork, after_in_parent=_after_fork_in_parent, after_in_child=_after_fork_in_child)
