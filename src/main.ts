@@ -6,6 +6,7 @@
 import { ConfigError, readConfig } from './config.js';
 import { createLogger, flushLogs } from './logger.js';
 import { startServer } from './server.js';
+import { ServerLockedError } from './store/server-lock.js';
 import { runTool } from './tools.js';
 
 const SHUTDOWN_LIMIT_MS = 5000;
@@ -38,7 +39,8 @@ async function main(): Promise<void> {
     running = await startServer(config, logger);
   } catch (error) {
     process.stderr.write(`wave-sessions: cannot start: ${(error as Error).message}\n`);
-    process.exit(1);
+    // another server holds the file: a refusal, like a bad configuration
+    process.exit(error instanceof ServerLockedError ? 2 : 1);
   }
   logger.info({ config, url: running.url }, `listening on ${running.url}`);
 

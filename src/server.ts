@@ -23,6 +23,7 @@ import { createNotifier } from './notifier.js';
 import { createEventStore } from './store/event-store.js';
 import { migrateToLatest } from './store/migrate.js';
 import { createSessionStore } from './store/session-store.js';
+import { lockServerFile } from './store/server-lock.js';
 import { openSqlite } from './store/sqlite.js';
 
 const MAX_EVENTS_PER_ANSWER = 1000;
@@ -64,10 +65,19 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
   } catch (error) {
     throw new Error(`cannot open the database file ${config.dbFile}: ${(error as Error).message}`);
   }
+  // one server per file; a second one stops here, before it migrates anything
+  let lock;
+  try {
+    lock = await lockServerFile(config.dbFile);
+  } catch (error) {
+    await store.close();
+    throw error;
+  }
   try {
     await migrateToLatest(store.db as never);
   } catch (error) {
     await store.close();
+    lock.release();
     throw new Error(`cannot migrate the database file ${config.dbFile}: ${(error as Error).message}`);
   }
   const importer = createImporter(store);
@@ -184,6 +194,7 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
   } catch (error) {
     // a port in use, say: nothing is left open behind the failed start
     await store.close();
+    lock.release();
     throw error;
   }
   const { port } = server.address() as AddressInfo;
@@ -258,6 +269,7 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
         await closed;
         clearTimeout(cut);
         await store.close();
+        lock.release();
       })()),
   };
 }

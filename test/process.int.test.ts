@@ -161,3 +161,75 @@ describe('request logs', () => {
     }
   });
 });
+
+describe('one server per database file', () => {
+  it('refuses a second server on the same file with one line naming the file and the PID, exit 2', async () => {
+    const file = tempDbFile();
+    const first = await startServerProcess([], { DB_FILE: file });
+    let second: ReturnType<typeof spawnServer> | undefined;
+    try {
+      const token = await createSession(first.url);
+      second = spawnServer(['--port', '0'], { DB_FILE: file });
+      // a second server that started would not exit: after 10 s, the wait ends as a failure
+      const stillRunning = new Promise<{ code: string }>((resolve) =>
+        setTimeout(() => resolve({ code: 'still running after 10 s' }), 10_000).unref(),
+      );
+      expect((await Promise.race([second.exited, stillRunning])).code).toBe(2);
+      const lines = second.stderr().trim().split('\n');
+      expect(lines).toHaveLength(1);
+      expect(lines[0]).toContain(file);
+      expect(lines[0]).toContain(`PID ${first.child.pid}`);
+      expect(second.stdout()).toBe('');
+      // the first keeps serving
+      expect((await pushEvent(first.url, token, 'after', 1)).status).toBe(200);
+    } finally {
+      second?.child.kill('SIGKILL');
+      first.child.kill('SIGTERM');
+      await first.exited;
+    }
+  });
+
+  it('lets a new server start after the holder was killed with SIGKILL', async () => {
+    const file = tempDbFile();
+    const first = await startServerProcess([], { DB_FILE: file });
+    first.child.kill('SIGKILL');
+    expect((await first.exited).signal).toBe('SIGKILL');
+    const next = await startServerProcess([], { DB_FILE: file });
+    try {
+      expect((await request(next.url, 'GET', '/api/status')).status).toBe(200);
+    } finally {
+      next.child.kill('SIGTERM');
+      expect((await next.exited).code).toBe(0);
+    }
+  });
+
+  it('lets a new server start after the holder stopped on SIGTERM', async () => {
+    const file = tempDbFile();
+    const first = await startServerProcess([], { DB_FILE: file });
+    first.child.kill('SIGTERM');
+    expect((await first.exited).code).toBe(0);
+    const next = await startServerProcess([], { DB_FILE: file });
+    try {
+      expect((await request(next.url, 'GET', '/api/status')).status).toBe(200);
+    } finally {
+      next.child.kill('SIGTERM');
+      expect((await next.exited).code).toBe(0);
+    }
+  });
+
+  it('leaves the maintenance commands working beside a running server', async () => {
+    const file = tempDbFile();
+    const server = await startServerProcess([], { DB_FILE: file });
+    try {
+      await createSession(server.url);
+      const check = spawnServer(['check', '--db-file', file]);
+      expect((await check.exited).code).toBe(0);
+      const keys = spawnServer(['keys', 'list', '--db-file', file]);
+      expect((await keys.exited).code).toBe(0);
+      expect((await request(server.url, 'GET', '/api/status')).status).toBe(200);
+    } finally {
+      server.child.kill('SIGTERM');
+      await server.exited;
+    }
+  });
+});

@@ -117,8 +117,29 @@ describe('a start that cannot listen', () => {
       // an open connection keeps the write-ahead log; closing the last one removes it
       expect(fs.existsSync(`${dbFile}-wal`)).toBe(false);
       expect(fs.existsSync(dbFile)).toBe(true);
+      // and the failed start holds no lock on it
+      const next = await startTestServer({ dbFile });
+      await next.close();
     } finally {
       await first.close();
     }
+  });
+});
+
+describe('one server per file', () => {
+  it('refuses a second server on a file in use, and takes the file once the first has closed', async () => {
+    const first = await startTestServer();
+    try {
+      await expect(startTestServer({ dbFile: first.dbFile })).rejects.toThrow(
+        `${first.dbFile} is in use by another server (PID ${process.pid})`,
+      );
+      // the refused start has not closed or disturbed the first
+      const token = await createSession(first.baseUrl);
+      expect((await pushEvent(first.baseUrl, token, 'still', 1)).status).toBe(200);
+    } finally {
+      await first.close();
+    }
+    const second = await startTestServer({ dbFile: first.dbFile });
+    await second.close();
   });
 });
