@@ -221,11 +221,17 @@ describe('one server per database file', () => {
     const file = tempDbFile();
     const server = await startServerProcess([], { DB_FILE: file });
     try {
-      await createSession(server.url);
-      const check = spawnServer(['check', '--db-file', file]);
-      expect((await check.exited).code).toBe(0);
-      const keys = spawnServer(['keys', 'list', '--db-file', file]);
-      expect((await keys.exited).code).toBe(0);
+      const token = await createSession(server.url);
+      expect((await pushEvent(server.url, token, 'one', 1)).status).toBe(200);
+      for (const command of [
+        ['check', '--db-file', file],
+        ['keys', 'list', '--db-file', file],
+        ['prune', '--days', '1', '--dry-run', '--db-file', file],
+        ['verify', token, '--db-file', file],
+      ]) {
+        const tool = spawnServer(command);
+        expect((await tool.exited).code, `${command.join(' ')}: ${tool.stderr()}`).toBe(0);
+      }
       expect((await request(server.url, 'GET', '/api/status')).status).toBe(200);
     } finally {
       server.child.kill('SIGTERM');
