@@ -40,7 +40,7 @@ async function main(): Promise<void> {
     process.stderr.write(`wave-sessions: cannot start: ${(error as Error).message}\n`);
     process.exit(1);
   }
-  logger.info({ config, url: running.url }, `listening on ${running.url}`);
+  logger.info({ config, url: running.url, pid: process.pid }, `listening on ${running.url}`);
 
   const stop = (signal: string) => {
     logger.info({ signal }, 'shutting down');
