@@ -3,6 +3,7 @@
 // server and shuts down cleanly on SIGTERM or SIGINT; `keys` and `check` are
 // the maintenance commands. The only module that reads the environment.
 
+import path from 'node:path';
 import { ConfigError, readConfig } from './config.js';
 import { createLogger, flushLogs } from './logger.js';
 import { startServer } from './server.js';
@@ -40,6 +41,8 @@ async function main(): Promise<void> {
     process.stderr.write(`wave-sessions: cannot start: ${(error as Error).message}\n`);
     process.exit(1);
   }
+  // the file a relative DB_FILE names depends on the folder the server starts in
+  if (config.dbFile !== ':memory:') process.stderr.write(`wave-sessions: database ${path.resolve(config.dbFile)}\n`);
   logger.info({ config, url: running.url, pid: process.pid }, `listening on ${running.url}`);
 
   const stop = (signal: string) => {
