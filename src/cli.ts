@@ -5,6 +5,7 @@
 // verification or request, 2 bad usage.
 
 import fs from 'node:fs';
+import path from 'node:path';
 import { Readable } from 'node:stream';
 import { type Command, InvalidArgumentError, Option } from 'commander';
 import { LineTooLongError, splitLines } from './lines.js';
@@ -25,6 +26,19 @@ export const DEFAULT_MAX_FILE_LINE_BYTES = 256 * 1024 * 1024;
 
 class CommandFailed extends Error {}
 class BadUsage extends Error {}
+
+/**
+ * The absolute path of a command's database file, told on stderr. Unless the
+ * command may create the file (`keys add`), one that does not exist is an
+ * error: a relative DB_FILE run from another folder must not quietly make a
+ * new, empty database.
+ */
+export function databaseFile(file: string, io: Output, { mayCreate = false } = {}): string {
+  const absolute = path.resolve(file);
+  if (!mayCreate && !fs.existsSync(absolute)) throw new Error(`database ${absolute} does not exist`);
+  io.err(`wave-sessions: database ${absolute}`);
+  return absolute;
+}
 
 /** A whole number option, or bad usage (exit 2). */
 function wholeNumber(value: string): string {
@@ -289,8 +303,7 @@ export function addHttpCommands(program: Command, env: NodeJS.ProcessEnv, io: Ou
           } else if (!token) {
             throw new BadUsage('give a session token, or --file');
           } else if (opts.dbFile) {
-            if (!fs.existsSync(opts.dbFile)) throw new CommandFailed(`${opts.dbFile}: no such database file`);
-            const store = openSqlite(opts.dbFile);
+            const store = openSqlite(databaseFile(opts.dbFile, io), { mustExist: true });
             try {
               result = await createAuditStore(store.db).verify(token);
             } finally {

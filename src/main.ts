@@ -3,6 +3,7 @@
 // server and shuts down cleanly on SIGTERM or SIGINT; `keys` and `check` are
 // the maintenance commands. The only module that reads the environment.
 
+import path from 'node:path';
 import { ConfigError, readConfig } from './config.js';
 import { createLogger, flushLogs } from './logger.js';
 import { startServer } from './server.js';
@@ -42,7 +43,9 @@ async function main(): Promise<void> {
     // another server holds the file: a refusal, like a bad configuration
     process.exit(error instanceof ServerLockedError ? 2 : 1);
   }
-  logger.info({ config, url: running.url }, `listening on ${running.url}`);
+  // the file a relative DB_FILE names depends on the folder the server starts in
+  if (config.dbFile !== ':memory:') process.stderr.write(`wave-sessions: database ${path.resolve(config.dbFile)}\n`);
+  logger.info({ config, url: running.url, pid: process.pid }, `listening on ${running.url}`);
 
   const stop = (signal: string) => {
     logger.info({ signal }, 'shutting down');

@@ -2,7 +2,6 @@
 // not: `keys add|list|revoke` for access control, `check` for the file's
 // integrity. Exit codes: 0 ok, 1 a failed check or a refused change, 2 bad usage.
 
-import fs from 'node:fs';
 import { Command, CommanderError, Option } from 'commander';
 import BetterSqlite3 from 'better-sqlite3';
 import type { Role } from './store/database.js';
@@ -10,15 +9,20 @@ import { createKeyStore, ROLES } from './store/key-store.js';
 import { migrateToLatest } from './store/migrate.js';
 import { openSqlite } from './store/sqlite.js';
 import { createSessionStore } from './store/session-store.js';
-import { addHttpCommands, type Output } from './cli.js';
+import { addHttpCommands, databaseFile, type Output } from './cli.js';
 
 const dbOption = (env: NodeJS.ProcessEnv) =>
   new Option('--db-file <file>', 'the SQLite database file (env DB_FILE)').default(
     env.DB_FILE ?? './data/wave-sessions.db',
   );
 
-async function withKeys<T>(file: string, fn: (keys: ReturnType<typeof createKeyStore>) => Promise<T>): Promise<T> {
-  const store = openSqlite(file);
+async function withKeys<T>(
+  file: string,
+  io: Output,
+  fn: (keys: ReturnType<typeof createKeyStore>) => Promise<T>,
+  { mayCreate = false } = {},
+): Promise<T> {
+  const store = openSqlite(databaseFile(file, io, { mayCreate }), { mustExist: !mayCreate });
   try {
     await migrateToLatest(store.db as never);
     return await fn(createKeyStore(store.db));
@@ -42,7 +46,9 @@ export async function runTool(argv: readonly string[], env: NodeJS.ProcessEnv, i
     .requiredOption('--name <name>', 'who or what uses the key')
     .addOption(dbOption(env))
     .action(async (opts: { role: Role; name: string; dbFile: string }) => {
-      const { id, key } = await withKeys(opts.dbFile, (k) => k.addKey(opts.role, opts.name, Date.now()));
+      const { id, key } = await withKeys(opts.dbFile, io, (k) => k.addKey(opts.role, opts.name, Date.now()), {
+        mayCreate: true,
+      });
       io.out(`key ${id} (${opts.role}, ${opts.name}):`);
       io.out(key);
     });
@@ -51,7 +57,7 @@ export async function runTool(argv: readonly string[], env: NodeJS.ProcessEnv, i
     .description('list keys (never their secrets)')
     .addOption(dbOption(env))
     .action(async (opts: { dbFile: string }) => {
-      const list = await withKeys(opts.dbFile, (k) => k.listKeys());
+      const list = await withKeys(opts.dbFile, io, (k) => k.listKeys());
       for (const k of list) {
         const revoked = k.revokedAt === null ? '' : `  revoked ${new Date(k.revokedAt).toISOString()}`;
         io.out(`${k.id}  ${k.role.padEnd(6)}  ${new Date(k.createdAt).toISOString()}  ${k.name}${revoked}`);
@@ -63,7 +69,7 @@ export async function runTool(argv: readonly string[], env: NodeJS.ProcessEnv, i
     .argument('<id>', 'the key id, as `keys list` shows it')
     .addOption(dbOption(env))
     .action(async (id: string, opts: { dbFile: string }) => {
-      if (await withKeys(opts.dbFile, (k) => k.revokeKey(id, Date.now()))) {
+      if (await withKeys(opts.dbFile, io, (k) => k.revokeKey(id, Date.now()))) {
         io.out(`key ${id} revoked`);
       } else {
         io.err(`no live key ${id}`);
@@ -86,7 +92,7 @@ export async function runTool(argv: readonly string[], env: NodeJS.ProcessEnv, i
         code = 2;
         return;
       }
-      const store = openSqlite(opts.dbFile);
+      const store = openSqlite(databaseFile(opts.dbFile, io), { mustExist: true });
       try {
         await migrateToLatest(store.db as never);
         const gone = await createSessionStore(store).pruneSessions(
@@ -105,12 +111,7 @@ export async function runTool(argv: readonly string[], env: NodeJS.ProcessEnv, i
     .description("check the database file's integrity (SQLite integrity_check)")
     .addOption(dbOption(env))
     .action((opts: { dbFile: string }) => {
-      if (!fs.existsSync(opts.dbFile)) {
-        io.err(`${opts.dbFile}: no such database file`);
-        code = 1;
-        return;
-      }
-      const db = new BetterSqlite3(opts.dbFile, { readonly: true, fileMustExist: true });
+      const db = new BetterSqlite3(databaseFile(opts.dbFile, io), { readonly: true, fileMustExist: true });
       try {
         const rows = db.pragma('integrity_check') as { integrity_check: string }[];
         const problems = rows.map((r) => r.integrity_check).filter((r) => r !== 'ok');

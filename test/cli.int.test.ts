@@ -2,15 +2,18 @@
 // report, export, import, verify (over HTTP, on a database file, on an
 // export file), with their exit codes.
 
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { pathToFileURL } from 'node:url';
 import BetterSqlite3 from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runTool } from '../src/tools.js';
 import { createSession, pushEvent } from './helpers/client.js';
 import { readMetric } from './helpers/metrics.js';
-import { spawnServer } from './helpers/process.js';
+import { spawnServer, startServerProcess } from './helpers/process.js';
 import { startTestServer, type TestServer } from './helpers/server.js';
 
 let server: TestServer;
@@ -186,4 +189,75 @@ describe('the command-line tool', () => {
     expect((await cli(['verify'])).code).toBe(2);
     expect((await cli(['report', token], 'http://127.0.0.1:9')).code).toBe(1);
   });
+});
+
+describe('the database file', () => {
+  const ROOT = path.resolve(import.meta.dirname, '..');
+  const TSX = pathToFileURL(path.join(ROOT, 'node_modules/tsx/dist/loader.mjs')).href;
+
+  /** The CLI run from another folder, with a DB_FILE relative to it. */
+  async function elsewhere(cwd: string, args: string[]) {
+    const child = spawn(process.execPath, ['--import', TSX, path.join(ROOT, 'src/main.ts'), ...args], {
+      cwd,
+      env: { ...process.env, DB_FILE: 'data/wave-sessions.db' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()));
+    child.stderr.on('data', (chunk: Buffer) => (err += chunk.toString()));
+    const [code] = (await once(child, 'exit')) as [number | null];
+    return { code, out, err };
+  }
+
+  const readers = [
+    ['keys', 'list'],
+    ['keys', 'revoke', 'k1'],
+    ['check'],
+    ['prune', '--days', '30'],
+    ['verify', '00000000-0000-4000-8000-000000000000', '--db-file', 'data/wave-sessions.db'],
+  ];
+
+  it('is never created by keys list, keys revoke, check, prune or verify --db-file: they say it does not exist and exit 1', async () => {
+    const cwd = fs.mkdtempSync(path.join(dir, 'elsewhere-'));
+    const absolute = path.join(cwd, 'data/wave-sessions.db');
+    const results = await Promise.all(readers.map((args) => elsewhere(cwd, args)));
+    for (const [i, result] of results.entries()) {
+      expect({ args: readers[i], code: result.code, err: result.err, out: result.out }).toEqual({
+        args: readers[i],
+        code: 1,
+        err: `wave-sessions: database ${absolute} does not exist\n`,
+        out: '',
+      });
+    }
+    expect(fs.readdirSync(cwd)).toEqual([]);
+  }, 60_000);
+
+  it('is named by its absolute path on stderr by every command that opens it, and by the server', async () => {
+    const cwd = fs.mkdtempSync(path.join(dir, 'elsewhere-'));
+    const absolute = path.join(cwd, 'data/wave-sessions.db');
+    const line = `wave-sessions: database ${absolute}\n`;
+    // keys add may create the file: it is how a new deployment gets its first key
+    const add = await elsewhere(cwd, ['keys', 'add', '--role', 'admin', '--name', 'ops']);
+    expect(add.code).toBe(0);
+    expect(add.err).toBe(line);
+    expect(fs.existsSync(absolute)).toBe(true);
+    const results = await Promise.all(readers.slice(0, 4).map((args) => elsewhere(cwd, args)));
+    // keys revoke of an unknown id exits 1 after opening the file
+    expect(results.map((r) => [r.code, r.err.split('\n')[0]])).toEqual([
+      [0, line.trim()],
+      [1, line.trim()],
+      [0, line.trim()],
+      [0, line.trim()],
+    ]);
+    const verify = await elsewhere(cwd, readers[4]!);
+    expect(verify.err.split('\n')[0]).toBe(line.trim());
+
+    // the server, given a path with `..` in it, names the file it resolves to
+    fs.mkdirSync(path.join(cwd, 'other'));
+    const server = await startServerProcess([], { DB_FILE: `${cwd}/other/../server.db` });
+    server.child.kill('SIGTERM');
+    await server.exited;
+    expect(server.stderr()).toBe(`wave-sessions: database ${path.join(cwd, 'server.db')}\n`);
+  }, 60_000);
 });

@@ -3,6 +3,7 @@
 // runs with EVENT_VALIDATION=strict, where data of a known type that matches
 // no shape is bad input too (record mode: test/payloads.int.test.ts).
 
+import path from 'node:path';
 import http from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createSession, poll, request } from './helpers/client.js';
@@ -274,7 +275,8 @@ describe('unusual methods', () => {
 
   it('answer a JSON 405 with Allow where the route exists, else a JSON 501, and log nothing above info', async () => {
     expect(unusual).toEqual(expect.arrayContaining(['TRACE', 'PROPFIND', 'MKCOL', 'LOCK', 'SEARCH']));
-    const proc = await startServerProcess([], { DB_FILE: tempDbFile() });
+    const dbFile = tempDbFile();
+    const proc = await startServerProcess([], { DB_FILE: dbFile });
     let answered = 0;
     try {
       const token = await createSession(proc.url);
@@ -317,7 +319,8 @@ describe('unusual methods', () => {
       .map((line) => JSON.parse(line) as { level: number; msg: string; status?: number });
     expect(records.filter((r) => r.level > 30)).toEqual([]);
     expect(records.filter((r) => r.msg === 'request' && (r.status === 405 || r.status === 501))).toHaveLength(answered);
-    expect(proc.stderr()).toBe('');
+    // stderr carries only the line that names the database file
+    expect(proc.stderr()).toBe(`wave-sessions: database ${path.resolve(dbFile)}\n`);
   }, 60_000);
 });
 

@@ -1,6 +1,7 @@
 // Retention: completed or aborted sessions older than RETENTION_DAYS go, with
 // their events, unless labelled hold; `prune --dry-run` shows what would go.
 
+import path from 'node:path';
 import BetterSqlite3 from 'better-sqlite3';
 import { describe, expect, it } from 'vitest';
 import { runTool } from '../src/tools.js';
@@ -11,8 +12,9 @@ const DAY = 24 * 3600 * 1000;
 
 async function tool(args: string[]) {
   const out: string[] = [];
-  const code = await runTool(args, {}, { out: (l) => out.push(l), err: (l) => out.push(l) });
-  return { code, out };
+  const err: string[] = [];
+  const code = await runTool(args, {}, { out: (l) => out.push(l), err: (l) => err.push(l) });
+  return { code, out, err };
 }
 
 describe('retention', () => {
@@ -40,6 +42,7 @@ describe('retention', () => {
     const dry = await tool(['prune', '--days', '30', '--dry-run', '--db-file', server.dbFile]);
     expect(dry.code).toBe(0);
     expect(dry.out).toEqual([`would delete ${oldAborted} (1 events)`, '1 session would go']);
+    expect(dry.err).toEqual([`wave-sessions: database ${path.resolve(server.dbFile)}`]);
 
     // Then the server with RETENTION_DAYS=30 deletes exactly that one, events included
     const again = await startTestServer({ dbFile: server.dbFile, retentionDays: 30 });

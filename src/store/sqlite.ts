@@ -65,9 +65,13 @@ async function retryingWhileBusy<T>(attempt: () => Promise<T>, waitMs: number): 
   }
 }
 
-export function openSqlite(file: string, { busyWaitMs = 5000 }: { busyWaitMs?: number } = {}): SqliteStore {
+export function openSqlite(
+  file: string,
+  { busyWaitMs = 5000, mustExist = false }: { busyWaitMs?: number; mustExist?: boolean } = {},
+): SqliteStore {
   if (file !== ':memory:') {
     const folder = path.dirname(path.resolve(file));
+    if (mustExist && !fs.existsSync(file)) throw new Error(`database ${path.resolve(file)} does not exist`);
     fs.mkdirSync(folder, { recursive: true });
     // the log and the WAL beside the file must be writable; say so plainly
     for (const target of fs.existsSync(file) ? [file, folder] : [folder]) {
@@ -78,7 +82,7 @@ export function openSqlite(file: string, { busyWaitMs = 5000 }: { busyWaitMs?: n
       }
     }
   }
-  const raw = new BetterSqlite3(file);
+  const raw = new BetterSqlite3(file, { fileMustExist: mustExist });
   // WAL with synchronous=FULL fsyncs the log on every commit: an answered
   // push survives a crash of the process or of the machine.
   raw.pragma('journal_mode = WAL');
