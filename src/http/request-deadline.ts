@@ -15,8 +15,6 @@ export interface RequestDeadline {
   exempt(req: IncomingMessage): void;
   /** Answers 408 to every request whose body is not in after its deadline, and cuts its connection. */
   sweep(now: number): void;
-  /** How many requests are still uploading under the deadline. */
-  pending(): number;
 }
 
 const TIMED_OUT = JSON.stringify({
@@ -67,6 +65,5 @@ export function createRequestDeadline(timeoutMs: number): RequestDeadline {
         if (res.writableFinished) req.socket.destroy();
       }
     },
-    pending: () => uploading.size,
   };
 }

@@ -310,6 +310,8 @@ export function createImporter(store: SqliteStore) {
 
   const exists = (token: string) =>
     new ConflictError(`A session ${token} exists already: an import never overwrites one.`, 'SESSION_EXISTS');
+  const inProgress = (token: string) =>
+    new ConflictError(`An import of session ${token} is in progress already.`, 'IMPORT_IN_PROGRESS');
   const interrupted = (token: string) =>
     new ConflictError(
       `The import of session ${token} was staged no more: another process removed what it had written. Nothing was stored; import it again.`,
@@ -362,9 +364,6 @@ export function createImporter(store: SqliteStore) {
     /** Events staged by the imports in progress. */
     staged: () => staged,
 
-    /** Tokens whose staged rows could not be removed yet. */
-    leftBehind: () => [...leftBehind.keys()],
-
     /**
      * Tries again to remove what refused imports could not remove (a full or
      * locked database); meanwhile an import of such a token answers 409
@@ -393,13 +392,13 @@ export function createImporter(store: SqliteStore) {
           begin: async (session) => {
             const token = session.token;
             if (owned.has(token)) {
-              throw new ConflictError(`An import of session ${token} is in progress already.`, 'IMPORT_IN_PROGRESS');
+              throw inProgress(token);
             }
             const startedAt = Date.now();
             await runExclusive(() => {
               if (selectSession.get(token)) throw exists(token);
               if (selectStaged.get(token)) {
-                throw new ConflictError(`An import of session ${token} is in progress already.`, 'IMPORT_IN_PROGRESS');
+                throw inProgress(token);
               }
               insertStaged.run(token, startedAt);
             });
