@@ -40,6 +40,11 @@ export function databaseFile(file: string, io: Output, { mayCreate = false } = {
   return absolute;
 }
 
+/** Opens a command's database file, told on stderr; one that does not exist is an error unless `mayCreate`. */
+export function openDatabaseFile(file: string, io: Output, { mayCreate = false } = {}) {
+  return openSqlite(databaseFile(file, io, { mayCreate }), { mustExist: !mayCreate });
+}
+
 /** A whole number option, or bad usage (exit 2). */
 function wholeNumber(value: string): string {
   if (!/^\d{1,15}$/.test(value)) throw new InvalidArgumentError('must be a whole number');
@@ -303,7 +308,7 @@ export function addHttpCommands(program: Command, env: NodeJS.ProcessEnv, io: Ou
           } else if (!token) {
             throw new BadUsage('give a session token, or --file');
           } else if (opts.dbFile) {
-            const store = openSqlite(databaseFile(opts.dbFile, io), { mustExist: true });
+            const store = openDatabaseFile(opts.dbFile, io);
             try {
               result = await createAuditStore(store.db).verify(token);
             } finally {

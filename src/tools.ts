@@ -7,9 +7,8 @@ import BetterSqlite3 from 'better-sqlite3';
 import type { Role } from './store/database.js';
 import { createKeyStore, ROLES } from './store/key-store.js';
 import { migrateToLatest } from './store/migrate.js';
-import { openSqlite } from './store/sqlite.js';
 import { createSessionStore } from './store/session-store.js';
-import { addHttpCommands, databaseFile, type Output } from './cli.js';
+import { addHttpCommands, databaseFile, openDatabaseFile, type Output } from './cli.js';
 
 const dbOption = (env: NodeJS.ProcessEnv) =>
   new Option('--db-file <file>', 'the SQLite database file (env DB_FILE)').default(
@@ -22,7 +21,7 @@ async function withKeys<T>(
   fn: (keys: ReturnType<typeof createKeyStore>) => Promise<T>,
   { mayCreate = false } = {},
 ): Promise<T> {
-  const store = openSqlite(databaseFile(file, io, { mayCreate }), { mustExist: !mayCreate });
+  const store = openDatabaseFile(file, io, { mayCreate });
   try {
     await migrateToLatest(store.db as never);
     return await fn(createKeyStore(store.db));
@@ -92,7 +91,7 @@ export async function runTool(argv: readonly string[], env: NodeJS.ProcessEnv, i
         code = 2;
         return;
       }
-      const store = openSqlite(databaseFile(opts.dbFile, io), { mustExist: true });
+      const store = openDatabaseFile(opts.dbFile, io);
       try {
         await migrateToLatest(store.db as never);
         const gone = await createSessionStore(store).pruneSessions(
