@@ -16,27 +16,20 @@ import {
   BRIDGE_DIR,
   copyRunner,
   freePort,
+  removeRunnerCopy,
   type Runner,
   runnerFixtureAvailable,
   startRunner,
 } from './helpers/runner.js';
 import { tempDbFile } from './helpers/server.js';
+import { waitFor as waitUntil } from './helpers/wait.js';
 
 type Spawned = ReturnType<typeof spawnServer>;
 
 /** Waits until `check` answers a value; fails with `what` when it does not in time. */
-async function waitFor<T>(
-  what: string,
-  check: () => T | undefined | Promise<T | undefined>,
-  timeoutMs = 60_000,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await check();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
+/** Waits at the runner's pace: polling every 100 ms, for up to a minute by default. */
+function waitFor<T>(what: string, check: () => T | Promise<T>, timeoutMs = 60_000): Promise<NonNullable<T>> {
+  return waitUntil(what, check, timeoutMs, { everyMs: 100 });
 }
 
 /** wave-sessions as its own process on a fixed port (restartable there, on the same file). */
@@ -138,7 +131,7 @@ describe.skipIf(!available)('the runner bridge beside the real WAVE runner', () 
   afterAll(async () => {
     await runner?.stop();
     server?.child.kill('SIGKILL');
-    if (runnerDir) fs.rmSync(path.dirname(runnerDir), { recursive: true, force: true });
+    if (runnerDir) removeRunnerCopy(runnerDir);
   }, 60_000);
 
   const createSession = (labels: string[] = []) => createVia(runner.api, labels);
@@ -380,7 +373,7 @@ describe.skipIf(!available)('the runner bridge without WAVE_SESSIONS_URL', () =>
 
   afterAll(async () => {
     await runner?.stop();
-    if (runnerDir) fs.rmSync(path.dirname(runnerDir), { recursive: true, force: true });
+    if (runnerDir) removeRunnerCopy(runnerDir);
   }, 60_000);
 
   it('stays inactive, says so once in the runner log, and leaves the runner its own events', async () => {
@@ -422,7 +415,7 @@ describe.skipIf(!available)('the runner bridge with access control on', () => {
   afterAll(async () => {
     await runner?.stop();
     server?.child.kill('SIGKILL');
-    if (runnerDir) fs.rmSync(path.dirname(runnerDir), { recursive: true, force: true });
+    if (runnerDir) removeRunnerCopy(runnerDir);
   }, 60_000);
 
   it('creates, pushes status events and deletes with WAVE_SESSIONS_KEY', async () => {
@@ -553,7 +546,7 @@ describe.skipIf(!available || !nginxAvailable)(
       nginx?.kill('SIGTERM');
       await runner?.stop();
       server?.child.kill('SIGKILL');
-      if (runnerDir) fs.rmSync(path.dirname(runnerDir), { recursive: true, force: true });
+      if (runnerDir) removeRunnerCopy(runnerDir);
     }, 60_000);
 
     it('runs a session through nginx: the runner routes to the runner, the events routes to wave-sessions', async () => {

@@ -18,6 +18,7 @@ import {
   waitForGroupGone,
 } from './helpers/runner.js';
 import { startTestServer, type TestServer } from './helpers/server.js';
+import { waitFor } from './helpers/wait.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const READ_SESSIONS = { WAVE_RUNNER_WAVE_CONFIG: '{"enable_read_sessions": true}' };
@@ -66,17 +67,13 @@ async function exitOf(mirror: MirrorProcess, timeoutMs = 60_000) {
 }
 
 /** Checks `condition` until it holds; fails with `what` (and the mirror's log) after `timeoutMs`. */
-async function waitUntil(
+function waitUntil(
   condition: () => boolean | Promise<boolean>,
   what: string,
   log: () => string,
   timeoutMs = 60_000,
-) {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await condition())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}; mirror log:\n${log()}`);
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
+): Promise<boolean> {
+  return waitFor(what, condition, timeoutMs, { everyMs: 100, detail: () => `mirror log:\n${log()}` });
 }
 
 async function runnerJson<T>(runner: Runner, method: string, apiPath: string, body?: unknown): Promise<T> {

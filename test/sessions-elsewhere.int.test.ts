@@ -9,6 +9,7 @@ import { runTool } from '../src/tools.js';
 import { createSession, poll, pushEvent, request, type WaveEvent } from './helpers/client.js';
 import { openStream, type SseStream } from './helpers/sse.js';
 import { startTestServer, type TestServer } from './helpers/server.js';
+import { waitFor } from './helpers/wait.js';
 
 // a version 1 token, as the runner makes them
 const uuid1 = () => {
@@ -36,15 +37,6 @@ async function stream(url: string) {
 /** Creates with `body`; the answer. */
 const create = (baseUrl: string, body: unknown, headers: Record<string, string> = {}) =>
   request<{ token?: string; code?: string; error?: string }>(baseUrl, 'POST', '/api/sessions', body, headers);
-
-/** Checks `condition` until it holds; fails after `timeoutMs`. */
-async function waitUntil(condition: () => Promise<boolean>, what: string, timeoutMs = 10_000) {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await condition())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-}
 
 /** Changes labels of a throwaway session and waits for that on `s`: every change told before it has arrived. */
 async function settle(baseUrl: string, s: SseStream) {
@@ -116,9 +108,10 @@ describe('a create that names its token', () => {
     await request(server.baseUrl, 'POST', `/api/sessions/${resumed}/resume`, { resume_token: uuid1() });
     const expired = uuid1();
     expect((await create(server.baseUrl, { token: expired, expiration_date: Date.now() + 200 })).status).toBe(200);
-    await waitUntil(
-      async () => (await request(server.baseUrl, 'GET', `/api/sessions/${expired}`)).status === 404,
+    await waitFor(
       'the session to expire',
+      async () => (await request(server.baseUrl, 'GET', `/api/sessions/${expired}`)).status === 404,
+      10_000,
     );
     for (const token of [deleted, resumed, expired]) {
       const res = await create(server.baseUrl, { token });

@@ -10,7 +10,7 @@ import { migrateToLatest } from '../src/store/migrate.js';
 import { openSqlite, type SqliteStore } from '../src/store/sqlite.js';
 import { createSessionStore } from '../src/store/session-store.js';
 import { createSession, poll, pushEvent } from './helpers/client.js';
-import { waitFor } from './helpers/export.js';
+import { waitFor } from './helpers/wait.js';
 import { readMetric } from './helpers/metrics.js';
 import { startTestServer, tempDbFile, type TestServer } from './helpers/server.js';
 

@@ -128,16 +128,3 @@ export function streamImport(baseUrl: string, headers: Record<string, string> = 
     answered: () => done,
   };
 }
-
-/** Waits until `check` holds, polling; throws after `timeoutMs` naming what it waited for. */
-export async function waitFor(
-  what: string,
-  check: () => boolean | Promise<boolean>,
-  timeoutMs = 15_000,
-): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-}
