@@ -189,25 +189,14 @@ describe('one server per database file', () => {
     }
   });
 
-  it('lets a new server start after the holder was killed with SIGKILL', async () => {
+  it.each([
+    ['was killed with SIGKILL', 'SIGKILL', { signal: 'SIGKILL' }],
+    ['stopped on SIGTERM', 'SIGTERM', { code: 0 }],
+  ] as const)('lets a new server start after the holder %s', async (_how, signal, exit) => {
     const file = tempDbFile();
     const first = await startServerProcess([], { DB_FILE: file });
-    first.child.kill('SIGKILL');
-    expect((await first.exited).signal).toBe('SIGKILL');
-    const next = await startServerProcess([], { DB_FILE: file });
-    try {
-      expect((await request(next.url, 'GET', '/api/status')).status).toBe(200);
-    } finally {
-      next.child.kill('SIGTERM');
-      expect((await next.exited).code).toBe(0);
-    }
-  });
-
-  it('lets a new server start after the holder stopped on SIGTERM', async () => {
-    const file = tempDbFile();
-    const first = await startServerProcess([], { DB_FILE: file });
-    first.child.kill('SIGTERM');
-    expect((await first.exited).code).toBe(0);
+    first.child.kill(signal);
+    expect(await first.exited).toMatchObject(exit);
     const next = await startServerProcess([], { DB_FILE: file });
     try {
       expect((await request(next.url, 'GET', '/api/status')).status).toBe(200);
