@@ -1,6 +1,7 @@
 // The event log as the HTTP layer sees it: every append is committed by the
-// store and only then published to the notifier, and a long poll waits for
-// the first batch past its cursor without ever missing one.
+// store, which then tells its changes; the notifier learns of them from the
+// store's change feed alone, and a long poll waits for the first batch past
+// its cursor without ever missing one.
 
 import type { EventInput } from './domain/event-types.js';
 import { SessionNotFoundError, TooManyPollsError } from './domain/errors.js';
@@ -11,10 +12,10 @@ import {
   EMPTY_ANSWER,
   eventsFromBatch,
   type Notifier,
-  type SessionChange,
   serializeEvents,
   type Watcher,
 } from './notifier.js';
+import type { ChangeFeed } from './store/changes.js';
 import type { NewSessionRow } from './store/database.js';
 import type { EventSource, EventStore, Idempotency, StoredEvent } from './store/event-store.js';
 
@@ -29,12 +30,15 @@ export interface WaitOptions {
 
 export function createEventLog({
   events,
+  changes,
   notifier,
   maxWaiting = Infinity,
   maxWaitingPerSession = Infinity,
   now = Date.now,
 }: {
   events: EventStore;
+  /** The store's committed changes: the notifier's only source. */
+  changes: ChangeFeed;
   notifier: Notifier;
   /** Caps on waiting polls, in all and per session; a poll past them that would wait answers 503. */
   maxWaiting?: number;
@@ -42,24 +46,23 @@ export function createEventLog({
   now?: () => number;
 }) {
   // each commit wakes each session's waiters once, with all of its events in the batch
-  events.onCommit((committed, created) => {
-    // a session created with its first event is told before that event
-    for (const row of created) {
-      notifier.announce({
-        kind: 'created',
-        token: row.token,
-        status: row.status,
-        labels: JSON.parse(row.labels) as string[],
-        dateCreated: row.date_created,
-      });
+  changes.subscribe((change) => {
+    switch (change.kind) {
+      case 'appended':
+        notifier.publish(change.token, change.events);
+        break;
+      case 'created':
+      case 'labels':
+        notifier.announce(change);
+        break;
+      case 'deleted':
+        // the session's waiters answer [] at once
+        notifier.release(change.token);
+        notifier.announce(change);
+        break;
+      case 'keys':
+        break;
     }
-    const byToken = new Map<string, StoredEvent[]>();
-    for (const event of committed) {
-      const list = byToken.get(event.token);
-      if (list) list.push(event);
-      else byToken.set(event.token, [event]);
-    }
-    for (const [token, list] of byToken) notifier.publish(token, list);
   });
 
   /** Resolves with the next batch for `token`, or null on timeout, abort or shutdown. */
@@ -158,12 +161,6 @@ export function createEventLog({
   }
 
   return {
-    /** Ends the waits on `token` with `[]` and tells the watchers: the session has been deleted, has expired or was pruned. */
-    release: (token: string, reason: 'deleted' | 'expired' | 'pruned') => {
-      notifier.release(token);
-      notifier.announce({ kind: 'deleted', token, reason });
-    },
-
     append: (
       token: string,
       input: EventInput,
@@ -175,18 +172,12 @@ export function createEventLog({
       events.control(token, action, source, now(), idempotency),
 
     /**
-     * The resume call: its event, then the session's deletion, told to the
-     * watchers after the event. A `resume` event pushed as any other deletes
-     * nothing and is told only as appended.
+     * The resume call: its event, then the session's deletion, which the
+     * store tells after the event. A `resume` event pushed as any other
+     * deletes nothing and is told only as appended.
      */
-    resume: async (token: string, resumeToken: string, source: EventSource, idempotency?: Idempotency) => {
-      const result = await events.resume(token, resumeToken, source, now(), idempotency);
-      // a replay (no session) or a session that was not pending deleted nothing now
-      if (result.event !== null && result.session?.deleted_reason === 'resumed') {
-        notifier.announce({ kind: 'deleted', token, reason: 'resumed' });
-      }
-      return result;
-    },
+    resume: (token: string, resumeToken: string, source: EventSource, idempotency?: Idempotency) =>
+      events.resume(token, resumeToken, source, now(), idempotency),
 
     /** The long poll: the JSON body of `{type, data, number}` to answer with. */
     waitForEvents: (token: string, options: WaitOptions): Promise<Buffer> =>
@@ -225,8 +216,6 @@ export function createEventLog({
 
     /** Follows every session: creations, appends (status changes among them), deletions. */
     watch: (watcher: Watcher) => notifier.watch(watcher),
-
-    announce: (change: SessionChange) => notifier.announce(change),
   };
 }
 

@@ -16,6 +16,7 @@ import { createAccess } from './http/auth.js';
 import { createRequestDeadline } from './http/request-deadline.js';
 import { createStreams } from './http/stream-routes.js';
 import { createAuditStore } from './store/audit-store.js';
+import { type ChangeFeed, createChangeFeed } from './store/changes.js';
 import { createImporter } from './store/import.js';
 import { createKeyStore } from './store/key-store.js';
 import { createMetrics } from './metrics.js';
@@ -33,6 +34,8 @@ const SHUTDOWN_GRACE_MS = 3000;
 export interface RunningServer {
   url: string;
   server: http.Server;
+  /** Follows the store's committed changes, as the notifier does. */
+  subscribe: ChangeFeed['subscribe'];
   /** Stops accepting, answers waiting polls with [], finishes requests in flight, closes the database. */
   close(): Promise<void>;
 }
@@ -80,15 +83,18 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
     lock.release();
     throw new Error(`cannot migrate the database file ${config.dbFile}: ${(error as Error).message}`);
   }
-  const importer = createImporter(store);
+  // every committed change, told by the store: the notifier's only source
+  const changes = createChangeFeed((err) => logger.error({ err }, 'a follower of the changes failed'));
+  const importer = createImporter(store, changes);
   // what a crash left staged is seen by no reader; it goes before any request comes
   const unstaged = await importer.removeStagedImports();
   if (unstaged.imports > 0) {
     logger.info(unstaged, `removed ${unstaged.events} events staged by ${unstaged.imports} unfinished imports`);
   }
-  const sessions = createSessionStore(store);
+  const sessions = createSessionStore(store, changes);
   const events = createEventStore(store, {
     onListenerError: (err) => logger.error({ err }, 'a commit listener failed'),
+    changes,
   });
   const notifier = createNotifier({
     onWatcherError: (err) => logger.error({ err }, 'a follower of every session failed'),
@@ -114,11 +120,12 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
   });
   const eventLog = createEventLog({
     events,
+    changes,
     notifier,
     maxWaiting: config.maxWaitingPolls,
     maxWaitingPerSession: config.maxWaitingPollsPerSession,
   });
-  const access = createAccess({ enabled: config.accessControl, keys: createKeyStore(store.db) });
+  const access = createAccess({ enabled: config.accessControl, keys: createKeyStore(store.db, changes) });
   const streams = createStreams({
     eventLog,
     access,
@@ -134,15 +141,7 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
   const app = createApp({
     access,
     audit: createAuditStore(store.db),
-    importLines: async (lines) => {
-      const imported = await importer.importExport(lines);
-      const session = await sessions.readSession(imported.token, Date.now()).catch(() => null);
-      if (session) {
-        const { token, status, labels, dateCreated } = session;
-        eventLog.announce({ kind: 'created', token, status, labels, dateCreated });
-      }
-      return imported;
-    },
+    importLines: (lines) => importer.importExport(lines),
     streams,
     webRoot: webRoot(),
     logger,
@@ -208,7 +207,6 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
       (gone) => {
         if (gone.length === 0) return;
         logger.info({ sessions: gone.map((g) => g.token) }, 'retention: sessions deleted');
-        for (const { token } of gone) eventLog.release(token, 'pruned');
       },
       (err: unknown) => logger.error({ err }, 'retention failed'),
     );
@@ -218,10 +216,7 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
   retention.unref();
 
   const sweep = setInterval(() => {
-    sessions.expireSessions(Date.now()).then(
-      (tokens) => tokens.forEach((token) => eventLog.release(token, 'expired')),
-      (err: unknown) => logger.error({ err }, 'expiring sessions failed'),
-    );
+    sessions.expireSessions(Date.now()).catch((err: unknown) => logger.error({ err }, 'expiring sessions failed'));
     // what refused imports could not remove (a full or locked database) is tried again
     importer.retryRemovals().catch((err: unknown) => logger.error({ err }, 'removing staged imports failed'));
   }, EXPIRY_SWEEP_MS);
@@ -255,6 +250,7 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
   return {
     url: `http://${host}:${port}`,
     server,
+    subscribe: (listener) => changes.subscribe(listener),
     close: () =>
       (closing ??= (async () => {
         clearInterval(sweep);

@@ -13,6 +13,7 @@ import { createSession, poll, pushEvent } from './helpers/client.js';
 import { waitFor } from './helpers/wait.js';
 import { readMetric } from './helpers/metrics.js';
 import { startTestServer, tempDbFile, type TestServer } from './helpers/server.js';
+import { createChangeFeed } from '../src/store/changes.js';
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 const source = { address: null, userAgent: null, keyId: null };
@@ -133,7 +134,8 @@ describe('no lost wake-up', () => {
     store = openSqlite(tempDbFile());
     await migrateToLatest(store.db as never);
     const sessions = createSessionStore(store);
-    const realEvents = createEventStore(store);
+    const changes = createChangeFeed();
+    const realEvents = createEventStore(store, { changes });
     await sessions.createSession(sessionRow('t'));
     const notifier = createNotifier();
     // Given a log whose head read is overtaken by an append: the head it
@@ -150,7 +152,7 @@ describe('no lost wake-up', () => {
         return state;
       },
     };
-    const eventLog = createEventLog({ events, notifier });
+    const eventLog = createEventLog({ events, changes, notifier });
     // When a poll waits for the next event
     const controller = new AbortController();
     const started = Date.now();
@@ -170,7 +172,8 @@ describe('no lost wake-up', () => {
     store = openSqlite(tempDbFile());
     await migrateToLatest(store.db as never);
     await createSessionStore(store).createSession(sessionRow('u'));
-    const realEvents = createEventStore(store);
+    const changes = createChangeFeed();
+    const realEvents = createEventStore(store, { changes });
     const notifier = createNotifier();
     // Given an append that commits after the poll subscribed and before its head read
     let racing = true;
@@ -184,7 +187,7 @@ describe('no lost wake-up', () => {
         return realEvents.readLogState(token, now);
       },
     };
-    const eventLog = createEventLog({ events, notifier });
+    const eventLog = createEventLog({ events, changes, notifier });
     // When a poll without last_event starts
     const body = await eventLog.waitForEvents('u', {
       lastEvent: undefined,
@@ -202,8 +205,14 @@ describe('caps on waiting', () => {
     store = openSqlite(tempDbFile());
     await migrateToLatest(store.db as never);
     await createSessionStore(store).createSession(sessionRow('s'));
+    const changes = createChangeFeed();
     const notifier = createNotifier();
-    const eventLog = createEventLog({ events: createEventStore(store), notifier, maxWaitingPerSession: 2 });
+    const eventLog = createEventLog({
+      events: createEventStore(store, { changes }),
+      changes,
+      notifier,
+      maxWaitingPerSession: 2,
+    });
     const wait = { lastEvent: 0, limit: 10, timeoutMs: 10_000 };
     // Given two polls waiting on the session: its cap
     const polls = new AbortController();

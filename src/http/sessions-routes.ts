@@ -153,12 +153,8 @@ export function mountSessionRoutes(
     const named = readNamedToken(ctx.request.body);
     const row = newSessionRow(named ?? randomUUID(), input, ctx.get('User-Agent') || null, now());
     const idempotency = readIdempotency(ctx, (session) => JSON.stringify({ token: session.token }));
-    const { response, created } = await sessions.createSession(row, idempotency);
-    // a replayed create, or one for a session that exists already, announces nothing
-    if (created) {
-      const { token, date_created: dateCreated } = row;
-      eventLog.announce({ kind: 'created', token, status: 'pending', labels: input.labels, dateCreated });
-    }
+    // the store tells of a creation; a replayed create, or one for a session that exists already, of nothing
+    const { response } = await sessions.createSession(row, idempotency);
     sendRaw(ctx, response);
   });
 
@@ -241,9 +237,8 @@ export function mountSessionRoutes(
   });
 
   router.delete('/sessions/:token', access.allow('admin'), async (ctx) => {
+    // its waiting polls answer [] now (the store tells of the deletion), and 404 on their next poll
     await sessions.deleteSession(token(ctx), now());
-    // its waiting polls answer [] now, and 404 on their next poll
-    eventLog.release(token(ctx), 'deleted');
     sendJson(ctx, {});
   });
 
@@ -258,7 +253,6 @@ export function mountSessionRoutes(
   router.put('/sessions/:token/labels', access.allow('writer'), async (ctx) => {
     const labels = parseLabels(ctx.request.body);
     const session = await sessions.updateSession(token(ctx), now(), () => ({ labels }));
-    eventLog.announce({ kind: 'labels', token: session.token, labels: session.labels });
     sendJson(ctx, session.labels);
   });
 

@@ -21,6 +21,7 @@ import type { DeletedReason, NewSessionRow, SessionRow } from './database.js';
 import { type HashedRecord, prepareAppendRow } from './append-row.js';
 import { isExpired, priorAnswer, type StoredKey } from './session-store.js';
 import type { SqliteStore } from './sqlite.js';
+import { type ChangeFeed, NO_FEED, type StorageChange } from './changes.js';
 
 export interface StoredEvent {
   token: string;
@@ -112,9 +113,43 @@ function evolveSession(session: SessionRow, input: EventInput, now: number): Ses
  */
 export type CommitListener = (events: readonly StoredEvent[], created: readonly SessionRow[]) => void;
 
+/** The changes a commit makes: sessions created (first), events appended per session, sessions resumed. */
+function changesOf(
+  created: readonly SessionRow[],
+  committed: readonly StoredEvent[],
+  outcomes: readonly (WriteResult | DomainError)[],
+): StorageChange[] {
+  const changes: StorageChange[] = created.map((row) => ({
+    kind: 'created',
+    token: row.token,
+    status: row.status,
+    labels: JSON.parse(row.labels) as string[],
+    dateCreated: row.date_created,
+  }));
+  const byToken = new Map<string, StoredEvent[]>();
+  for (const event of committed) {
+    const list = byToken.get(event.token);
+    if (list) list.push(event);
+    else byToken.set(event.token, [event]);
+  }
+  for (const [token, events] of byToken) {
+    changes.push({ kind: 'appended', token, head: events[events.length - 1]!.number, events });
+  }
+  for (const outcome of outcomes) {
+    // the resume call deletes its session with its event; a replay of it deletes nothing now
+    if (!(outcome instanceof DomainError) && outcome.event && outcome.session?.deleted_reason === 'resumed') {
+      changes.push({ kind: 'deleted', token: outcome.session.token, reason: 'resumed' });
+    }
+  }
+  return changes;
+}
+
 export function createEventStore(
   store: SqliteStore,
-  { onListenerError = () => {} }: { onListenerError?: (error: unknown) => void } = {},
+  {
+    onListenerError = () => {},
+    changes = NO_FEED,
+  }: { onListenerError?: (error: unknown) => void; changes?: ChangeFeed } = {},
 ) {
   const { db, prepare, runExclusive } = store;
   const commitListeners: CommitListener[] = [];
@@ -335,6 +370,8 @@ export function createEventStore(
         }
       }
     }
+    // told before the writers are answered: a client that pushes, then polls, finds its event woken
+    for (const change of changesOf(created, committed, outcomes)) changes.emit(change);
     batch!.forEach((write, i) => {
       const outcome = outcomes[i]!;
       if (outcome instanceof DomainError) write.reject(outcome);

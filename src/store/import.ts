@@ -38,7 +38,8 @@ import {
 } from '../domain/session-status.js';
 import type { NewSessionRow } from './database.js';
 import { type HashedRecord, prepareAppendRow } from './append-row.js';
-import { indexLabels } from './session-store.js';
+import { indexLabels, isExpired } from './session-store.js';
+import { type ChangeFeed, NO_FEED } from './changes.js';
 import type { SqliteStore } from './sqlite.js';
 
 /** An export that does not verify, with the first line at fault. */
@@ -287,7 +288,7 @@ interface Staging {
  * Imports over a store: each staged in short transactions, then published
  * in one. `staged()` is the number of events staged by imports in progress.
  */
-export function createImporter(store: SqliteStore) {
+export function createImporter(store: SqliteStore, changes: ChangeFeed = NO_FEED) {
   const { db, prepare, runExclusive, writeTransaction } = store;
   const p = sql<never>`?`;
   const appendRow = prepareAppendRow(store);
@@ -434,6 +435,18 @@ export function createImporter(store: SqliteStore) {
           await indexLabels(trx, row.token, JSON.parse(row.labels) as string[]);
         });
         staging = null;
+        // a session that was live when exported appears live; a deleted or expired one only in the audit trail
+        const expiry = { status: row.status, expiration_date: row.expiration_date ?? null };
+        if (row.deleted_at == null && !isExpired(expiry, Date.now())) {
+          const labels = JSON.parse(row.labels) as string[];
+          changes.emit({
+            kind: 'created',
+            token: row.token,
+            status: row.status,
+            labels,
+            dateCreated: row.date_created,
+          });
+        }
         return { token: row.token, events: read.events, head_hash: read.head };
       } catch (error) {
         if (staging !== null) await unstageOrRemember(staging, written);

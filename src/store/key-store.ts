@@ -4,6 +4,7 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { Kysely } from 'kysely';
 import type { Database, Role } from './database.js';
+import { type ChangeFeed, NO_FEED } from './changes.js';
 
 export const ROLES: readonly Role[] = ['admin', 'writer', 'reader'];
 const KEY_FORMAT = /^wsk_([0-9a-f]{12})\.([A-Za-z0-9_-]{32})$/;
@@ -18,7 +19,7 @@ export interface KeyInfo {
   revokedAt: number | null;
 }
 
-export function createKeyStore(db: Kysely<Database>) {
+export function createKeyStore(db: Kysely<Database>, changes: ChangeFeed = NO_FEED) {
   return {
     /** Creates a key; the returned `key` is the only time its secret is seen. */
     async addKey(role: Role, name: string, now: number): Promise<{ id: string; key: string }> {
@@ -28,6 +29,7 @@ export function createKeyStore(db: Kysely<Database>) {
         .insertInto('api_keys')
         .values({ id, name, role, secret_hash: hashOf(secret).toString('hex'), created_at: now, revoked_at: null })
         .execute();
+      changes.emit({ kind: 'keys' });
       return { id, key: `wsk_${id}.${secret}` };
     },
 
@@ -50,7 +52,9 @@ export function createKeyStore(db: Kysely<Database>) {
         .where('id', '=', id)
         .where('revoked_at', 'is', null)
         .executeTakeFirst();
-      return Number(result.numUpdatedRows) === 1;
+      const revoked = Number(result.numUpdatedRows) === 1;
+      if (revoked) changes.emit({ kind: 'keys' });
+      return revoked;
     },
 
     /** The live key that `presented` is, or null. */

@@ -9,6 +9,7 @@ import type { SessionStatus } from '../domain/session-status.js';
 import type { Database, NewSessionRow, SessionRow } from './database.js';
 import type { Idempotency } from './event-store.js';
 import type { SqliteStore } from './sqlite.js';
+import { type ChangeFeed, NO_FEED } from './changes.js';
 
 export interface Session {
   token: string;
@@ -57,7 +58,7 @@ export function toSession(row: SessionRow): Session {
 }
 
 /** A pending session past its expiration date, to be deleted. */
-export function isExpired(row: SessionRow, now: number): boolean {
+export function isExpired(row: Pick<SessionRow, 'status' | 'expiration_date'>, now: number): boolean {
   return row.status === 'pending' && row.expiration_date !== null && row.expiration_date <= now;
 }
 
@@ -115,7 +116,7 @@ export function priorAnswer(rows: readonly StoredKey[], idempotency: Idempotency
   return rows.find((row) => row.scope === '' && row.fingerprint === idempotency.fingerprint)?.response;
 }
 
-export function createSessionStore({ db, writeTransaction }: SqliteStore) {
+export function createSessionStore({ db, writeTransaction }: SqliteStore, changes: ChangeFeed = NO_FEED) {
   return {
     /**
      * Creates a session. With an Idempotency-Key, a repeat of the same request
@@ -130,7 +131,7 @@ export function createSessionStore({ db, writeTransaction }: SqliteStore) {
       row: NewSessionRow,
       idempotency?: Idempotency,
     ): Promise<{ response: string; created: boolean }> {
-      return writeTransaction(async (trx) => {
+      const result = await writeTransaction(async (trx) => {
         if (idempotency) {
           const rows = await trx
             .selectFrom('idempotency_keys')
@@ -186,6 +187,11 @@ export function createSessionStore({ db, writeTransaction }: SqliteStore) {
         }
         return { response, created };
       });
+      if (result.created) {
+        const labels = JSON.parse(row.labels) as string[];
+        changes.emit({ kind: 'created', token: row.token, status: row.status, labels, dateCreated: row.date_created });
+      }
+      return result;
     },
 
     async readSession(token: string, now: number): Promise<Session> {
@@ -198,9 +204,11 @@ export function createSessionStore({ db, writeTransaction }: SqliteStore) {
       now: number,
       update: (session: Session) => { config?: SessionConfig; labels?: string[] },
     ): Promise<Session> {
-      return writeTransaction(async (trx) => {
+      let labels: string[] | undefined;
+      const updated = await writeTransaction(async (trx) => {
         const current = toSession(await readLiveSession(trx, token, now));
         const change = update(current);
+        labels = change.labels;
         if (!change.config && !change.labels) return current;
         await trx
           .updateTable('sessions')
@@ -213,6 +221,8 @@ export function createSessionStore({ db, writeTransaction }: SqliteStore) {
         if (change.labels) await indexLabels(trx, token, change.labels);
         return { ...current, ...change };
       });
+      if (labels) changes.emit({ kind: 'labels', token, labels });
+      return updated;
     },
 
     /** Deletes a session for the API; its events are kept for the audit trail. */
@@ -225,6 +235,7 @@ export function createSessionStore({ db, writeTransaction }: SqliteStore) {
           .where('token', '=', token)
           .execute();
       });
+      changes.emit({ kind: 'deleted', token, reason: 'deleted' });
     },
 
     /** Deletes every pending session whose expiration date has passed; returns their tokens. */
@@ -239,6 +250,7 @@ export function createSessionStore({ db, writeTransaction }: SqliteStore) {
           .returning('token')
           .execute(),
       );
+      for (const { token } of rows) changes.emit({ kind: 'deleted', token, reason: 'expired' });
       return rows.map((r) => r.token);
     },
 
@@ -248,7 +260,7 @@ export function createSessionStore({ db, writeTransaction }: SqliteStore) {
      * `dryRun` false their events too, for good. Returns their tokens.
      */
     async pruneSessions(cutoff: number, dryRun: boolean): Promise<{ token: string; events: number }[]> {
-      return writeTransaction(async (trx) => {
+      const doomed = await writeTransaction(async (trx) => {
         const doomed = await trx
           .selectFrom('sessions')
           .select(['token', 'last_event as events'])
@@ -268,6 +280,8 @@ export function createSessionStore({ db, writeTransaction }: SqliteStore) {
         }
         return doomed;
       });
+      if (!dryRun) for (const { token } of doomed) changes.emit({ kind: 'deleted', token, reason: 'pruned' });
+      return doomed;
     },
 
     async listPublicTokens(): Promise<string[]> {

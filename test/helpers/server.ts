@@ -14,6 +14,8 @@ export interface TestServer {
   dbFile: string;
   /** The server's HTTP server (this process's), for tests that watch requests arrive. */
   http: http.Server;
+  /** Follows the store's committed changes (of the server running now). */
+  subscribe: RunningServer['subscribe'];
   /** Closes the server and starts a new one on the same database file. */
   restart(): Promise<void>;
   close(): Promise<void>;
@@ -55,6 +57,7 @@ export async function startTestServer(overrides: Partial<Config> = {}): Promise<
     baseUrl: running.url,
     dbFile: config.dbFile,
     http: running.server,
+    subscribe: (listener) => running.subscribe(listener),
     async restart() {
       await running.close();
       // a new port: the test process's HTTP client pools connections per

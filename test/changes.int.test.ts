@@ -1,0 +1,157 @@
+// The store's change feed: every committed change, told by the store itself
+// after its commit, whatever made it (a route, the expiry sweep, retention,
+// an import, the keys): the notifier's only source.
+
+import { randomUUID } from 'node:crypto';
+import BetterSqlite3 from 'better-sqlite3';
+import { afterEach, describe, expect, it } from 'vitest';
+import { type ChangeFeed, createChangeFeed, type StorageChange } from '../src/store/changes.js';
+import { createKeyStore } from '../src/store/key-store.js';
+import { migrateToLatest } from '../src/store/migrate.js';
+import { createSessionStore } from '../src/store/session-store.js';
+import { openSqlite, type SqliteStore } from '../src/store/sqlite.js';
+import { createSession, pushEvent, request } from './helpers/client.js';
+import { buildExport } from './helpers/export.js';
+import { startTestServer, tempDbFile, type TestServer } from './helpers/server.js';
+import { waitFor } from './helpers/wait.js';
+
+/** What another connection to the file sees of a change: the change is committed when it is told. */
+function committedState(dbFile: string, change: StorageChange): unknown {
+  if (change.kind === 'keys') return null;
+  const db = new BetterSqlite3(dbFile, { readonly: true });
+  try {
+    return db.prepare('select last_event, labels, deleted_reason from sessions where token = ?').get(change.token);
+  } finally {
+    db.close();
+  }
+}
+
+describe('the changes of a running server', () => {
+  let server: TestServer;
+  afterEach(async () => {
+    await server.close();
+  });
+
+  it('are told once each, in commit order, after their commit', async () => {
+    server = await startTestServer();
+    const seen: { change: StorageChange; state: unknown }[] = [];
+    server.subscribe((change) => seen.push({ change, state: committedState(server.dbFile, change) }));
+    const strip = ({ change }: { change: StorageChange }) =>
+      change.kind === 'appended' ? { ...change, events: change.events.map((e) => e.number) } : change;
+
+    // When a session is created, pushed to, labelled, resumed; another deleted; one imported
+    const t = await createSession(server.baseUrl, { labels: ['a'] });
+    await pushEvent(server.baseUrl, t, 'note', 1);
+    await request(server.baseUrl, 'PUT', `/api/sessions/${t}/labels`, ['b']);
+    await request(server.baseUrl, 'POST', `/api/sessions/${t}/resume`, { resume_token: randomUUID() });
+    const d = await createSession(server.baseUrl);
+    await request(server.baseUrl, 'DELETE', `/api/sessions/${d}`);
+    const imported = randomUUID();
+    const lines = buildExport(imported, 3);
+    const res = await request(server.baseUrl, 'POST', '/api/sessions/import', lines.join(''), {
+      'Content-Type': 'application/x-ndjson',
+    });
+    expect(res.status).toBe(200);
+
+    // Then each was told once, in that order, with what it changed
+    await waitFor('every change told', () => seen.length >= 8);
+    const dateCreated = expect.any(Number);
+    expect(seen.map(strip)).toEqual([
+      { kind: 'created', token: t, status: 'pending', labels: ['a'], dateCreated },
+      { kind: 'appended', token: t, head: 1, events: [1] },
+      { kind: 'labels', token: t, labels: ['b'] },
+      { kind: 'appended', token: t, head: 2, events: [2] },
+      { kind: 'deleted', token: t, reason: 'resumed' },
+      { kind: 'created', token: d, status: 'pending', labels: [], dateCreated },
+      { kind: 'deleted', token: d, reason: 'deleted' },
+      { kind: 'created', token: imported, status: 'pending', labels: ['imported'], dateCreated },
+    ]);
+    // and each after its commit: another connection saw it when it was told
+    expect(seen.map((s) => s.state)).toEqual([
+      { last_event: 0, labels: '["a"]', deleted_reason: null },
+      { last_event: 1, labels: '["a"]', deleted_reason: null },
+      { last_event: 1, labels: '["b"]', deleted_reason: null },
+      // the resume's event and the deletion commit together
+      { last_event: 2, labels: '["b"]', deleted_reason: 'resumed' },
+      { last_event: 2, labels: '["b"]', deleted_reason: 'resumed' },
+      { last_event: 0, labels: '[]', deleted_reason: null },
+      { last_event: 0, labels: '[]', deleted_reason: 'deleted' },
+      { last_event: 3, labels: '["imported"]', deleted_reason: null },
+    ]);
+  });
+
+  it('tells nothing of a write that changes nothing: a replayed create, a refused push', async () => {
+    server = await startTestServer();
+    const t = await createSession(server.baseUrl);
+    const seen: StorageChange[] = [];
+    server.subscribe((change) => seen.push(change));
+    const again = { 'Idempotency-Key': 'k-1' };
+    await request(server.baseUrl, 'POST', '/api/sessions', {}, again);
+    await request(server.baseUrl, 'POST', '/api/sessions', {}, again);
+    const refused = await request(server.baseUrl, 'POST', `/api/sessions/${t}/events?expected_last_event=5`, {
+      type: 'note',
+      data: 0,
+    });
+    expect(refused.status).toBe(412);
+    await pushEvent(server.baseUrl, t, 'note', 1); // the last, to know when the others have been told
+    await waitFor('the push told', () => seen.some((c) => c.kind === 'appended'));
+    expect(seen.map((c) => c.kind)).toEqual(['created', 'appended']);
+  });
+});
+
+describe('the changes of the maintenance writes', () => {
+  let store: SqliteStore;
+  afterEach(async () => {
+    await store.close();
+  });
+
+  async function open(): Promise<{ feed: ChangeFeed; seen: StorageChange[] }> {
+    store = openSqlite(tempDbFile());
+    await migrateToLatest(store.db as never);
+    const feed = createChangeFeed();
+    const seen: StorageChange[] = [];
+    feed.subscribe((change) => seen.push(change));
+    return { feed, seen };
+  }
+
+  const row = (token: string, changes: Record<string, unknown>) => ({
+    token,
+    status: 'pending' as const,
+    config: '{}',
+    labels: '[]',
+    is_public: 0,
+    user_agent: null,
+    browser_name: 'Other',
+    browser_version: '0',
+    date_created: 1000,
+    date_started: null,
+    date_finished: null,
+    expiration_date: null,
+    last_event: 0,
+    deleted_at: null,
+    deleted_reason: null,
+    head_hash: '0'.repeat(64),
+    ...changes,
+  });
+
+  it('tells of sessions expired and pruned, not of a dry run, and of keys added and revoked', async () => {
+    const { feed, seen } = await open();
+    const sessions = createSessionStore(store, feed);
+    await sessions.createSession(row('expiring', { expiration_date: 2000 }));
+    await sessions.createSession(row('done', { status: 'completed', date_finished: 1500 }));
+    seen.length = 0;
+
+    expect(await sessions.expireSessions(3000)).toEqual(['expiring']);
+    expect(await sessions.pruneSessions(2000, true)).toEqual([{ token: 'done', events: 0 }]);
+    expect(seen).toEqual([{ kind: 'deleted', token: 'expiring', reason: 'expired' }]);
+    await sessions.pruneSessions(2000, false);
+    expect(seen.slice(1)).toEqual([{ kind: 'deleted', token: 'done', reason: 'pruned' }]);
+
+    seen.length = 0;
+    const keys = createKeyStore(store.db, feed);
+    const { id } = await keys.addKey('reader', 'r', 1);
+    expect(await keys.revokeKey(id, 2)).toBe(true);
+    expect(await keys.revokeKey(id, 3)).toBe(false);
+    expect(seen).toEqual([{ kind: 'keys' }, { kind: 'keys' }]);
+  });
+});
