@@ -7,6 +7,7 @@ import http from 'node:http';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { AddressInfo, Socket } from 'node:net';
+import type Koa from 'koa';
 import type { Logger } from 'pino';
 import { Gauge } from 'prom-client';
 import { createApp } from './app.js';
@@ -33,6 +34,8 @@ const SHUTDOWN_GRACE_MS = 3000;
 export interface RunningServer {
   url: string;
   server: http.Server;
+  /** The Koa app, for tests that read the routes its routers serve. */
+  app: Koa;
   /** Stops accepting, answers waiting polls with [], finishes requests in flight, closes the database. */
   close(): Promise<void>;
 }
@@ -254,6 +257,7 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
   return {
     url: `http://${host}:${port}`,
     server,
+    app,
     close: () =>
       (closing ??= (async () => {
         clearInterval(sweep);

@@ -5,6 +5,7 @@ import fs from 'node:fs';
 import type http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
+import type Koa from 'koa';
 import { pino } from 'pino';
 import { type Config, defaultStreamsPerSession } from '../../src/config.js';
 import { startServer, type RunningServer } from '../../src/server.js';
@@ -14,6 +15,8 @@ export interface TestServer {
   dbFile: string;
   /** The server's HTTP server (this process's), for tests that watch requests arrive. */
   http: http.Server;
+  /** The server's Koa app (this process's), for tests that read its routes. */
+  app: Koa;
   /** Closes the server and starts a new one on the same database file. */
   restart(): Promise<void>;
   close(): Promise<void>;
@@ -54,6 +57,7 @@ export async function startTestServer(overrides: Partial<Config> = {}): Promise<
     baseUrl: running.url,
     dbFile: config.dbFile,
     http: running.server,
+    app: running.app,
     async restart() {
       await running.close();
       // a new port: the test process's HTTP client pools connections per
@@ -61,6 +65,7 @@ export async function startTestServer(overrides: Partial<Config> = {}): Promise<
       running = await startServer({ ...config, port: 0 }, logger);
       handle.baseUrl = running.url;
       handle.http = running.server;
+      handle.app = running.app;
     },
     close: () => running.close(),
   };
