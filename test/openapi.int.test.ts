@@ -4,7 +4,7 @@
 // answered 200 by a real server; every answer of a sweep over the routes
 // (examples, unknown sessions, malformed bodies and query values, each key
 // role with access control on) has a documented status and content type and
-// matches the documented schema.
+// matches the documented schema. And the reference page at /docs/.
 
 import { randomUUID } from 'node:crypto';
 import type Router from '@koa/router';
@@ -411,6 +411,38 @@ describe('the roles the document names', () => {
         if (role === undefined) continue;
         const expected = key === null ? 401 : RANK[key] >= RANK[role] ? 200 : 403;
         expect(answer.status, `${what}: ${answer.text.slice(0, 300)}`).toBe(expected);
+      }
+    }
+  });
+});
+
+describe('the reference page', () => {
+  it('is served at /docs/ and refers only to files of this server', async () => {
+    for (const page of ['/docs/', '/docs']) {
+      const res = await fetch(`${server.baseUrl}${page}`);
+      expect(res.status, page).toBe(200);
+      expect(res.headers.get('content-type')).toMatch(/^text\/html/);
+      expect(res.headers.get('content-security-policy')).toContain("default-src 'self'");
+      const html = await res.text();
+      const refs = [...html.matchAll(/(?:src|href)="([^"]*)"/g)].map((m) => m[1]!);
+      expect(refs.some((ref) => ref.endsWith('.js'))).toBe(true);
+      for (const ref of refs) {
+        if (ref.startsWith('data:')) continue;
+        // relative: nothing from another host, and the page works behind a path prefix
+        expect(ref, page).toMatch(/^\.{1,2}\//);
+        const url = new URL(ref, `${server.baseUrl}${page}`);
+        expect(url.origin).toBe(server.baseUrl);
+        const asset = await fetch(url);
+        expect(asset.status, ref).toBe(200);
+        if (ref.endsWith('.js')) {
+          const js = await asset.text();
+          // the script loads nothing from elsewhere (preact names the XML namespaces of SVG
+          // and MathML elements, which are names, never fetched), and reads the document here
+          const urls = js.match(/https?:\/\/[^"'\s)]*/g) ?? [];
+          expect(urls.filter((u) => !u.startsWith('http://www.w3.org/'))).toEqual([]);
+          expect(js).not.toMatch(/\bimport\(/);
+          expect(js).toContain('api/openapi.json');
+        }
       }
     }
   });
