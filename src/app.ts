@@ -16,7 +16,7 @@ import type { AuditStore } from './store/audit-store.js';
 import { corsMiddleware } from './http/cors.js';
 import { errorMiddleware, HttpError, toBodyError } from './http/errors.js';
 import { mountEventRoutes } from './http/events-routes.js';
-import { mountOpenApiRoute } from './http/openapi/document.js';
+import { mountOpenApiRoute } from './http/openapi/route.js';
 import { requestLogMiddleware } from './http/request-log.js';
 import { mountSessionRoutes } from './http/sessions-routes.js';
 import type { Streams } from './http/stream-routes.js';

@@ -1,11 +1,10 @@
 // The OpenAPI 3.1 document of the HTTP API, served at GET /api/openapi.json
-// and rendered at /docs/. It is built from the operations table
+// (route.ts) and rendered at /docs/. It is built from the operations table
 // (operations.ts) and converted from zod with z.toJSONSchema: the request
 // bodies from the schemas that validate them, the event types from
 // KNOWN_TYPES. Each operation's error codes are its own plus those its kind
 // brings (a body, a token in the path, a role, a write, an Idempotency-Key).
 
-import type Router from '@koa/router';
 import { z } from 'zod';
 import { MAX_BODY_DEPTH } from '../../domain/json-depth.js';
 import { IDEMPOTENCY_KEY } from '../idempotency.js';
@@ -294,15 +293,4 @@ export function buildOpenApiDocument({ version }: { version: string }): OpenApiD
       },
     },
   };
-}
-
-/** GET /openapi.json: the document, built at the first request. */
-export function mountOpenApiRoute(router: Router, { version }: { version: string }): void {
-  let text: string | undefined;
-  router.get('/openapi.json', (ctx) => {
-    text ??= JSON.stringify(buildOpenApiDocument({ version }));
-    ctx.set('Cache-Control', 'no-store');
-    ctx.type = 'application/json';
-    ctx.body = text;
-  });
 }
