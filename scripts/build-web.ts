@@ -1,5 +1,7 @@
 // Builds the dashboard: web/src/main.tsx (and the CSS it imports) bundled by
-// esbuild into dist/web/assets/, and web/index.html copied to dist/web/.
+// esbuild into dist/web/assets/, and web/index.html copied to dist/web/; and
+// the API's reference page the same way, from web/src/docs/main.tsx and
+// web/docs.html to dist/web/docs/index.html.
 // Paths are taken from this file's folder, so any working directory works.
 // The files are written to a folder beside dist/web that then takes its
 // place, so a running server never finds the dashboard half written.
@@ -42,7 +44,10 @@ async function main(): Promise<void> {
   fs.mkdirSync(path.join(buildDir, 'assets'), { recursive: true });
   const result = await esbuild.build({
     absWorkingDir: root,
-    entryPoints: { app: path.join(root, 'web', 'src', 'main.tsx') },
+    entryPoints: {
+      app: path.join(root, 'web', 'src', 'main.tsx'),
+      docs: path.join(root, 'web', 'src', 'docs', 'main.tsx'),
+    },
     outdir: path.join(buildDir, 'assets'),
     bundle: true,
     format: 'esm',
@@ -58,6 +63,8 @@ async function main(): Promise<void> {
   });
   for (const warning of result.warnings) console.warn(`build-web: warning: ${warning.text}`);
   fs.copyFileSync(path.join(root, 'web', 'index.html'), path.join(buildDir, 'index.html'));
+  fs.mkdirSync(path.join(buildDir, 'docs'));
+  fs.copyFileSync(path.join(root, 'web', 'docs.html'), path.join(buildDir, 'docs', 'index.html'));
   swapIn();
 
   const sizes = Object.entries(result.metafile.outputs)

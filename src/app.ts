@@ -16,6 +16,7 @@ import type { AuditStore } from './store/audit-store.js';
 import { corsMiddleware } from './http/cors.js';
 import { errorMiddleware, HttpError, toBodyError } from './http/errors.js';
 import { mountEventRoutes } from './http/events-routes.js';
+import { mountOpenApiRoute } from './http/openapi/route.js';
 import { requestLogMiddleware } from './http/request-log.js';
 import { mountSessionRoutes } from './http/sessions-routes.js';
 import type { Streams } from './http/stream-routes.js';
@@ -90,6 +91,7 @@ function apiRouter(deps: AppDeps): Router {
   mountAuditRoutes(router, deps);
   mountEventRoutes(router, deps);
   deps.streams.mount(router);
+  mountOpenApiRoute(router, { version: deps.version });
   return router;
 }
 

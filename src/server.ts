@@ -7,6 +7,7 @@ import http from 'node:http';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { AddressInfo, Socket } from 'node:net';
+import type Koa from 'koa';
 import type { Logger } from 'pino';
 import { Gauge } from 'prom-client';
 import { createApp } from './app.js';
@@ -36,6 +37,8 @@ export interface RunningServer {
   server: http.Server;
   /** Follows the store's committed changes, as the notifier does. */
   subscribe: ChangeFeed['subscribe'];
+  /** The Koa app, for tests that read the routes its routers serve. */
+  app: Koa;
   /** Stops accepting, answers waiting polls with [], finishes requests in flight, closes the database. */
   close(): Promise<void>;
 }
@@ -251,6 +254,7 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
     url: `http://${host}:${port}`,
     server,
     subscribe: (listener) => changes.subscribe(listener),
+    app,
     close: () =>
       (closing ??= (async () => {
         clearInterval(sweep);

@@ -55,7 +55,7 @@ const TEST_READY_SHAPES = {
 /** Types whose data is always checked, whatever the mode: they move the session's status. */
 const ALWAYS_STRICT: ReadonlySet<string> = new Set(['status', 'resume']);
 
-const KNOWN_TYPES = {
+export const KNOWN_TYPES = {
   status: z.enum(PUSHABLE_STATUSES),
   resume: nonEmptyString,
   test_completed: nonEmptyString,
@@ -97,7 +97,7 @@ const KNOWN_TYPES = {
   }),
 } satisfies Record<string, z.ZodType>;
 
-const TYPE_NAME = /^[a-z][a-z0-9_]{0,63}$/;
+export const TYPE_NAME = /^[a-z][a-z0-9_]{0,63}$/;
 
 export interface EventInput {
   type: string;

@@ -22,7 +22,8 @@ export interface NewSession {
 
 const stringList = z.array(z.string());
 
-const configSchema = z.object({
+/** The body of a create call (but its `token`) and of a configuration update. */
+export const configSchema = z.object({
   tests: z.object({ include: stringList.optional(), exclude: stringList.optional() }).nullish(),
   types: stringList.nullish(),
   timeouts: z.record(z.string(), z.number().nonnegative()).nullish(),
@@ -112,7 +113,7 @@ export function parseConfigUpdate(body: unknown, current: SessionConfig): Sessio
   });
 }
 
-const labelsSchema = z.union([stringList, z.object({ labels: stringList })]);
+export const labelsSchema = z.union([stringList, z.object({ labels: stringList })]);
 
 /** Labels come as a bare array or as `{labels: [...]}`; both are accepted. */
 export function parseLabels(body: unknown): string[] {

@@ -10,7 +10,7 @@ import type { SessionRow } from '../store/database.js';
 import type { Idempotency, StoredEvent } from '../store/event-store.js';
 import { HttpError } from './errors.js';
 
-const KEY = /^[\x21-\x7e]{1,255}$/;
+export const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,255}$/;
 
 /** The request's Idempotency-Key, with its fingerprint and how to render the answer; undefined without one. */
 export function readIdempotency(
@@ -19,7 +19,7 @@ export function readIdempotency(
 ): Idempotency | undefined {
   const key = ctx.get('Idempotency-Key');
   if (!key) return undefined;
-  if (!KEY.test(key)) {
+  if (!IDEMPOTENCY_KEY.test(key)) {
     throw new HttpError(
       400,
       'The Idempotency-Key must be 1 to 255 visible ASCII characters.',

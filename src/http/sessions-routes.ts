@@ -6,6 +6,7 @@ import { randomUUID } from 'node:crypto';
 import type Router from '@koa/router';
 import type { RouterContext } from '@koa/router';
 import type { Context } from 'koa';
+import { z } from 'zod';
 import { ValidationError } from '../domain/errors.js';
 import { buildReport, type LoggedEvent } from '../domain/report.js';
 import { parseConfigUpdate, parseLabels, validateNewSession } from '../domain/session-config.js';
@@ -20,6 +21,9 @@ import { HttpError } from './errors.js';
 import { readIdempotency } from './idempotency.js';
 import { newSessionRow } from './new-session.js';
 import { isoOrNull, readIntegerParam, readOneParam, readStatusParam } from './query.js';
+
+/** The body of a resume call: the token of the session the clients move to, passed on as given. */
+export const resumeBodySchema = z.object({ resume_token: z.string().min(1) });
 
 const TOKEN_LENGTH = 36;
 const MIN_FRAGMENT_LENGTH = 8;
@@ -265,14 +269,13 @@ export function mountSessionRoutes(
   }
 
   router.post('/sessions/:token/resume', access.allow('writer'), async (ctx) => {
-    const body = ctx.request.body as { resume_token?: unknown } | undefined;
-    const resumeToken = body?.resume_token;
-    if (typeof resumeToken !== 'string' || resumeToken.length === 0) {
+    const body = resumeBodySchema.safeParse(ctx.request.body);
+    if (!body.success) {
       throw new ValidationError('The body must be {"resume_token": "<token>"}.', 'INVALID_RESUME_TOKEN');
     }
     await eventLog.resume(
       token(ctx),
-      resumeToken,
+      body.data.resume_token,
       sourceOf(ctx),
       readIdempotency(ctx, () => '{}'),
     );

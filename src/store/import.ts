@@ -50,7 +50,8 @@ function refuse(line: number, why: string): never {
 }
 
 const isoTime = z.string().refine((v) => !Number.isNaN(Date.parse(v)), 'an ISO 8601 time');
-const headerSchema = z.object({
+// the lines of an export; the OpenAPI document describes exports and imports with them
+export const headerSchema = z.object({
   kind: z.literal('session'),
   format: z.literal('wave-sessions-export'),
   version: z.literal(1),
@@ -69,7 +70,7 @@ const headerSchema = z.object({
   deleted_at: isoTime.nullable(),
   deleted_reason: z.enum(['deleted', 'expired', 'resumed']).nullable(),
 });
-const eventSchema = z
+export const eventSchema = z
   .object({
     kind: z.literal('event'),
     number: z.number().int(),
@@ -86,7 +87,7 @@ const eventSchema = z
     message: 'valid: false and invalid_reason come together',
     path: ['valid'],
   });
-const endSchema = z.object({ kind: z.literal('end'), events: z.number().int(), head_hash: z.string() });
+export const endSchema = z.object({ kind: z.literal('end'), events: z.number().int(), head_hash: z.string() });
 
 function parseLine<T extends z.ZodType>(schema: T, value: unknown, lineNo: number, what: string): z.infer<T> {
   const result = schema.safeParse(value);

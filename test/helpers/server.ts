@@ -5,6 +5,7 @@ import fs from 'node:fs';
 import type http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
+import type Koa from 'koa';
 import { pino } from 'pino';
 import { type Config, defaultStreamsPerSession } from '../../src/config.js';
 import { startServer, type RunningServer } from '../../src/server.js';
@@ -16,6 +17,8 @@ export interface TestServer {
   http: http.Server;
   /** Follows the store's committed changes (of the server running now). */
   subscribe: RunningServer['subscribe'];
+  /** The server's Koa app (this process's), for tests that read its routes. */
+  app: Koa;
   /** Closes the server and starts a new one on the same database file. */
   restart(): Promise<void>;
   close(): Promise<void>;
@@ -58,6 +61,7 @@ export async function startTestServer(overrides: Partial<Config> = {}): Promise<
     dbFile: config.dbFile,
     http: running.server,
     subscribe: (listener) => running.subscribe(listener),
+    app: running.app,
     async restart() {
       await running.close();
       // a new port: the test process's HTTP client pools connections per
@@ -65,6 +69,7 @@ export async function startTestServer(overrides: Partial<Config> = {}): Promise<
       running = await startServer({ ...config, port: 0 }, logger);
       handle.baseUrl = running.url;
       handle.http = running.server;
+      handle.app = running.app;
     },
     close: () => running.close(),
   };
