@@ -69,6 +69,9 @@ function summaryBody(session: Session & { lastEventAt: number | null }) {
     date_finished: isoOrNull(session.dateFinished),
     events: session.lastEvent,
     last_event_at: isoOrNull(session.lastEventAt),
+    // the device: the dashboard shows the browser, or the User-Agent when it names none
+    user_agent: session.userAgent,
+    browser: session.browser,
   };
 }
 
