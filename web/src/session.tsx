@@ -3,7 +3,7 @@
 // history of the newest events (with their times) and then follows the
 // session's stream, resuming after the last event it holds.
 
-import { useCallback, useEffect, useRef, useState } from 'preact/hooks';
+import { useCallback, useContext, useEffect, useRef, useState } from 'preact/hooks';
 import {
   ApiError,
   control,
@@ -17,8 +17,11 @@ import {
   readStatus,
   SESSION_STATUSES,
   verify,
+  type HarnessResult,
+  type HistoryRecord,
   type LogEvent,
   type Report,
+  type ResultCounts,
   type SessionConfig,
   type SessionStatus,
   type SessionStatusBody,
@@ -30,13 +33,21 @@ import { ResultsChart, TimeChart } from './charts.js';
 import { Labels } from './overview.js';
 import {
   Connection,
+  Counts,
+  CountsLegend,
   errorText,
   formatClock,
+  formatDate,
   formatDuration,
   formatTime,
+  HarnessBadge,
+  isBrowser,
+  outcomeOf,
   ResultBadge,
   StatusBadge,
+  TimeZoneContext,
   useNow,
+  zoneName,
 } from './ui.js';
 
 /** The most timeline entries kept and shown; older ones stay in the history and the export. */
@@ -48,6 +59,8 @@ const REFRESH_MAX_DELAY_MS = 3000;
 /** A report that takes long to make (a long log) is asked for at most once per this many times its duration. */
 const REFRESH_COST_FACTOR = 5;
 const DATA_SHOWN_CHARS = 400;
+/** A test with more subtests than this lists its passing ones folded away. */
+const SUBTESTS_SHOWN = 12;
 
 interface Entry {
   number: number;
@@ -68,7 +81,10 @@ const toEntry = (e: LogEvent, at: string | null, live: boolean): Entry => ({
 
 const isStatus = (value: unknown): value is SessionStatus => SESSION_STATUSES.includes(value as SessionStatus);
 
+const historyEntry = (h: HistoryRecord) => toEntry(h, h.received_at, false);
+
 export function SessionPage({ token }: { token: string }) {
+  const zone = useContext(TimeZoneContext);
   const [config, setConfig] = useState<SessionConfig | null>(null);
   const [status, setStatus] = useState<SessionStatusBody | null>(null);
   const [report, setReport] = useState<Report | null>(null);
@@ -77,6 +93,8 @@ export function SessionPage({ token }: { token: string }) {
   const [lastNumber, setLastNumber] = useState(0);
   const [stream, setStream] = useState<StreamState>({ kind: 'connecting' });
   const [loadError, setLoadError] = useState<{ gone: boolean; message: string } | null>(null);
+  // false until the first read of the log is in: until then nothing says how many events there are
+  const [loaded, setLoaded] = useState(false);
 
   // the number of the last event on the timeline: where the stream resumes
   const cursor = useRef(0);
@@ -216,7 +234,7 @@ export function SessionPage({ token }: { token: string }) {
         if (r.events > 0) {
           const { records } = await readHistory(token, from + 1, MAX_SHOWN);
           if (closed) return;
-          const seed = records.map((h) => toEntry(h, h.received_at, false));
+          const seed = records.map(historyEntry);
           cursor.current = seed[seed.length - 1]?.number ?? from;
           setEntries(seed);
           setLastNumber(cursor.current);
@@ -227,6 +245,7 @@ export function SessionPage({ token }: { token: string }) {
         setReportError(errorText(err));
         cursor.current = from;
       }
+      setLoaded(true);
       close = openStream(`api/sessions/${encodeURIComponent(token)}/events/stream`, {
         lastEventId: () => String(cursor.current),
         onState: setStream,
@@ -281,10 +300,26 @@ export function SessionPage({ token }: { token: string }) {
         token={token}
         config={config}
         status={status}
-        events={lastNumber}
+        events={loaded ? lastNumber : null}
         gone={stream.kind === 'failed' && stream.status === 404}
         onStatus={setStatus}
       />
+      <ReportView report={report} error={reportError} />
+      <section class="card">
+        <h2>
+          Timeline <span class="muted small">newest first; times in {zoneName(zone)}</span>
+        </h2>
+        {report && report.invalid_events.length > 0 && <InvalidEvents events={report.invalid_events} />}
+        <Timeline entries={entries} total={lastNumber} loaded={loaded} invalid={invalidByNumber(report)} />
+      </section>
+    </main>
+  );
+}
+
+/** The charts, the counts per API and the tests of the report. */
+function ReportView({ report, error }: { report: Report | null; error: string | null }) {
+  return (
+    <>
       <section class="grid-2">
         <div class="card">
           <h2>Time running and paused</h2>
@@ -293,29 +328,72 @@ export function SessionPage({ token }: { token: string }) {
         </div>
         <div class="card">
           <h2>Results</h2>
-          {report ? <ResultsChart counts={report.results} /> : <Empty />}
-          {report && (
-            <p class="muted small">
-              {Object.entries(report.results)
-                .map(([name, count]) => `${name} ${count}`)
-                .join(' · ')}
-            </p>
+          {report ? (
+            <ResultsChart counts={{ harness: report.harness_results, observations: report.results }} />
+          ) : (
+            <Empty />
           )}
+          <p class="muted small">
+            Harness: the test pages' testharness results. Observations: the observation framework's.
+          </p>
         </div>
       </section>
+      {report && Object.keys(report.apis).length > 0 && (
+        <section class="card">
+          <h2>Results per API</h2>
+          <ApiCounts report={report} />
+        </section>
+      )}
       <section class="card">
         <h2>Tests</h2>
-        {reportError !== null && <p class="error">Cannot read the report: {reportError}</p>}
-        {report && <TestsTable tests={report.tests} />}
+        {error !== null && <p class="error">Cannot read the report: {error}</p>}
+        {report ? (
+          <TestsTable tests={report.tests} />
+        ) : (
+          error === null && (
+            <p class="muted" data-testid="report-loading">
+              Reading the report…
+            </p>
+          )
+        )}
       </section>
-      <section class="card">
-        <h2>
-          Timeline <span class="muted small">newest first</span>
-        </h2>
-        {report && report.invalid_events.length > 0 && <InvalidEvents events={report.invalid_events} />}
-        <Timeline entries={entries} total={lastNumber} invalid={invalidByNumber(report)} />
-      </section>
-    </main>
+    </>
+  );
+}
+
+function ApiCounts({ report }: { report: Report }) {
+  const apis = Object.entries(report.apis).sort(([a], [b]) => a.localeCompare(b));
+  const row = (name: string, harness: ResultCounts, observations: ResultCounts, total = false) => (
+    <tr key={name} data-testid="api-row" data-api={total ? '' : name} class={total ? 'total' : undefined}>
+      <td class={total ? undefined : 'mono'}>{name}</td>
+      <td class="num">
+        <Counts counts={harness} testid="harness-counts" />
+      </td>
+      <td class="num">
+        <Counts counts={observations} testid="observation-counts" />
+      </td>
+    </tr>
+  );
+  return (
+    <div class="table-wrap">
+      <table class="apis">
+        <thead>
+          <tr>
+            <th>API</th>
+            <th class="num">Harness results</th>
+            <th class="num">Observations</th>
+          </tr>
+        </thead>
+        <tbody>
+          {apis.map(([name, sets]) => row(name, sets.harness, sets.observations))}
+          {apis.length > 1 && row('All', report.harness_results, report.results, true)}
+        </tbody>
+      </table>
+      <p class="muted small">
+        Each as <CountsLegend />. Harness results are counted as the Test Runner counts them: by subtest, or by the
+        test's own status when it has no subtests.
+      </p>
+    </div>
   );
 }
 
@@ -334,10 +412,12 @@ function Details({
   token: string;
   config: SessionConfig | null;
   status: SessionStatusBody | null;
-  events: number;
+  /** null while the log is being read */
+  events: number | null;
   gone: boolean;
   onStatus: (s: SessionStatusBody) => void;
 }) {
+  const zone = useContext(TimeZoneContext);
   const [busy, setBusy] = useState(false);
   const [actionError, setActionError] = useState<string | null>(null);
   const [verified, setVerified] = useState<VerifyResult | { error: string } | null>(null);
@@ -365,9 +445,9 @@ function Details({
     }
   };
   // with an API key the export is fetched, so that the key goes with it
-  const exportLink = (format: 'ndjson' | 'csv', text: string) => {
+  const exportLink = (format: 'ndjson' | 'csv' | 'results', text: string) => {
     const url = exportUrl(token, format);
-    const filename = `wave-session-${token}.${format}`;
+    const filename = `wave-session-${token}.${format === 'results' ? 'results.csv' : format}`;
     return (
       <a
         class="button"
@@ -393,19 +473,21 @@ function Details({
         </div>
         <div>
           <dt>Created</dt>
-          <dd>{formatTime(config?.date_created)}</dd>
+          <dd data-testid="date-created">{formatTime(config?.date_created, zone)}</dd>
         </div>
         <div>
           <dt>Started</dt>
-          <dd data-testid="date-started">{formatTime(status?.date_started) || '—'}</dd>
+          <dd data-testid="date-started">{formatTime(status?.date_started, zone) || '—'}</dd>
         </div>
         <div>
           <dt>Finished</dt>
-          <dd>{formatTime(status?.date_finished) || '—'}</dd>
+          <dd>{formatTime(status?.date_finished, zone) || '—'}</dd>
         </div>
         <div>
           <dt>Events</dt>
-          <dd data-testid="event-count">{events}</dd>
+          <dd data-testid="event-count" aria-busy={events === null}>
+            {events ?? '…'}
+          </dd>
         </div>
         <div>
           <dt>Labels</dt>
@@ -420,8 +502,16 @@ function Details({
         {config && (
           <div>
             <dt>Browser</dt>
-            <dd>
-              {config.browser.name} {config.browser.version}
+            <dd data-testid="browser" title={isBrowser(config.browser) ? undefined : 'The User-Agent names no browser'}>
+              {isBrowser(config.browser) ? `${config.browser.name} ${config.browser.version}` : '—'}
+            </dd>
+          </div>
+        )}
+        {config && (
+          <div class="wide">
+            <dt>User-Agent</dt>
+            <dd class="mono small" data-testid="user-agent">
+              {config.user_agent || '—'}
             </dd>
           </div>
         )}
@@ -448,6 +538,7 @@ function Details({
         <span class="spacer" />
         {exportLink('ndjson', 'Export NDJSON')}
         {exportLink('csv', 'CSV')}
+        {exportLink('results', 'Results CSV')}
         <button type="button" onClick={() => void check()} data-testid="verify">
           Verify
         </button>
@@ -481,24 +572,26 @@ function Verified({ result }: { result: VerifyResult | { error: string } }) {
 }
 
 function TestsTable({ tests }: { tests: TestReport[] }) {
+  const zone = useContext(TimeZoneContext);
   if (tests.length === 0) return <p class="muted">No test has been reported yet.</p>;
+  const clockTitle = (iso: string | null) => formatTime(iso, zone) || undefined;
   return (
     <div class="table-wrap tests-wrap">
       <table class="tests">
         <thead>
           <tr>
             <th>Test</th>
-            <th>Ready</th>
-            <th>Observed</th>
-            <th>Completed</th>
-            <th class="num" title="From ready to the observation framework being ready">
-              Until observing
+            <th title="The test page's own testharness result: its status, and each subtest">Harness result</th>
+            <th title="The observation framework's results">Observations</th>
+            <th title="When the test was ready, the observation framework had its results, and the test completed">
+              Times
             </th>
-            <th class="num" title="From the observation framework being ready to its results">
-              Observing
+            <th
+              class="num"
+              title="From ready to the observation framework being ready, from then to its results, and from ready to completed"
+            >
+              Durations
             </th>
-            <th class="num">Total</th>
-            <th>Results</th>
           </tr>
         </thead>
         <tbody>
@@ -508,25 +601,85 @@ function TestsTable({ tests }: { tests: TestReport[] }) {
                 <div class="mono">{t.test_path}</div>
                 {t.test_name && <div class="muted small">{t.test_name}</div>}
               </td>
-              <td class="nowrap">{formatClock(t.ready_at)}</td>
-              <td class="nowrap">{formatClock(t.observed_at)}</td>
-              <td class="nowrap">{formatClock(t.completed_at)}</td>
-              <td class="num">{formatDuration(t.durations.until_observing)}</td>
-              <td class="num">{formatDuration(t.durations.observing)}</td>
-              <td class="num">{formatDuration(t.durations.total)}</td>
+              <td class="harness">{t.harness ? <Harness result={t.harness} /> : <span class="muted">—</span>}</td>
               <td class="results">
-                {t.results.map((r, i) => (
-                  <ResultBadge key={i} status={r.status}>
-                    <span title={r.message ?? undefined}>
-                      {r.status} {r.name}
-                    </span>
-                  </ResultBadge>
-                ))}
+                <ul class="verdicts">
+                  {t.results.map((r, i) => (
+                    <li key={i} data-testid="observation" data-status={r.status}>
+                      <ResultBadge status={r.status}>
+                        {r.status} {r.name}
+                      </ResultBadge>
+                      {r.message && <span class="message">{r.message}</span>}
+                    </li>
+                  ))}
+                </ul>
+              </td>
+              <td>
+                <dl class="steps">
+                  <Step name="ready" value={formatClock(t.ready_at, zone)} title={clockTitle(t.ready_at)} />
+                  <Step name="observed" value={formatClock(t.observed_at, zone)} title={clockTitle(t.observed_at)} />
+                  <Step name="completed" value={formatClock(t.completed_at, zone)} title={clockTitle(t.completed_at)} />
+                </dl>
+              </td>
+              <td class="num">
+                <dl class="steps">
+                  <Step name="until observing" value={formatDuration(t.durations.until_observing)} />
+                  <Step name="observing" value={formatDuration(t.durations.observing)} />
+                  <Step name="total" value={formatDuration(t.durations.total)} />
+                </dl>
               </td>
             </tr>
           ))}
         </tbody>
       </table>
+      <p class="muted small">Times in {zoneName(zone)}.</p>
+    </div>
+  );
+}
+
+/** One step of a test: its name and its time or duration, or a dash. */
+function Step({ name, value, title }: { name: string; value: string; title?: string | undefined }) {
+  return (
+    <div>
+      <dt>{name}</dt>
+      <dd class="nowrap" title={title}>
+        {value || '—'}
+      </dd>
+    </div>
+  );
+}
+
+/** A test's harness status and message, and its subtests; passing ones are folded away when there are many. */
+function Harness({ result }: { result: HarnessResult }) {
+  const subtests = result.subtests.map((st, i) => ({ ...st, outcome: outcomeOf(st.status), i }));
+  const many = subtests.length > SUBTESTS_SHOWN;
+  const shown = many ? subtests.filter((st) => st.outcome !== 'PASS') : subtests;
+  const folded = many ? subtests.filter((st) => st.outcome === 'PASS') : [];
+  const item = (st: (typeof subtests)[number]) => (
+    <li key={st.i} data-testid="subtest" data-status={st.outcome}>
+      <ResultBadge status={st.outcome}>
+        {st.outcome} {st.name ?? `subtest ${st.i + 1}`}
+      </ResultBadge>
+      {st.message && <span class="message">{st.message}</span>}
+    </li>
+  );
+  return (
+    <div data-testid="harness" data-status={result.status}>
+      <HarnessBadge status={result.status} />
+      {result.message && <span class="message">{result.message}</span>}
+      {subtests.length > 0 && (
+        <ul class="verdicts subtests">
+          {shown.map(item)}
+          {folded.length > 0 && (
+            <li>
+              <details>
+                <summary class="small">{folded.length} passed</summary>
+                <ul class="verdicts">{folded.map(item)}</ul>
+              </details>
+            </li>
+          )}
+        </ul>
+      )}
     </div>
   );
 }
@@ -567,15 +720,26 @@ function InvalidEvents({ events }: { events: Report['invalid_events'] }) {
 function Timeline({
   entries,
   total,
+  loaded,
   invalid,
 }: {
   entries: Entry[];
   total: number;
+  /** false while the log is being read: an empty timeline then says nothing yet */
+  loaded: boolean;
   invalid: ReadonlyMap<number, string>;
 }) {
+  const zone = useContext(TimeZoneContext);
   const now = useNow(60_000);
-  if (entries.length === 0) return <p class="muted">No events yet.</p>;
-  const today = formatTime(new Date(now).toISOString()).slice(0, 10);
+  if (!loaded) {
+    return (
+      <p class="muted" data-testid="timeline-loading" aria-busy="true">
+        Reading the events…
+      </p>
+    );
+  }
+  if (entries.length === 0) return <p class="muted">{total === 0 ? 'No events yet.' : 'No events to show.'}</p>;
+  const today = formatDate(new Date(now).toISOString(), zone);
   return (
     <>
       {total > entries.length && (
@@ -599,10 +763,10 @@ function Timeline({
               <span class="num mono">#{e.number}</span>
               <span
                 class={`time mono${e.live ? ' live' : ''}`}
-                title={e.live ? 'when this page received it' : formatTime(e.at)}
+                title={e.live ? 'when this page received it' : formatTime(e.at, zone)}
               >
-                {e.at && formatTime(e.at).slice(0, 10) !== today && `${formatTime(e.at).slice(0, 10)} `}
-                {formatClock(e.at)}
+                {e.at && formatDate(e.at, zone) !== today && `${formatDate(e.at, zone)} `}
+                {formatClock(e.at, zone)}
               </span>
               <span class={`type type-${e.type}`}>
                 {e.type}
