@@ -3,7 +3,7 @@
 // change the status, and the session stream resumes without gaps or repeats
 // after the server restarts on the same port and database. The pages say when
 // they are still reading, show every verdict with its message, give times
-// with their zone and name the device.
+// with their zone, name the device, and show a report as of any event.
 
 import fs from 'node:fs';
 import http from 'node:http';
@@ -584,6 +584,74 @@ describe.skipIf(!HAS_CHROMIUM)('dashboard in Chromium', () => {
     await page.goto(`${server.url}/#/sessions/${bare}`);
     await page.locator('[data-testid="browser"]', { hasText: '—' }).waitFor(WAIT);
     expect(await textOf(page.locator('[data-testid="user-agent"]'))).toBe('—');
+  }, 45_000);
+
+  it('shows the whole report as of any event, picked with the scrubber, and returns to the newest', async () => {
+    const token = await createSession(server, { labels: ['post-mortem'] });
+    await call(server, 'POST', `/api/sessions/${token}/start`);
+    await runTest(
+      server,
+      token,
+      '/playback/play.html',
+      [{ name: 'frame rate', status: 'FAIL', message: '23.8 fps, expected 25' }],
+      { status: 'OK', message: null, subtests: [{ name: 'plays', status: 'PASS', message: null }] },
+    );
+    await call(server, 'POST', `/api/sessions/${token}/pause`);
+    await call(server, 'POST', `/api/sessions/${token}/start`);
+    await runTest(server, token, '/seek/seek.html', [{ name: 'seek', status: 'PASS', message: null }], {
+      status: 'ERROR',
+      message: 'Uncaught TypeError: video is null',
+      subtests: [],
+    });
+    // 1 running, 2-6 the first test, 7 paused, 8 running, 9-13 the second test
+    await page.goto(`${server.url}/#/sessions/${token}`);
+    await page.locator('[data-testid="timeline-event"][data-number="13"]').waitFor(WAIT);
+    const rows = page.locator('[data-testid="test-row"]');
+    await expect.poll(() => rows.count(), WAIT).toBe(2);
+    expect(await textOf(page.locator('[data-testid="scrub-state"]'))).toBe('newest, live');
+
+    // When the number says event 7: the tests, verdicts, counts, status and events as they were then
+    await page.locator('[data-testid="scrub-number"]').fill('7');
+    await page.locator('[data-testid="scrub-number"]').press('Enter');
+    await page.locator('[data-testid="scrub-state"] [data-testid="status"]', { hasText: 'paused' }).waitFor(WAIT);
+    await expect.poll(() => rows.count(), WAIT).toBe(1);
+    expect(await rows.first().getAttribute('data-path')).toBe('/playback/play.html');
+    await expect.poll(() => timelineNumbers(page), WAIT).toEqual(range(1, 7));
+    expect(await page.locator('[data-testid="api-row"][data-api="seek"]').count()).toBe(0);
+    expect(
+      await countsOf(page.locator('[data-testid="api-row"][data-api="playback"] [data-testid="harness-counts"]')),
+    ).toEqual({ PASS: 1, FAIL: 0, TIMEOUT: 0, NOT_RUN: 0 });
+    expect(new URL(page.url()).hash).toBe(`#/sessions/${token}?at=7`);
+
+    // the address keeps it: a reload shows the same event
+    await page.reload();
+    await page.locator('[data-testid="scrub-state"] [data-testid="status"]', { hasText: 'paused' }).waitFor(WAIT);
+    await expect.poll(() => rows.count(), WAIT).toBe(1);
+    expect(await page.locator('[data-testid="scrub-number"]').inputValue()).toBe('7');
+
+    // the slider, to event 3: the first test is ready, with no verdict yet
+    await page.locator('[data-testid="scrub-range"]').fill('3');
+    await expect.poll(() => timelineNumbers(page), WAIT).toEqual(range(1, 3));
+    await page.locator('[data-testid="scrub-state"] [data-testid="status"]', { hasText: 'running' }).waitFor(WAIT);
+    expect(await rows.count()).toBe(1);
+    expect(await rows.first().locator('[data-testid="harness"]').count()).toBe(0);
+    expect(await rows.first().locator('[data-testid="observation"]').count()).toBe(0);
+
+    // new events move the newest on, and leave the report shown where it is
+    await push(server, token, 'note', { n: 14 });
+    await page.locator('[data-testid="scrubber"]', { hasText: 'of 14' }).waitFor(WAIT);
+    expect(await timelineNumbers(page)).toEqual(range(1, 3));
+
+    // back to the newest, followed live
+    await page.locator('[data-testid="scrub-latest"]').click();
+    await page.locator('[data-testid="scrub-state"]', { hasText: 'newest, live' }).waitFor(WAIT);
+    await expect.poll(() => rows.count(), WAIT).toBe(2);
+    await page
+      .locator('[data-testid="test-row"][data-path="/seek/seek.html"] [data-testid="harness"][data-status="ERROR"]')
+      .getByText('Uncaught TypeError: video is null')
+      .waitFor(WAIT);
+    expect(await timelineNumbers(page)).toEqual(range(1, 14));
+    expect(new URL(page.url()).hash).toBe(`#/sessions/${token}`);
   }, 45_000);
 
   it('says reconnecting while the server is down and resumes without a gap or a repeat', async () => {

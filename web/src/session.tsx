@@ -1,7 +1,8 @@
 // A session's page: its details and controls, the per-test report with its
 // charts, and a live timeline of its events. The timeline starts from the
 // history of the newest events (with their times) and then follows the
-// session's stream, resuming after the last event it holds.
+// session's stream, resuming after the last event it holds. A scrubber shows
+// the report and the timeline as of any earlier event instead.
 
 import { useCallback, useContext, useEffect, useRef, useState } from 'preact/hooks';
 import {
@@ -59,6 +60,8 @@ const REFRESH_MAX_DELAY_MS = 3000;
 /** A report that takes long to make (a long log) is asked for at most once per this many times its duration. */
 const REFRESH_COST_FACTOR = 5;
 const DATA_SHOWN_CHARS = 400;
+/** The scrubber asks for the report once it has rested this long on one event. */
+const SCRUB_DELAY_MS = 150;
 /** A test with more subtests than this lists its passing ones folded away. */
 const SUBTESTS_SHOWN = 12;
 
@@ -83,7 +86,18 @@ const isStatus = (value: unknown): value is SessionStatus => SESSION_STATUSES.in
 
 const historyEntry = (h: HistoryRecord) => toEntry(h, h.received_at, false);
 
-export function SessionPage({ token }: { token: string }) {
+/** The report and the timeline as of one event, while the scrubber is off the newest one. */
+interface AsOf {
+  at: number;
+  report: Report | null;
+  entries: Entry[];
+  error: string | null;
+}
+
+const sessionHash = (token: string, at: number | null) =>
+  `#/sessions/${encodeURIComponent(token)}${at === null ? '' : `?at=${at}`}`;
+
+export function SessionPage({ token, initialAt }: { token: string; initialAt: number | null }) {
   const zone = useContext(TimeZoneContext);
   const [config, setConfig] = useState<SessionConfig | null>(null);
   const [status, setStatus] = useState<SessionStatusBody | null>(null);
@@ -95,6 +109,9 @@ export function SessionPage({ token }: { token: string }) {
   const [loadError, setLoadError] = useState<{ gone: boolean; message: string } | null>(null);
   // false until the first read of the log is in: until then nothing says how many events there are
   const [loaded, setLoaded] = useState(false);
+  // the event the report is shown as of; null for the newest, followed live
+  const [at, setAt] = useState<number | null>(initialAt);
+  const [asOf, setAsOf] = useState<AsOf | null>(null);
 
   // the number of the last event on the timeline: where the stream resumes
   const cursor = useRef(0);
@@ -267,6 +284,44 @@ export function SessionPage({ token }: { token: string }) {
     };
   }, [token, flush]);
 
+  // a link to another event of this page (or the back button) moves the scrubber there
+  useEffect(() => setAt(initialAt), [initialAt]);
+
+  // the page's address names the event shown, so that it can be shared; replaced, so that no hashchange follows
+  useEffect(() => {
+    if (location.hash !== sessionHash(token, at)) history.replaceState(null, '', sessionHash(token, at));
+  }, [token, at]);
+
+  // the report as of the scrubber's event, and the events up to it, once the scrubber rests
+  useEffect(() => {
+    if (at === null) {
+      setAsOf(null);
+      return;
+    }
+    const abort = new AbortController();
+    const timer = setTimeout(() => {
+      const history =
+        at === 0
+          ? Promise.resolve({ records: [] })
+          : readHistory(token, Math.max(1, at - MAX_SHOWN + 1), Math.min(at, MAX_SHOWN), abort.signal);
+      Promise.all([readReport(token, at, abort.signal), history]).then(
+        ([r, { records }]) => setAsOf({ at, report: r, entries: records.map(historyEntry), error: null }),
+        (err: unknown) => {
+          if (!abort.signal.aborted) setAsOf({ at, report: null, entries: [], error: errorText(err) });
+        },
+      );
+    }, SCRUB_DELAY_MS);
+    return () => {
+      clearTimeout(timer);
+      abort.abort();
+    };
+  }, [token, at]);
+
+  // the report shown: the newest, or the one as of the scrubber's event; while the scrubber's
+  // next one is read, the one before stays, dimmed
+  const shownReport = at === null ? report : (asOf?.report ?? null);
+  const reading = at !== null && asOf?.at !== at;
+
   if (loadError) {
     return (
       <main class="page">
@@ -304,19 +359,114 @@ export function SessionPage({ token }: { token: string }) {
         gone={stream.kind === 'failed' && stream.status === 404}
         onStatus={setStatus}
       />
-      <ReportView report={report} error={reportError} />
-      <section class="card">
-        <h2>
-          Timeline <span class="muted small">newest first; times in {zoneName(zone)}</span>
-        </h2>
-        {report && report.invalid_events.length > 0 && <InvalidEvents events={report.invalid_events} />}
-        <Timeline entries={entries} total={lastNumber} loaded={loaded} invalid={invalidByNumber(report)} />
-      </section>
+      {loaded && lastNumber > 0 && (
+        <Scrubber
+          at={at}
+          latest={lastNumber}
+          onChange={setAt}
+          shown={at === null ? null : asOf?.at === at ? asOf : null}
+        />
+      )}
+      <div class={reading ? 'stale' : undefined} aria-busy={reading}>
+        <ReportView report={shownReport} error={at === null ? reportError : (asOf?.error ?? null)} />
+        <section class="card">
+          <h2>
+            Timeline{' '}
+            <span class="muted small">
+              {at === null ? 'newest first' : `up to event ${asOf?.at ?? at}, newest first`}; times in {zoneName(zone)}
+            </span>
+          </h2>
+          {shownReport && shownReport.invalid_events.length > 0 && (
+            <InvalidEvents events={shownReport.invalid_events} />
+          )}
+          {at === null ? (
+            <Timeline entries={entries} total={lastNumber} loaded={loaded} invalid={invalidByNumber(report)} />
+          ) : (
+            <Timeline
+              entries={asOf?.entries ?? []}
+              total={asOf?.at ?? at}
+              loaded={asOf !== null}
+              invalid={invalidByNumber(shownReport)}
+            />
+          )}
+        </section>
+      </div>
     </main>
   );
 }
 
-/** The charts, the counts per API and the tests of the report. */
+/**
+ * Picks the event the report is shown as of: a slider and a number, from 0
+ * (before the first event) to the newest; at the newest it follows the log live.
+ */
+function Scrubber({
+  at,
+  latest,
+  onChange,
+  shown,
+}: {
+  at: number | null;
+  latest: number;
+  onChange: (at: number | null) => void;
+  shown: AsOf | null;
+}) {
+  const pick = (value: number) => {
+    if (Number.isNaN(value)) return;
+    const n = Math.max(0, Math.min(Math.round(value), latest));
+    onChange(n >= latest ? null : n);
+  };
+  const value = at ?? latest;
+  return (
+    <section class={`card scrubber${at === null ? '' : ' scrubbed'}`} data-testid="scrubber">
+      <label class="scrub-label" for="scrub-range">
+        Report as of event
+      </label>
+      <input
+        id="scrub-range"
+        type="range"
+        min={0}
+        max={latest}
+        step={1}
+        value={value}
+        onInput={(e) => pick(e.currentTarget.valueAsNumber)}
+        data-testid="scrub-range"
+      />
+      <input
+        type="number"
+        min={0}
+        max={latest}
+        step={1}
+        value={value}
+        aria-label="Event number"
+        onChange={(e) => pick(e.currentTarget.valueAsNumber)}
+        data-testid="scrub-number"
+      />
+      <span class="muted small">of {latest}</span>
+      {at === null ? (
+        <span class="muted small" data-testid="scrub-state">
+          newest, live
+        </span>
+      ) : (
+        <>
+          <span class="small" data-testid="scrub-state">
+            {shown?.report ? (
+              <>
+                status then <StatusBadge status={shown.report.status} />
+              </>
+            ) : (
+              'reading…'
+            )}
+          </span>
+          <button type="button" onClick={() => onChange(null)} data-testid="scrub-latest">
+            Back to newest
+          </button>
+        </>
+      )}
+    </section>
+  );
+}
+
+/** The charts, the counts per API and the tests of one report: the newest, or one as of an earlier event. */
 function ReportView({ report, error }: { report: Report | null; error: string | null }) {
   return (
     <>
@@ -324,7 +474,7 @@ function ReportView({ report, error }: { report: Report | null; error: string | 
         <div class="card">
           <h2>Time running and paused</h2>
           {report ? <TimeChart runningMs={report.time_running_ms} pausedMs={report.time_paused_ms} /> : <Empty />}
-          <p class="muted small">Up to the last event.</p>
+          <p class="muted small">Up to {report?.at === undefined ? 'the last event' : `event ${report.at}`}.</p>
         </div>
         <div class="card">
           <h2>Results</h2>
