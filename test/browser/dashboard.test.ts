@@ -622,6 +622,7 @@ describe.skipIf(!HAS_CHROMIUM)('dashboard in Chromium', () => {
       await countsOf(page.locator('[data-testid="api-row"][data-api="playback"] [data-testid="harness-counts"]')),
     ).toEqual({ PASS: 1, FAIL: 0, TIMEOUT: 0, NOT_RUN: 0 });
     expect(new URL(page.url()).hash).toBe(`#/sessions/${token}?at=7`);
+    await page.screenshot({ path: path.join(SCREENSHOTS, 'session-as-of.png'), fullPage: true });
 
     // the address keeps it: a reload shows the same event
     await page.reload();
