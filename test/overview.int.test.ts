@@ -1,6 +1,6 @@
 // The session list as the dashboard's overview reads it: filters by status,
 // label and the start of the token, newest first, and a summary per session
-// with its event count and the time of its newest event.
+// with its event count, the time of its newest event and the device.
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createSession, pushEvent, request } from './helpers/client.js';
@@ -15,6 +15,8 @@ interface Summary {
   date_finished: string | null;
   events: number;
   last_event_at: string | null;
+  user_agent: string | null;
+  browser: { name: string; version: string };
 }
 interface Page {
   total: number;
@@ -80,6 +82,24 @@ describe('GET /api/sessions for the overview', () => {
       results: { harness: none, observations: none },
     });
     expect(summary[0]).toMatchObject({ status: 'pending', events: 0, last_event_at: null, labels: ['even', 'n0'] });
+  });
+
+  it('names the device: the browser its User-Agent names, and the User-Agent itself', async () => {
+    const userAgent =
+      'Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.6099.71 Safari/537.36';
+    const created = await request<{ token: string }>(
+      server.baseUrl,
+      'POST',
+      '/api/sessions',
+      {},
+      { 'User-Agent': userAgent },
+    );
+    const page = await list(`expand=summary&token=${created.body.token}`);
+    expect(page.body._embedded!.summary![0]).toMatchObject({
+      user_agent: userAgent,
+      browser: { name: 'Chrome', version: '120.0.6099' },
+    });
+    await request(server.baseUrl, 'DELETE', `/api/sessions/${created.body.token}`);
   });
 
   it('filters by status, by label and by the start of the token, and counts what matches', async () => {

@@ -10,6 +10,18 @@ export type SessionStatus = (typeof SESSION_STATUSES)[number];
 
 export const RESULT_STATUSES = ['PASS', 'FAIL', 'TIMEOUT', 'NOT_RUN'] as const;
 export type ResultStatus = (typeof RESULT_STATUSES)[number];
+export type ResultCounts = Record<ResultStatus, number>;
+
+/** A testharness test's own status, as the test page reports it. */
+export type HarnessStatus = 'OK' | 'ERROR' | 'TIMEOUT' | 'NOTRUN';
+/** A testharness subtest's status; NOTRUN is the runner's spelling of NOT_RUN. */
+export type SubtestStatus = 'PASS' | 'FAIL' | 'TIMEOUT' | 'NOTRUN' | 'NOT_RUN';
+
+/** The two kinds of verdict: the test pages' harness results and the observation framework's. */
+export interface ResultSets {
+  harness: ResultCounts;
+  observations: ResultCounts;
+}
 
 export interface SessionSummary {
   token: string;
@@ -20,6 +32,11 @@ export interface SessionSummary {
   date_finished: string | null;
   events: number;
   last_event_at: string | null;
+  /** The device's User-Agent as the session's creator sent it. */
+  user_agent: string | null;
+  /** The browser read from the User-Agent: name "Other", version "0" when it names none. */
+  browser: { name: string; version: string };
+  results: ResultSets;
 }
 
 export interface SessionsPage {
@@ -56,22 +73,41 @@ export interface TestResult {
   message: string | null;
 }
 
+export interface HarnessResult {
+  /** The event that carried it. */
+  number: number;
+  status: HarnessStatus;
+  message: string | null;
+  subtests: { name: string | null; status: SubtestStatus; message: string | null }[];
+}
+
 export interface TestReport {
   test_path: string;
+  /** The first segment of the test's path: the API it belongs to. */
+  api: string;
   test_name: string | null;
   ready_at: string | null;
   observation_ready_at: string | null;
   observed_at: string | null;
   completed_at: string | null;
   durations: { until_observing: number | null; observing: number | null; total: number | null };
+  /** The testharness result of the test page: its latest test_result, or an imported API's entry for it. */
+  harness: HarnessResult | null;
+  /** The observation framework's results. */
   results: TestResult[];
 }
 
 export interface Report {
   token: string;
   events: number;
+  /** The event the report was made as of (`?at=`), when one was asked for. */
+  at?: number;
   tests: TestReport[];
-  results: Record<ResultStatus, number>;
+  /** Observation results, counted. */
+  results: ResultCounts;
+  /** Harness results counted as the runner counts them: by subtest, or by the test's own status. */
+  harness_results: ResultCounts;
+  apis: Record<string, ResultSets>;
   status_timeline: { number: number; status: SessionStatus; at: string | null }[];
   /** Events recorded with data that matches none of their known type's shapes. */
   invalid_events: { number: number; type: string; reason: string }[];
@@ -183,18 +219,24 @@ export function listSessions(index: number, count: number, filter: SessionFilter
 
 export const readConfig = (token: string) => call<SessionConfig>(sessionPath(token));
 export const readStatus = (token: string) => call<SessionStatusBody>(`${sessionPath(token)}/status`);
-export const readReport = (token: string) => call<Report>(`${sessionPath(token)}/report`);
+/** The report as of event `at`, or of the newest event. */
+export const readReport = (token: string, at?: number, signal?: AbortSignal) =>
+  call<Report>(`${sessionPath(token)}/report${at === undefined ? '' : `?at=${at}`}`, signal ? { signal } : {});
 export const verify = (token: string) => call<VerifyResult>(`${sessionPath(token)}/verify`);
 export const control = (token: string, action: 'start' | 'pause' | 'stop') =>
   call<SessionStatusBody>(`${sessionPath(token)}/${action}`, { method: 'POST', body: {} });
 
-export function readHistory(token: string, from: number, limit: number) {
+export function readHistory(token: string, from: number, limit: number, signal?: AbortSignal) {
   const query = new URLSearchParams({ from: String(from), limit: String(limit) });
-  return call<{ records: HistoryRecord[]; next: string | null }>(`${sessionPath(token)}/history?${query.toString()}`);
+  return call<{ records: HistoryRecord[]; next: string | null }>(
+    `${sessionPath(token)}/history?${query.toString()}`,
+    signal ? { signal } : {},
+  );
 }
 
-export const exportUrl = (token: string, format: 'ndjson' | 'csv') =>
-  `${sessionPath(token)}/export${format === 'csv' ? '?format=csv' : ''}`;
+/** The export: every event as NDJSON or CSV, or (`results`) a CSV of one row per verdict. */
+export const exportUrl = (token: string, format: 'ndjson' | 'csv' | 'results') =>
+  `${sessionPath(token)}/export${format === 'csv' ? '?format=csv' : format === 'results' ? '?format=csv&rows=results' : ''}`;
 
 /** Downloads `url` through fetch, so that the API key goes with it. */
 export async function download(url: string, filename: string): Promise<void> {

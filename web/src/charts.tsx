@@ -1,8 +1,9 @@
 // The session page's two charts, drawn with Chart.js: the time the session
-// spent running and paused, and its observation results by outcome.
+// spent running and paused, and its harness and observation results by outcome.
 
 import {
   BarController,
+  Legend,
   BarElement,
   CategoryScale,
   Chart,
@@ -11,10 +12,10 @@ import {
   type ChartConfiguration,
 } from 'chart.js';
 import { useEffect, useMemo, useRef } from 'preact/hooks';
-import { RESULT_STATUSES, type ResultStatus } from './api.js';
+import { RESULT_STATUSES, type ResultSets, type ResultStatus } from './api.js';
 import { formatDuration } from './ui.js';
 
-Chart.register(BarController, BarElement, CategoryScale, LinearScale, Tooltip);
+Chart.register(BarController, BarElement, CategoryScale, LinearScale, Legend, Tooltip);
 Chart.defaults.font.family = getComputedStyle(document.documentElement).fontFamily || 'system-ui, sans-serif';
 Chart.defaults.color = '#475569';
 
@@ -92,9 +93,11 @@ export function TimeChart({ runningMs, pausedMs }: { runningMs: number; pausedMs
   );
 }
 
-export function ResultsChart({ counts }: { counts: Record<ResultStatus, number> }) {
-  const values = RESULT_STATUSES.map((s) => counts[s] ?? 0);
-  const key = values.join(',');
+/** Each outcome's harness results (solid) beside its observations (lighter). */
+export function ResultsChart({ counts }: { counts: ResultSets }) {
+  const harness = RESULT_STATUSES.map((s) => counts.harness[s] ?? 0);
+  const observations = RESULT_STATUSES.map((s) => counts.observations[s] ?? 0);
+  const key = [...harness, ...observations].join(',');
   const config = useMemo<BarConfig>(
     () => ({
       type: 'bar',
@@ -102,8 +105,17 @@ export function ResultsChart({ counts }: { counts: Record<ResultStatus, number> 
         labels: [...RESULT_STATUSES],
         datasets: [
           {
-            data: values,
+            label: 'harness',
+            data: harness,
             backgroundColor: RESULT_STATUSES.map((s) => RESULT_COLOURS[s]),
+            borderRadius: 4,
+          },
+          {
+            label: 'observations',
+            data: observations,
+            backgroundColor: RESULT_STATUSES.map((s) => `${RESULT_COLOURS[s]}80`),
+            borderColor: RESULT_STATUSES.map((s) => RESULT_COLOURS[s]),
+            borderWidth: 1,
             borderRadius: 4,
           },
         ],
@@ -114,10 +126,31 @@ export function ResultsChart({ counts }: { counts: Record<ResultStatus, number> 
           y: { beginAtZero: true, ticks: { precision: 0 } },
           x: { grid: { display: false } },
         },
+        plugins: {
+          legend: {
+            display: true,
+            position: 'bottom',
+            labels: { boxWidth: 12, color: '#475569', generateLabels: legendLabels },
+          },
+        },
       },
       // the values, compared by their text: a new report with the same counts keeps the chart as it is
     }),
     [key],
   );
-  return <BarChart config={config} label={RESULT_STATUSES.map((s) => `${s} ${counts[s]}`).join(', ')} />;
+  const text = (name: string, values: number[]) =>
+    `${name}: ${RESULT_STATUSES.map((s, i) => `${s} ${values[i]}`).join(', ')}`;
+  return <BarChart config={config} label={`${text('Harness', harness)}; ${text('observations', observations)}`} />;
+}
+
+/** The legend names the two sets in neutral colours, since each bar is coloured by its outcome. */
+function legendLabels(chart: Chart) {
+  return chart.data.datasets.map((dataset, i) => ({
+    text: dataset.label ?? '',
+    fillStyle: i === 0 ? '#475569' : '#47556980',
+    strokeStyle: '#475569',
+    lineWidth: 1,
+    datasetIndex: i,
+    hidden: !chart.isDatasetVisible(i),
+  }));
 }

@@ -1,18 +1,25 @@
-// The dashboard's shell: the header with the API key, and hash routing
-// between the overview (#/) and a session's page (#/sessions/<token>).
+// The dashboard's shell: the header with the time zone switch and the API
+// key, and hash routing between the overview (#/) and a session's page
+// (#/sessions/<token>, or #/sessions/<token>?at=<number> for its report as
+// of one event).
 
 import { render } from 'preact';
 import { useEffect, useState } from 'preact/hooks';
 import { readApiKey, saveApiKey } from './api.js';
 import { Overview } from './overview.js';
 import { SessionPage } from './session.js';
+import { readTimeZone, saveTimeZone, TimeZoneContext, TimeZoneSwitch } from './ui.js';
 import './styles.css';
 
-type Route = { page: 'overview' } | { page: 'session'; token: string };
+type Route = { page: 'overview' } | { page: 'session'; token: string; at: number | null };
 
 function parseRoute(hash: string): Route {
-  const match = /^#\/sessions\/([^/?#]+)/.exec(hash);
-  if (match?.[1]) return { page: 'session', token: decodeURIComponent(match[1]) };
+  const match = /^#\/sessions\/([^/?#]+)(?:\?(.*))?/.exec(hash);
+  if (match?.[1]) {
+    const at = new URLSearchParams(match[2] ?? '').get('at');
+    const token = decodeURIComponent(match[1]);
+    return { page: 'session', token, at: at !== null && /^\d+$/.test(at) ? Number(at) : null };
+  }
   return { page: 'overview' };
 }
 
@@ -67,19 +74,33 @@ function ApiKey() {
 
 function App() {
   const route = useRoute();
+  const [zone, setZone] = useState(readTimeZone);
   useEffect(() => {
     document.title = route.page === 'session' ? `${route.token.slice(0, 8)} · wave-sessions` : 'wave-sessions';
   }, [route]);
   return (
-    <>
+    <TimeZoneContext.Provider value={zone}>
       <header class="topbar">
         <a class="brand" href="#/">
           wave-sessions
         </a>
-        <ApiKey />
+        <div class="topbar-tools">
+          <TimeZoneSwitch
+            zone={zone}
+            onChange={(z) => {
+              saveTimeZone(z);
+              setZone(z);
+            }}
+          />
+          <ApiKey />
+        </div>
       </header>
-      {route.page === 'session' ? <SessionPage key={route.token} token={route.token} /> : <Overview />}
-    </>
+      {route.page === 'session' ? (
+        <SessionPage key={route.token} token={route.token} initialAt={route.at} />
+      ) : (
+        <Overview />
+      )}
+    </TimeZoneContext.Provider>
   );
 }
 

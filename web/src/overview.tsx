@@ -1,7 +1,8 @@
 // The overview: one page of sessions, newest first, filtered by status, label
-// and token, kept current by the all-sessions stream.
+// and token, kept current by the all-sessions stream, with each session's
+// device and its counts of harness results and observations.
 
-import { useCallback, useEffect, useRef, useState } from 'preact/hooks';
+import { useCallback, useContext, useEffect, useRef, useState } from 'preact/hooks';
 import {
   ApiError,
   listSessions,
@@ -12,11 +13,27 @@ import {
   type SessionSummary,
   type StreamState,
 } from './api.js';
-import { Connection, errorText, formatTime, relativeTime, StatusBadge, useDebounced, useNow } from './ui.js';
+import {
+  Connection,
+  Counts,
+  CountsLegend,
+  deviceOf,
+  errorText,
+  formatTime,
+  relativeTime,
+  StatusBadge,
+  TimeZoneContext,
+  useDebounced,
+  useNow,
+  zoneName,
+} from './ui.js';
 
 const PAGE_SIZE = 20;
 const TYPING_DELAY_MS = 300;
 const RELOAD_DELAY_MS = 200;
+/** The events that change a session's counts: the page reads its summaries again when a shown row gets one. */
+const RESULT_EVENTS = new Set(['observation_completed', 'test_result', 'results_imported']);
+const COLUMNS = 9;
 
 interface Page {
   rows: SessionSummary[];
@@ -84,6 +101,7 @@ export function Overview() {
   const [reloads, setReloads] = useState(0);
   const [stream, setStream] = useState<StreamState>({ kind: 'connecting' });
   const now = useNow(5000);
+  const zone = useContext(TimeZoneContext);
 
   // a new filter shows its first page
   useEffect(() => setIndex(0), [status, label, token]);
@@ -114,8 +132,13 @@ export function Overview() {
   }, [index, status, label, token, reloads]);
 
   // the stream's handler reads the page shown now, not the one of its first render
-  const shown = useRef({ index, status, filtered: false });
-  shown.current = { index, status, filtered: status !== '' || label !== '' };
+  const shown = useRef({ index, status, filtered: false, tokens: new Set<string>() });
+  shown.current = {
+    index,
+    status,
+    filtered: status !== '' || label !== '',
+    tokens: new Set(page?.rows.map((row) => row.token)),
+  };
   const reloadTimer = useRef<ReturnType<typeof setTimeout> | undefined>(undefined);
   const reloadSoon = useCallback(() => {
     clearTimeout(reloadTimer.current);
@@ -136,6 +159,10 @@ export function Overview() {
         if (message.event === 'created' && shown.current.index === 0) reloadSoon();
         if ((message.event === 'status' && shown.current.status !== '') || message.event === 'labels') {
           if (shown.current.filtered) reloadSoon();
+        }
+        // the counts come with the summaries only
+        if (message.event === 'appended' && RESULT_EVENTS.has(message.data.type)) {
+          if (shown.current.tokens.has(message.data.token)) reloadSoon();
         }
       },
     });
@@ -191,6 +218,11 @@ export function Overview() {
           Cannot list the sessions: {error}
         </p>
       )}
+      <p class="muted small legend" data-testid="counts-legend">
+        <b>Harness</b>: the test pages' own testharness results, counted by subtest (or by the test's status when it has
+        none) as the Test Runner counts them. <b>Observations</b>: the observation framework's results. Each as{' '}
+        <CountsLegend />. Times in {zoneName(zone)}.
+      </p>
       <div class="table-wrap">
         <table class="sessions">
           <thead>
@@ -198,42 +230,69 @@ export function Overview() {
               <th>Token</th>
               <th>Status</th>
               <th>Labels</th>
+              <th>Device</th>
               <th>Created</th>
               <th>Last event</th>
               <th class="num">Events</th>
+              <th class="num" title="Test pages' testharness results: PASS / FAIL / TIMEOUT / NOT_RUN">
+                Harness
+              </th>
+              <th class="num" title="Observation framework results: PASS / FAIL / TIMEOUT / NOT_RUN">
+                Observations
+              </th>
             </tr>
           </thead>
           <tbody>
-            {page?.rows.map((row) => (
-              <tr key={row.token} data-testid="session-row" data-token={row.token}>
-                <td class="mono">
-                  <a href={`#/sessions/${row.token}`} title={row.token}>
-                    {row.token.slice(0, 8)}
-                  </a>
-                </td>
-                <td>
-                  <StatusBadge status={row.status} />
-                </td>
-                <td>
-                  <Labels labels={row.labels} />
-                </td>
-                <td class="nowrap">{formatTime(row.date_created)}</td>
-                <td class="nowrap" title={formatTime(row.last_event_at)}>
-                  {relativeTime(row.last_event_at, now)}
-                </td>
-                <td class="num">{row.events}</td>
-              </tr>
-            ))}
+            {page?.rows.map((row) => {
+              const device = deviceOf(row.browser, row.user_agent);
+              return (
+                <tr key={row.token} data-testid="session-row" data-token={row.token}>
+                  <td class="mono">
+                    <a href={`#/sessions/${row.token}`} title={row.token}>
+                      {row.token.slice(0, 8)}
+                    </a>
+                  </td>
+                  <td>
+                    <StatusBadge status={row.status} />
+                  </td>
+                  <td>
+                    <Labels labels={row.labels} />
+                  </td>
+                  <td
+                    class="device"
+                    data-testid="device"
+                    title={row.user_agent ?? 'The session was created without a User-Agent'}
+                  >
+                    {device ?? '—'}
+                  </td>
+                  <td class="nowrap" data-testid="created">
+                    {formatTime(row.date_created, zone)}
+                  </td>
+                  <td class="nowrap" title={formatTime(row.last_event_at, zone)}>
+                    {relativeTime(row.last_event_at, now, zone)}
+                  </td>
+                  <td class="num" data-testid="events">
+                    {row.events}
+                  </td>
+                  <td class="num">
+                    <Counts counts={row.results.harness} testid="harness-counts" />
+                  </td>
+                  <td class="num">
+                    <Counts counts={row.results.observations} testid="observation-counts" />
+                  </td>
+                </tr>
+              );
+            })}
             {page?.rows.length === 0 && (
               <tr>
-                <td colSpan={6} class="empty">
+                <td colSpan={COLUMNS} class="empty">
                   {filtered ? 'No session matches these filters.' : 'No sessions yet.'}
                 </td>
               </tr>
             )}
             {page === null && error === null && (
               <tr>
-                <td colSpan={6} class="empty">
+                <td colSpan={COLUMNS} class="empty">
                   Loading…
                 </td>
               </tr>

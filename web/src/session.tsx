@@ -1,9 +1,10 @@
 // A session's page: its details and controls, the per-test report with its
 // charts, and a live timeline of its events. The timeline starts from the
 // history of the newest events (with their times) and then follows the
-// session's stream, resuming after the last event it holds.
+// session's stream, resuming after the last event it holds. A scrubber shows
+// the report and the timeline as of any earlier event instead.
 
-import { useCallback, useEffect, useRef, useState } from 'preact/hooks';
+import { useCallback, useContext, useEffect, useRef, useState } from 'preact/hooks';
 import {
   ApiError,
   control,
@@ -17,8 +18,11 @@ import {
   readStatus,
   SESSION_STATUSES,
   verify,
+  type HarnessResult,
+  type HistoryRecord,
   type LogEvent,
   type Report,
+  type ResultCounts,
   type SessionConfig,
   type SessionStatus,
   type SessionStatusBody,
@@ -30,13 +34,21 @@ import { ResultsChart, TimeChart } from './charts.js';
 import { Labels } from './overview.js';
 import {
   Connection,
+  Counts,
+  CountsLegend,
   errorText,
   formatClock,
+  formatDate,
   formatDuration,
   formatTime,
+  HarnessBadge,
+  isBrowser,
+  outcomeOf,
   ResultBadge,
   StatusBadge,
+  TimeZoneContext,
   useNow,
+  zoneName,
 } from './ui.js';
 
 /** The most timeline entries kept and shown; older ones stay in the history and the export. */
@@ -48,6 +60,10 @@ const REFRESH_MAX_DELAY_MS = 3000;
 /** A report that takes long to make (a long log) is asked for at most once per this many times its duration. */
 const REFRESH_COST_FACTOR = 5;
 const DATA_SHOWN_CHARS = 400;
+/** The scrubber asks for the report once it has rested this long on one event. */
+const SCRUB_DELAY_MS = 150;
+/** A test with more subtests than this lists its passing ones folded away. */
+const SUBTESTS_SHOWN = 12;
 
 interface Entry {
   number: number;
@@ -68,7 +84,21 @@ const toEntry = (e: LogEvent, at: string | null, live: boolean): Entry => ({
 
 const isStatus = (value: unknown): value is SessionStatus => SESSION_STATUSES.includes(value as SessionStatus);
 
-export function SessionPage({ token }: { token: string }) {
+const historyEntry = (h: HistoryRecord) => toEntry(h, h.received_at, false);
+
+/** The report and the timeline as of one event, while the scrubber is off the newest one. */
+interface AsOf {
+  at: number;
+  report: Report | null;
+  entries: Entry[];
+  error: string | null;
+}
+
+const sessionHash = (token: string, at: number | null) =>
+  `#/sessions/${encodeURIComponent(token)}${at === null ? '' : `?at=${at}`}`;
+
+export function SessionPage({ token, initialAt }: { token: string; initialAt: number | null }) {
+  const zone = useContext(TimeZoneContext);
   const [config, setConfig] = useState<SessionConfig | null>(null);
   const [status, setStatus] = useState<SessionStatusBody | null>(null);
   const [report, setReport] = useState<Report | null>(null);
@@ -77,6 +107,11 @@ export function SessionPage({ token }: { token: string }) {
   const [lastNumber, setLastNumber] = useState(0);
   const [stream, setStream] = useState<StreamState>({ kind: 'connecting' });
   const [loadError, setLoadError] = useState<{ gone: boolean; message: string } | null>(null);
+  // false until the first read of the log is in: until then nothing says how many events there are
+  const [loaded, setLoaded] = useState(false);
+  // the event the report is shown as of; null for the newest, followed live
+  const [at, setAt] = useState<number | null>(initialAt);
+  const [asOf, setAsOf] = useState<AsOf | null>(null);
 
   // the number of the last event on the timeline: where the stream resumes
   const cursor = useRef(0);
@@ -216,7 +251,7 @@ export function SessionPage({ token }: { token: string }) {
         if (r.events > 0) {
           const { records } = await readHistory(token, from + 1, MAX_SHOWN);
           if (closed) return;
-          const seed = records.map((h) => toEntry(h, h.received_at, false));
+          const seed = records.map(historyEntry);
           cursor.current = seed[seed.length - 1]?.number ?? from;
           setEntries(seed);
           setLastNumber(cursor.current);
@@ -227,6 +262,7 @@ export function SessionPage({ token }: { token: string }) {
         setReportError(errorText(err));
         cursor.current = from;
       }
+      setLoaded(true);
       close = openStream(`api/sessions/${encodeURIComponent(token)}/events/stream`, {
         lastEventId: () => String(cursor.current),
         onState: setStream,
@@ -247,6 +283,44 @@ export function SessionPage({ token }: { token: string }) {
       clearTimeout(refresh.current.timer);
     };
   }, [token, flush]);
+
+  // a link to another event of this page (or the back button) moves the scrubber there
+  useEffect(() => setAt(initialAt), [initialAt]);
+
+  // the page's address names the event shown, so that it can be shared; replaced, so that no hashchange follows
+  useEffect(() => {
+    if (location.hash !== sessionHash(token, at)) history.replaceState(null, '', sessionHash(token, at));
+  }, [token, at]);
+
+  // the report as of the scrubber's event, and the events up to it, once the scrubber rests
+  useEffect(() => {
+    if (at === null) {
+      setAsOf(null);
+      return;
+    }
+    const abort = new AbortController();
+    const timer = setTimeout(() => {
+      const history =
+        at === 0
+          ? Promise.resolve({ records: [] })
+          : readHistory(token, Math.max(1, at - MAX_SHOWN + 1), Math.min(at, MAX_SHOWN), abort.signal);
+      Promise.all([readReport(token, at, abort.signal), history]).then(
+        ([r, { records }]) => setAsOf({ at, report: r, entries: records.map(historyEntry), error: null }),
+        (err: unknown) => {
+          if (!abort.signal.aborted) setAsOf({ at, report: null, entries: [], error: errorText(err) });
+        },
+      );
+    }, SCRUB_DELAY_MS);
+    return () => {
+      clearTimeout(timer);
+      abort.abort();
+    };
+  }, [token, at]);
+
+  // the report shown: the newest, or the one as of the scrubber's event; while the scrubber's
+  // next one is read, the one before stays, dimmed
+  const shownReport = at === null ? report : (asOf?.report ?? null);
+  const reading = at !== null && asOf?.at !== at;
 
   if (loadError) {
     return (
@@ -281,41 +355,195 @@ export function SessionPage({ token }: { token: string }) {
         token={token}
         config={config}
         status={status}
-        events={lastNumber}
+        events={loaded ? lastNumber : null}
         gone={stream.kind === 'failed' && stream.status === 404}
         onStatus={setStatus}
       />
+      {loaded && lastNumber > 0 && (
+        <Scrubber
+          at={at}
+          latest={lastNumber}
+          onChange={setAt}
+          shown={at === null ? null : asOf?.at === at ? asOf : null}
+        />
+      )}
+      <div class={reading ? 'stale' : undefined} aria-busy={reading}>
+        <ReportView report={shownReport} error={at === null ? reportError : (asOf?.error ?? null)} />
+        <section class="card">
+          <h2>
+            Timeline{' '}
+            <span class="muted small">
+              {at === null ? 'newest first' : `up to event ${asOf?.at ?? at}, newest first`}; times in {zoneName(zone)}
+            </span>
+          </h2>
+          {shownReport && shownReport.invalid_events.length > 0 && (
+            <InvalidEvents events={shownReport.invalid_events} />
+          )}
+          {at === null ? (
+            <Timeline entries={entries} total={lastNumber} loaded={loaded} invalid={invalidByNumber(report)} />
+          ) : (
+            <Timeline
+              entries={asOf?.entries ?? []}
+              total={asOf?.at ?? at}
+              loaded={asOf !== null}
+              invalid={invalidByNumber(shownReport)}
+            />
+          )}
+        </section>
+      </div>
+    </main>
+  );
+}
+
+/**
+ * Picks the event the report is shown as of: a slider and a number, from 0
+ * (before the first event) to the newest; at the newest it follows the log live.
+ */
+function Scrubber({
+  at,
+  latest,
+  onChange,
+  shown,
+}: {
+  at: number | null;
+  latest: number;
+  onChange: (at: number | null) => void;
+  shown: AsOf | null;
+}) {
+  const pick = (value: number) => {
+    if (Number.isNaN(value)) return;
+    const n = Math.max(0, Math.min(Math.round(value), latest));
+    onChange(n >= latest ? null : n);
+  };
+  const value = at ?? latest;
+  return (
+    <section class={`card scrubber${at === null ? '' : ' scrubbed'}`} data-testid="scrubber">
+      <label class="scrub-label" for="scrub-range">
+        Report as of event
+      </label>
+      <input
+        id="scrub-range"
+        type="range"
+        min={0}
+        max={latest}
+        step={1}
+        value={value}
+        onInput={(e) => pick(e.currentTarget.valueAsNumber)}
+        data-testid="scrub-range"
+      />
+      <input
+        type="number"
+        min={0}
+        max={latest}
+        step={1}
+        value={value}
+        aria-label="Event number"
+        onChange={(e) => pick(e.currentTarget.valueAsNumber)}
+        data-testid="scrub-number"
+      />
+      <span class="muted small">of {latest}</span>
+      {at === null ? (
+        <span class="muted small" data-testid="scrub-state">
+          newest, live
+        </span>
+      ) : (
+        <>
+          <span class="small" data-testid="scrub-state">
+            {shown?.report ? (
+              <>
+                status then <StatusBadge status={shown.report.status} />
+              </>
+            ) : (
+              'reading…'
+            )}
+          </span>
+          <button type="button" onClick={() => onChange(null)} data-testid="scrub-latest">
+            Back to newest
+          </button>
+        </>
+      )}
+    </section>
+  );
+}
+
+/** The charts, the counts per API and the tests of one report: the newest, or one as of an earlier event. */
+function ReportView({ report, error }: { report: Report | null; error: string | null }) {
+  return (
+    <>
       <section class="grid-2">
         <div class="card">
           <h2>Time running and paused</h2>
           {report ? <TimeChart runningMs={report.time_running_ms} pausedMs={report.time_paused_ms} /> : <Empty />}
-          <p class="muted small">Up to the last event.</p>
+          <p class="muted small">Up to {report?.at === undefined ? 'the last event' : `event ${report.at}`}.</p>
         </div>
         <div class="card">
           <h2>Results</h2>
-          {report ? <ResultsChart counts={report.results} /> : <Empty />}
-          {report && (
-            <p class="muted small">
-              {Object.entries(report.results)
-                .map(([name, count]) => `${name} ${count}`)
-                .join(' · ')}
-            </p>
+          {report ? (
+            <ResultsChart counts={{ harness: report.harness_results, observations: report.results }} />
+          ) : (
+            <Empty />
           )}
+          <p class="muted small">
+            Harness: the test pages' testharness results. Observations: the observation framework's.
+          </p>
         </div>
       </section>
+      {report && Object.keys(report.apis).length > 0 && (
+        <section class="card">
+          <h2>Results per API</h2>
+          <ApiCounts report={report} />
+        </section>
+      )}
       <section class="card">
         <h2>Tests</h2>
-        {reportError !== null && <p class="error">Cannot read the report: {reportError}</p>}
-        {report && <TestsTable tests={report.tests} />}
+        {error !== null && <p class="error">Cannot read the report: {error}</p>}
+        {report ? (
+          <TestsTable tests={report.tests} />
+        ) : (
+          error === null && (
+            <p class="muted" data-testid="report-loading">
+              Reading the report…
+            </p>
+          )
+        )}
       </section>
-      <section class="card">
-        <h2>
-          Timeline <span class="muted small">newest first</span>
-        </h2>
-        {report && report.invalid_events.length > 0 && <InvalidEvents events={report.invalid_events} />}
-        <Timeline entries={entries} total={lastNumber} invalid={invalidByNumber(report)} />
-      </section>
-    </main>
+    </>
+  );
+}
+
+function ApiCounts({ report }: { report: Report }) {
+  const apis = Object.entries(report.apis).sort(([a], [b]) => a.localeCompare(b));
+  const row = (name: string, harness: ResultCounts, observations: ResultCounts, total = false) => (
+    <tr key={name} data-testid="api-row" data-api={total ? '' : name} class={total ? 'total' : undefined}>
+      <td class={total ? undefined : 'mono'}>{name}</td>
+      <td class="num">
+        <Counts counts={harness} testid="harness-counts" />
+      </td>
+      <td class="num">
+        <Counts counts={observations} testid="observation-counts" />
+      </td>
+    </tr>
+  );
+  return (
+    <div class="table-wrap">
+      <table class="apis">
+        <thead>
+          <tr>
+            <th>API</th>
+            <th class="num">Harness results</th>
+            <th class="num">Observations</th>
+          </tr>
+        </thead>
+        <tbody>
+          {apis.map(([name, sets]) => row(name, sets.harness, sets.observations))}
+          {apis.length > 1 && row('All', report.harness_results, report.results, true)}
+        </tbody>
+      </table>
+      <p class="muted small">
+        Each as <CountsLegend />. Harness results are counted as the Test Runner counts them: by subtest, or by the
+        test's own status when it has no subtests.
+      </p>
+    </div>
   );
 }
 
@@ -334,10 +562,12 @@ function Details({
   token: string;
   config: SessionConfig | null;
   status: SessionStatusBody | null;
-  events: number;
+  /** null while the log is being read */
+  events: number | null;
   gone: boolean;
   onStatus: (s: SessionStatusBody) => void;
 }) {
+  const zone = useContext(TimeZoneContext);
   const [busy, setBusy] = useState(false);
   const [actionError, setActionError] = useState<string | null>(null);
   const [verified, setVerified] = useState<VerifyResult | { error: string } | null>(null);
@@ -365,9 +595,9 @@ function Details({
     }
   };
   // with an API key the export is fetched, so that the key goes with it
-  const exportLink = (format: 'ndjson' | 'csv', text: string) => {
+  const exportLink = (format: 'ndjson' | 'csv' | 'results', text: string) => {
     const url = exportUrl(token, format);
-    const filename = `wave-session-${token}.${format}`;
+    const filename = `wave-session-${token}.${format === 'results' ? 'results.csv' : format}`;
     return (
       <a
         class="button"
@@ -393,19 +623,21 @@ function Details({
         </div>
         <div>
           <dt>Created</dt>
-          <dd>{formatTime(config?.date_created)}</dd>
+          <dd data-testid="date-created">{formatTime(config?.date_created, zone)}</dd>
         </div>
         <div>
           <dt>Started</dt>
-          <dd data-testid="date-started">{formatTime(status?.date_started) || '—'}</dd>
+          <dd data-testid="date-started">{formatTime(status?.date_started, zone) || '—'}</dd>
         </div>
         <div>
           <dt>Finished</dt>
-          <dd>{formatTime(status?.date_finished) || '—'}</dd>
+          <dd>{formatTime(status?.date_finished, zone) || '—'}</dd>
         </div>
         <div>
           <dt>Events</dt>
-          <dd data-testid="event-count">{events}</dd>
+          <dd data-testid="event-count" aria-busy={events === null}>
+            {events ?? '…'}
+          </dd>
         </div>
         <div>
           <dt>Labels</dt>
@@ -420,8 +652,16 @@ function Details({
         {config && (
           <div>
             <dt>Browser</dt>
-            <dd>
-              {config.browser.name} {config.browser.version}
+            <dd data-testid="browser" title={isBrowser(config.browser) ? undefined : 'The User-Agent names no browser'}>
+              {isBrowser(config.browser) ? `${config.browser.name} ${config.browser.version}` : '—'}
+            </dd>
+          </div>
+        )}
+        {config && (
+          <div class="wide">
+            <dt>User-Agent</dt>
+            <dd class="mono small" data-testid="user-agent">
+              {config.user_agent || '—'}
             </dd>
           </div>
         )}
@@ -448,6 +688,7 @@ function Details({
         <span class="spacer" />
         {exportLink('ndjson', 'Export NDJSON')}
         {exportLink('csv', 'CSV')}
+        {exportLink('results', 'Results CSV')}
         <button type="button" onClick={() => void check()} data-testid="verify">
           Verify
         </button>
@@ -481,24 +722,26 @@ function Verified({ result }: { result: VerifyResult | { error: string } }) {
 }
 
 function TestsTable({ tests }: { tests: TestReport[] }) {
+  const zone = useContext(TimeZoneContext);
   if (tests.length === 0) return <p class="muted">No test has been reported yet.</p>;
+  const clockTitle = (iso: string | null) => formatTime(iso, zone) || undefined;
   return (
     <div class="table-wrap tests-wrap">
       <table class="tests">
         <thead>
           <tr>
             <th>Test</th>
-            <th>Ready</th>
-            <th>Observed</th>
-            <th>Completed</th>
-            <th class="num" title="From ready to the observation framework being ready">
-              Until observing
+            <th title="The test page's own testharness result: its status, and each subtest">Harness result</th>
+            <th title="The observation framework's results">Observations</th>
+            <th title="When the test was ready, the observation framework had its results, and the test completed">
+              Times
             </th>
-            <th class="num" title="From the observation framework being ready to its results">
-              Observing
+            <th
+              class="num"
+              title="From ready to the observation framework being ready, from then to its results, and from ready to completed"
+            >
+              Durations
             </th>
-            <th class="num">Total</th>
-            <th>Results</th>
           </tr>
         </thead>
         <tbody>
@@ -508,25 +751,85 @@ function TestsTable({ tests }: { tests: TestReport[] }) {
                 <div class="mono">{t.test_path}</div>
                 {t.test_name && <div class="muted small">{t.test_name}</div>}
               </td>
-              <td class="nowrap">{formatClock(t.ready_at)}</td>
-              <td class="nowrap">{formatClock(t.observed_at)}</td>
-              <td class="nowrap">{formatClock(t.completed_at)}</td>
-              <td class="num">{formatDuration(t.durations.until_observing)}</td>
-              <td class="num">{formatDuration(t.durations.observing)}</td>
-              <td class="num">{formatDuration(t.durations.total)}</td>
+              <td class="harness">{t.harness ? <Harness result={t.harness} /> : <span class="muted">—</span>}</td>
               <td class="results">
-                {t.results.map((r, i) => (
-                  <ResultBadge key={i} status={r.status}>
-                    <span title={r.message ?? undefined}>
-                      {r.status} {r.name}
-                    </span>
-                  </ResultBadge>
-                ))}
+                <ul class="verdicts">
+                  {t.results.map((r, i) => (
+                    <li key={i} data-testid="observation" data-status={r.status}>
+                      <ResultBadge status={r.status}>
+                        {r.status} {r.name}
+                      </ResultBadge>
+                      {r.message && <span class="message">{r.message}</span>}
+                    </li>
+                  ))}
+                </ul>
+              </td>
+              <td>
+                <dl class="steps">
+                  <Step name="ready" value={formatClock(t.ready_at, zone)} title={clockTitle(t.ready_at)} />
+                  <Step name="observed" value={formatClock(t.observed_at, zone)} title={clockTitle(t.observed_at)} />
+                  <Step name="completed" value={formatClock(t.completed_at, zone)} title={clockTitle(t.completed_at)} />
+                </dl>
+              </td>
+              <td class="num">
+                <dl class="steps">
+                  <Step name="until observing" value={formatDuration(t.durations.until_observing)} />
+                  <Step name="observing" value={formatDuration(t.durations.observing)} />
+                  <Step name="total" value={formatDuration(t.durations.total)} />
+                </dl>
               </td>
             </tr>
           ))}
         </tbody>
       </table>
+      <p class="muted small">Times in {zoneName(zone)}.</p>
+    </div>
+  );
+}
+
+/** One step of a test: its name and its time or duration, or a dash. */
+function Step({ name, value, title }: { name: string; value: string; title?: string | undefined }) {
+  return (
+    <div>
+      <dt>{name}</dt>
+      <dd class="nowrap" title={title}>
+        {value || '—'}
+      </dd>
+    </div>
+  );
+}
+
+/** A test's harness status and message, and its subtests; passing ones are folded away when there are many. */
+function Harness({ result }: { result: HarnessResult }) {
+  const subtests = result.subtests.map((st, i) => ({ ...st, outcome: outcomeOf(st.status), i }));
+  const many = subtests.length > SUBTESTS_SHOWN;
+  const shown = many ? subtests.filter((st) => st.outcome !== 'PASS') : subtests;
+  const folded = many ? subtests.filter((st) => st.outcome === 'PASS') : [];
+  const item = (st: (typeof subtests)[number]) => (
+    <li key={st.i} data-testid="subtest" data-status={st.outcome}>
+      <ResultBadge status={st.outcome}>
+        {st.outcome} {st.name ?? `subtest ${st.i + 1}`}
+      </ResultBadge>
+      {st.message && <span class="message">{st.message}</span>}
+    </li>
+  );
+  return (
+    <div data-testid="harness" data-status={result.status}>
+      <HarnessBadge status={result.status} />
+      {result.message && <span class="message">{result.message}</span>}
+      {subtests.length > 0 && (
+        <ul class="verdicts subtests">
+          {shown.map(item)}
+          {folded.length > 0 && (
+            <li>
+              <details>
+                <summary class="small">{folded.length} passed</summary>
+                <ul class="verdicts">{folded.map(item)}</ul>
+              </details>
+            </li>
+          )}
+        </ul>
+      )}
     </div>
   );
 }
@@ -567,15 +870,26 @@ function InvalidEvents({ events }: { events: Report['invalid_events'] }) {
 function Timeline({
   entries,
   total,
+  loaded,
   invalid,
 }: {
   entries: Entry[];
   total: number;
+  /** false while the log is being read: an empty timeline then says nothing yet */
+  loaded: boolean;
   invalid: ReadonlyMap<number, string>;
 }) {
+  const zone = useContext(TimeZoneContext);
   const now = useNow(60_000);
-  if (entries.length === 0) return <p class="muted">No events yet.</p>;
-  const today = formatTime(new Date(now).toISOString()).slice(0, 10);
+  if (!loaded) {
+    return (
+      <p class="muted" data-testid="timeline-loading" aria-busy="true">
+        Reading the events…
+      </p>
+    );
+  }
+  if (entries.length === 0) return <p class="muted">{total === 0 ? 'No events yet.' : 'No events to show.'}</p>;
+  const today = formatDate(new Date(now).toISOString(), zone);
   return (
     <>
       {total > entries.length && (
@@ -599,10 +913,10 @@ function Timeline({
               <span class="num mono">#{e.number}</span>
               <span
                 class={`time mono${e.live ? ' live' : ''}`}
-                title={e.live ? 'when this page received it' : formatTime(e.at)}
+                title={e.live ? 'when this page received it' : formatTime(e.at, zone)}
               >
-                {e.at && formatTime(e.at).slice(0, 10) !== today && `${formatTime(e.at).slice(0, 10)} `}
-                {formatClock(e.at)}
+                {e.at && formatDate(e.at, zone) !== today && `${formatDate(e.at, zone)} `}
+                {formatClock(e.at, zone)}
               </span>
               <span class={`type type-${e.type}`}>
                 {e.type}
