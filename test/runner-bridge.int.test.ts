@@ -92,11 +92,31 @@ async function waitForHistoryIn(ws: string, token: string, count: number): Promi
   });
 }
 
-/** A session of the demo tests, as wave-sessions must hold it. */
-const expected = (tests: string[]) => [
+/** The result runOneTestVia posts, as the runner stores it. */
+const passed = (test: string) => ({
+  test,
+  status: 'OK',
+  message: null,
+  subtests: [{ name: 'trivial', status: 'PASS', message: null }],
+});
+
+/** The result the runner's timer stores for a test that got none. */
+const timedOut = (test: string) => ({
+  test,
+  status: 'TIMEOUT',
+  message: null,
+  subtests: [{ status: 'TIMEOUT', xstatus: 'SERVERTIMEOUT' }],
+  logs: [],
+});
+
+/** A session of the demo tests, as wave-sessions must hold it: each result just before its test_completed. */
+const expected = (tests: string[], resultOf: (test: string) => unknown = passed) => [
   { type: 'status', data: 'running', number: 1 },
-  ...tests.map((test, i) => ({ type: 'test_completed', data: test, number: i + 2 })),
-  { type: 'status', data: 'completed', number: tests.length + 2 },
+  ...tests.flatMap((test, i) => [
+    { type: 'test_result', data: resultOf(test), number: 2 * i + 2 },
+    { type: 'test_completed', data: test, number: 2 * i + 3 },
+  ]),
+  { type: 'status', data: 'completed', number: 2 * tests.length + 2 },
 ];
 
 const available = runnerFixtureAvailable();
@@ -149,7 +169,7 @@ describe.skipIf(!available)('the runner bridge beside the real WAVE runner', () 
     expect(tests).toEqual(['/wave-demo/demo-1.html', '/wave-demo/demo-2.html', '/wave-demo/demo-3.html']);
     await waitForRunnerStatus(token, 'completed');
 
-    await waitForHistory(token, 5);
+    await waitForHistory(token, 8);
     expect(await history(token)).toEqual(expected(tests));
     const session = await request<{ tests: unknown; labels: string[] }>(ws, 'GET', `/api/sessions/${token}`);
     expect(session.body.tests).toEqual({ include: ['/wave-demo'], exclude: [] });
@@ -168,10 +188,10 @@ describe.skipIf(!available)('the runner bridge beside the real WAVE runner', () 
       data: { hello: 'world' },
     });
     expect(pushed.status).toBe(200);
-    const withPush = await waitForHistory(token, 6);
-    expect(withPush.slice(5)).toEqual([{ type: 'custom', data: { hello: 'world' }, number: 6 }]);
-    const later = await request<WaveEvent[]>(runner.api, 'GET', `/sessions/${token}/events?last_event=5`);
-    expect(later.body).toEqual([{ type: 'custom', data: { hello: 'world' }, number: 6 }]);
+    const withPush = await waitForHistory(token, 9);
+    expect(withPush.slice(8)).toEqual([{ type: 'custom', data: { hello: 'world' }, number: 9 }]);
+    const later = await request<WaveEvent[]>(runner.api, 'GET', `/sessions/${token}/events?last_event=8`);
+    expect(later.body).toEqual([{ type: 'custom', data: { hello: 'world' }, number: 9 }]);
 
     // nothing was refused on the way, and the bridge said once that it is on
     expect(fs.existsSync(path.join(runnerDir, 'wave-sessions-spool', 'events.ndjson.dead'))).toBe(false);
@@ -261,7 +281,7 @@ describe.skipIf(!available)('the runner bridge beside the real WAVE runner', () 
     expect(fs.existsSync(path.join(runnerDir, 'wave-sessions-spool', 'events.ndjson.dead'))).toBe(false);
   }, 120_000);
 
-  it('forwards a test_completed that the runner timeout timer dispatches', async () => {
+  it('forwards the result and the test_completed that the runner timeout timer dispatches', async () => {
     const created = await request<{ token: string }>(runner.api, 'POST', '/sessions', {
       tests: { include: ['/wave-demo/demo-1.html'] },
       timeouts: { automatic: 1000 },
@@ -271,8 +291,8 @@ describe.skipIf(!available)('the runner bridge beside the real WAVE runner', () 
     // the test is handed out, and no result ever comes
     expect((await request(runner.api, 'GET', `/tests/${token}/next`)).status).toBe(200);
     await waitForRunnerStatus(token, 'completed');
-    await waitForHistory(token, 3);
-    expect(await history(token)).toEqual(expected(['/wave-demo/demo-1.html']));
+    await waitForHistory(token, 4);
+    expect(await history(token)).toEqual(expected(['/wave-demo/demo-1.html'], timedOut));
   }, 120_000);
 
   it('leaves device tokens and the devices channel to the runner', async () => {
@@ -298,7 +318,7 @@ describe.skipIf(!available)('the runner bridge beside the real WAVE runner', () 
     const token = await createSession();
     await request(runner.api, 'POST', `/sessions/${token}/start`);
     const tests = [await runOneTest(token)];
-    await waitForHistory(token, 2);
+    await waitForHistory(token, 3);
 
     await killWaveSessions(server);
     // the runner goes on without it
@@ -311,7 +331,7 @@ describe.skipIf(!available)('the runner bridge beside the real WAVE runner', () 
     await waitForRunnerStatus(token, 'completed');
 
     server = await startWaveSessions(wsPort, dbFile);
-    await waitForHistory(token, 5);
+    await waitForHistory(token, 8);
     expect(await history(token)).toEqual(expected(tests));
   }, 180_000);
 
@@ -336,7 +356,7 @@ describe.skipIf(!available)('the runner bridge beside the real WAVE runner', () 
     await request(runner.api, 'POST', `/sessions/${done}/start`);
     const doneTests = [];
     for (let i = 0; i < 3; i++) doneTests.push(await runOneTest(done));
-    await waitForHistory(done, 5);
+    await waitForHistory(done, 8);
 
     // with wave-sessions down, a whole session waits in the runner's spool
     await killWaveSessions(server);
@@ -351,7 +371,7 @@ describe.skipIf(!available)('the runner bridge beside the real WAVE runner', () 
     runner = await startRunner(runnerDir, bridgeEnv());
 
     // the restarted runner sends the spooled session, once
-    await waitForHistory(spooled, 5);
+    await waitForHistory(spooled, 8);
     expect(await history(spooled)).toEqual(expected(spooledTests));
     // a new session's events come after everything spooled before it
     const fresh = await createSession();
@@ -571,7 +591,7 @@ describe.skipIf(!available || !nginxAvailable)(
       const tests = [];
       for (let i = 0; i < 3; i++) tests.push(await runOneTestVia(api, token));
       await waitForStatusVia(api, token, 'completed');
-      await waitForHistoryIn(ws, token, 5);
+      await waitForHistoryIn(ws, token, 8);
       expect(await historyIn(ws, token)).toEqual(expected(tests));
 
       // a long poll through nginx: wave-sessions' numbers, from 1
@@ -583,8 +603,8 @@ describe.skipIf(!available || !nginxAvailable)(
         data: { via: 'nginx' },
       });
       expect(pushed.status).toBe(200);
-      expect(pushed.body.number).toBe(6);
-      expect((await historyIn(ws, token)).length).toBe(6);
+      expect(pushed.body.number).toBe(9);
+      expect((await historyIn(ws, token)).length).toBe(9);
     }, 180_000);
   },
 );
