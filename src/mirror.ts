@@ -19,10 +19,19 @@
 // heartbeat), so while any stored event is still in the runner's cache, so is
 // an id pushed after it: a mirror started again finds the same id and
 // repeats the same keys, and when no id is left, neither is any stored event.
+//
+// The runner announces results by `test_completed` alone; the verdicts sit in
+// its Results API. After each `test_completed` it stores, the mirror reads
+// GET /api/results/<token> and records the results that are new as
+// `test_result` events: necessarily after their `test_completed`. What is
+// recorded is known from wave-sessions' own history (read when a session is
+// first followed), so a mirror started again skips what an earlier one
+// recorded; each record carries an Idempotency-Key made of its test and its
+// occurrence, so a retry whose first answer was lost stores nothing twice.
 
 import http from 'node:http';
 import https from 'node:https';
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 
 /** The runner's dispatcher token for the mirror's epoch events; no session has it. */
 export const EPOCH_TOKEN = 'wave-sessions-mirror-epoch';
@@ -116,6 +125,15 @@ function sleep(ms: number, signal: AbortSignal): Promise<void> {
 }
 
 const backoff = (attempt: number) => Math.min(100 * 2 ** attempt, 5000);
+
+/** How often a read of the runner's results is made again while it lacks the result just completed (about 5 s). */
+const RESULT_READS = 15;
+
+/** A result's test path, or null for anything that is not a result. */
+function testOf(result: unknown): string | null {
+  const test = (result as { test?: unknown } | null)?.test;
+  return typeof result === 'object' && result !== null && typeof test === 'string' ? test : null;
+}
 
 function errorText(answer: Answer): string {
   try {
@@ -268,7 +286,8 @@ export async function runMirror(options: MirrorOptions): Promise<void> {
     return false;
   }
 
-  async function storeEvent(token: string, event: RunnerEvent, epochId: string): Promise<void> {
+  /** Stores one event; true when wave-sessions has it (also when it had it already). */
+  async function storeEvent(token: string, event: RunnerEvent, epochId: string): Promise<boolean> {
     const session = `/api/sessions/${encodeURIComponent(token)}`;
     const key = { 'Idempotency-Key': `wave-mirror:${epochId}:${event.number}` };
     // the runner's resume deletes its session after this event: the resume call does both here
@@ -281,6 +300,93 @@ export async function runMirror(options: MirrorOptions): Promise<void> {
       log(
         `event ${event.number} of ${token} (${event.type}) refused: ${errorText(answer)}; event: ${JSON.stringify(event)}`,
       );
+    }
+    return answer.status === 200;
+  }
+
+  // ---- results ----
+
+  /** What wave-sessions holds of a session's results: the tests completed there, and how many results each has. */
+  interface Results {
+    completed: Set<string>;
+    recorded: Map<string, number>;
+  }
+
+  /** Reads the session's test_completed and test_result events here, page by page. */
+  async function readResultsHere(token: string): Promise<Results> {
+    const results: Results = { completed: new Set(), recorded: new Map() };
+    for (let from = 0; ;) {
+      const answer = await toServer(
+        'GET',
+        `/api/sessions/${encodeURIComponent(token)}/history?type=test_completed&type=test_result&limit=1000&from=${from}`,
+        undefined,
+        {},
+      );
+      if (answer.status !== 200)
+        throw new Error(`wave-sessions answered ${errorText(answer)} to a read of the history`);
+      const page = JSON.parse(answer.text) as { records: { number: number; type: string; data: unknown }[] };
+      for (const record of page.records) {
+        if (record.type === 'test_completed' && typeof record.data === 'string') results.completed.add(record.data);
+        const test = testOf(record.data);
+        if (record.type === 'test_result' && test !== null) {
+          results.recorded.set(test, (results.recorded.get(test) ?? 0) + 1);
+        }
+      }
+      if (page.records.length < 1000) return results;
+      from = page.records[page.records.length - 1]!.number + 1;
+    }
+  }
+
+  /**
+   * Records the runner's results for `token` that are not here yet: those of
+   * the tests completed here, or (`awaited` null, when the session has
+   * completed) all of them. The runner dispatches a test_completed just before
+   * it keeps the result, so a read that lacks the awaited test's result is
+   * made again, for a while.
+   */
+  async function recordResults(token: string, results: Results, awaited: string | null): Promise<void> {
+    let list: Record<string, unknown>[] = [];
+    for (let attempt = 0; ; attempt++) {
+      const answer = await send('GET', `${runnerApi}/results/${encodeURIComponent(token)}`, { signal }).catch(
+        (error: Error) => ({ status: 0, text: error.message }),
+      );
+      if (signal.aborted) return;
+      if (answer.status !== 200) {
+        log(
+          `cannot read the results of ${token} on the runner (${errorText(answer)}); they are read again after the next test_completed`,
+        );
+        return;
+      }
+      const byApi = JSON.parse(answer.text) as Record<string, unknown>;
+      list = Object.values(byApi).flatMap((api) =>
+        Array.isArray(api) ? api.filter((r): r is Record<string, unknown> => testOf(r) !== null) : [],
+      );
+      if (awaited === null || list.some((r) => r.test === awaited) || attempt >= RESULT_READS) break;
+      await sleep(Math.min(20 * 2 ** attempt, 500), signal);
+    }
+    if (awaited !== null && !list.some((r) => r.test === awaited)) {
+      log(`the runner has no result for ${awaited} of ${token} after its test_completed; it is read again later`);
+    }
+    const seen = new Map<string, number>();
+    for (const result of list) {
+      const test = result.test as string;
+      const occurrence = seen.get(test) ?? 0;
+      seen.set(test, occurrence + 1);
+      if (occurrence < (results.recorded.get(test) ?? 0)) continue;
+      if (awaited !== null && !results.completed.has(test)) continue; // after its own test_completed
+      if (!results.completed.has(test)) log(`the result of ${test} of ${token} is recorded without its test_completed`);
+      const key = `wave-mirror-result:${createHash('sha256').update(test).digest('hex')}:${occurrence}`;
+      const answer = await toServer(
+        'POST',
+        `/api/sessions/${encodeURIComponent(token)}/events`,
+        { type: 'test_result', data: result },
+        { 'Idempotency-Key': key },
+      );
+      if (answer.status === 200) {
+        results.recorded.set(test, occurrence + 1);
+      } else {
+        log(`the result of ${test} of ${token} was refused: ${errorText(answer)}; result: ${JSON.stringify(result)}`);
+      }
     }
   }
 
@@ -313,6 +419,11 @@ export async function runMirror(options: MirrorOptions): Promise<void> {
       },
       done: (async () => {
         if (!(await createHere(token, config).catch(() => false))) return;
+        const results = await readResultsHere(token).catch((error: Error) => {
+          if (!signal.aborted) log(`session ${token} is not mirrored: ${error.message}`);
+          return null;
+        });
+        if (results === null) return;
         log(`following session ${token}`);
         let cursor = -1;
         let seenGeneration = -1;
@@ -331,7 +442,14 @@ export async function runMirror(options: MirrorOptions): Promise<void> {
             if (after.generation !== seenGeneration) continue;
             for (const event of events.sort((a, b) => a.number - b.number)) {
               if (event.number <= cursor) continue;
-              await storeEvent(token, event, after.epoch);
+              const stored = await storeEvent(token, event, after.epoch);
+              if (stored && event.type === 'test_completed' && typeof event.data === 'string') {
+                results.completed.add(event.data);
+                await recordResults(token, results, event.data);
+              } else if (stored && event.type === 'status' && event.data === 'completed') {
+                // every result is in the runner now, also one whose test_completed left its cache unread
+                await recordResults(token, results, null);
+              }
               cursor = event.number;
             }
             attempt = 0;

@@ -111,7 +111,7 @@ describe.skipIf(!available)('wave-sessions mirror against the real runner', () =
     if (dir) removeRunnerCopy(dir);
   }, 60_000);
 
-  it('mirrors a session run through the runner: running, three test_completed, completed', async () => {
+  it('mirrors a session run through the runner: running, three test_completed each with its result, completed', async () => {
     const r = runner!;
     // Given a session created and started through the runner's own API
     const { token } = await runnerJson<{ token: string }>(r, 'POST', '/sessions', {
@@ -155,8 +155,20 @@ describe.skipIf(!available)('wave-sessions mirror against the real runner', () =
     const events = await storedEvents(server, token);
     expect(events).toEqual([
       { type: 'status', data: 'running', number: 1 },
-      ...done.map((test, i) => ({ type: 'test_completed', data: test, number: i + 2 })),
-      { type: 'status', data: 'completed', number: 5 },
+      ...done.flatMap((test, i) => [
+        { type: 'test_completed', data: test, number: 2 * i + 2 },
+        {
+          type: 'test_result',
+          data: {
+            test,
+            status: 'OK',
+            message: null,
+            subtests: [{ name: `demo ${i + 1}`, status: 'PASS', message: null }],
+          },
+          number: 2 * i + 3,
+        },
+      ]),
+      { type: 'status', data: 'completed', number: 8 },
     ]);
     expect(done.map((t) => path.basename(t)).sort()).toEqual(['demo-1.html', 'demo-2.html', 'demo-3.html']);
     const status = await request<{ status: string }>(server.baseUrl, 'GET', `/api/sessions/${token}/status`);
