@@ -23,11 +23,10 @@
 // The runner announces results by `test_completed` alone; the verdicts sit in
 // its Results API. After each `test_completed` it stores, the mirror reads
 // GET /api/results/<token> and records the results that are new as
-// `test_result` events: necessarily after their `test_completed`. What is
-// recorded is known from wave-sessions' own history (read when a session is
-// first followed), so a mirror started again skips what an earlier one
-// recorded; each record carries an Idempotency-Key made of its test and its
-// occurrence, so a retry whose first answer was lost stores nothing twice.
+// `test_result` events: necessarily after their `test_completed`. Each record
+// carries an Idempotency-Key made of its test and its occurrence in the
+// runner's list, so a retry whose first answer was lost, and a mirror started
+// again that sends the same result again, store nothing twice.
 
 import http from 'node:http';
 import https from 'node:https';
@@ -306,63 +305,32 @@ export async function runMirror(options: MirrorOptions): Promise<void> {
 
   // ---- results ----
 
-  /** What wave-sessions holds of a session's results: the tests completed there, and how many results each has. */
+  /** What this mirror knows of a session's results: the tests it saw complete, and how many results of each it recorded. */
   interface Results {
     completed: Set<string>;
     recorded: Map<string, number>;
   }
 
-  /** Reads the session's test_completed and test_result events here, page by page. */
-  async function readResultsHere(token: string): Promise<Results> {
-    const results: Results = { completed: new Set(), recorded: new Map() };
-    for (let from = 0; ;) {
-      const answer = await toServer(
-        'GET',
-        `/api/sessions/${encodeURIComponent(token)}/history?type=test_completed&type=test_result&limit=1000&from=${from}`,
-        undefined,
-        {},
-      );
-      if (answer.status !== 200)
-        throw new Error(`wave-sessions answered ${errorText(answer)} to a read of the history`);
-      const page = JSON.parse(answer.text) as { records: { number: number; type: string; data: unknown }[] };
-      for (const record of page.records) {
-        if (record.type === 'test_completed' && typeof record.data === 'string') results.completed.add(record.data);
-        const test = testOf(record.data);
-        if (record.type === 'test_result' && test !== null) {
-          results.recorded.set(test, (results.recorded.get(test) ?? 0) + 1);
-        }
-      }
-      if (page.records.length < 1000) return results;
-      from = page.records[page.records.length - 1]!.number + 1;
-    }
-  }
-
   /**
-   * Records the runner's results for `token` that are not here yet: those of
-   * the tests completed here, or (`awaited` null, when the session has
-   * completed) all of them. The runner dispatches a test_completed just before
-   * it keeps the result, so a read that lacks the awaited test's result is
-   * made again, for a while.
+   * Records the runner's results for `token` that this mirror has not
+   * recorded: those of the tests whose test_completed it stored, or
+   * (`awaited` null, when the session has completed) all of them; one that an
+   * earlier run recorded is answered from its key and stored no second time.
+   * The runner dispatches a test_completed just before it keeps the result,
+   * so a read that lacks the awaited test's result is made again, for a while.
    */
   async function recordResults(token: string, results: Results, awaited: string | null): Promise<void> {
-    let list: Record<string, unknown>[] = [];
+    let list: Record<string, unknown>[] | null = null;
     for (let attempt = 0; ; attempt++) {
-      const answer = await send('GET', `${runnerApi}/results/${encodeURIComponent(token)}`, { signal }).catch(
-        (error: Error) => ({ status: 0, text: error.message }),
-      );
+      list = await readRunnerResults(token);
       if (signal.aborted) return;
-      if (answer.status !== 200) {
-        log(
-          `cannot read the results of ${token} on the runner (${errorText(answer)}); they are read again after the next test_completed`,
-        );
-        return;
-      }
-      const byApi = JSON.parse(answer.text) as Record<string, unknown>;
-      list = Object.values(byApi).flatMap((api) =>
-        Array.isArray(api) ? api.filter((r): r is Record<string, unknown> => testOf(r) !== null) : [],
-      );
-      if (awaited === null || list.some((r) => r.test === awaited) || attempt >= RESULT_READS) break;
+      if (list !== null && (awaited === null || list.some((r) => r.test === awaited))) break;
+      if (attempt >= RESULT_READS) break;
       await sleep(Math.min(20 * 2 ** attempt, 500), signal);
+    }
+    if (list === null) {
+      log(`cannot read the results of ${token} on the runner; they are read again after its next test_completed`);
+      return;
     }
     if (awaited !== null && !list.some((r) => r.test === awaited)) {
       log(`the runner has no result for ${awaited} of ${token} after its test_completed; it is read again later`);
@@ -374,7 +342,6 @@ export async function runMirror(options: MirrorOptions): Promise<void> {
       seen.set(test, occurrence + 1);
       if (occurrence < (results.recorded.get(test) ?? 0)) continue;
       if (awaited !== null && !results.completed.has(test)) continue; // after its own test_completed
-      if (!results.completed.has(test)) log(`the result of ${test} of ${token} is recorded without its test_completed`);
       const key = `wave-mirror-result:${createHash('sha256').update(test).digest('hex')}:${occurrence}`;
       const answer = await toServer(
         'POST',
@@ -382,12 +349,42 @@ export async function runMirror(options: MirrorOptions): Promise<void> {
         { type: 'test_result', data: result },
         { 'Idempotency-Key': key },
       );
-      if (answer.status === 200) {
-        results.recorded.set(test, occurrence + 1);
-      } else {
+      // a refusal (such as a result an import changed, under a key already used) cannot be fixed by sending it again
+      results.recorded.set(test, occurrence + 1);
+      if (answer.status !== 200) {
         log(`the result of ${test} of ${token} was refused: ${errorText(answer)}; result: ${JSON.stringify(result)}`);
       }
     }
+  }
+
+  /**
+   * The runner's results of `token`, in its order, or null when it does not
+   * answer them (the runner away, or failing while it writes its results
+   * file). While it writes that file, a read lists the results both from
+   * memory and from the file: a result listed twice counts once.
+   */
+  async function readRunnerResults(token: string): Promise<Record<string, unknown>[] | null> {
+    const answer = await send('GET', `${runnerApi}/results/${encodeURIComponent(token)}`, { signal }).catch(() => null);
+    if (answer?.status !== 200) return null;
+    let byApi: unknown;
+    try {
+      byApi = JSON.parse(answer.text);
+    } catch {
+      return null;
+    }
+    if (typeof byApi !== 'object' || byApi === null) return null;
+    const listed = new Set<string>();
+    const list: Record<string, unknown>[] = [];
+    for (const api of Object.values(byApi)) {
+      if (!Array.isArray(api)) continue;
+      for (const result of api as unknown[]) {
+        const text = JSON.stringify(result);
+        if (testOf(result) === null || listed.has(text)) continue;
+        listed.add(text);
+        list.push(result as Record<string, unknown>);
+      }
+    }
+    return list;
   }
 
   // ---- one session ----
@@ -419,11 +416,7 @@ export async function runMirror(options: MirrorOptions): Promise<void> {
       },
       done: (async () => {
         if (!(await createHere(token, config).catch(() => false))) return;
-        const results = await readResultsHere(token).catch((error: Error) => {
-          if (!signal.aborted) log(`session ${token} is not mirrored: ${error.message}`);
-          return null;
-        });
-        if (results === null) return;
+        const results: Results = { completed: new Set(), recorded: new Map() };
         log(`following session ${token}`);
         let cursor = -1;
         let seenGeneration = -1;
