@@ -25,6 +25,27 @@ import type { SessionStore } from './store/session-store.js';
 
 export const API_PREFIXES = ['/api', '/_wave/api'] as const;
 
+/** The path of a push: POST /api/sessions/<token>/events, or under /_wave/api. */
+const PUSH_PATH = /^\/(?:_wave\/)?api\/sessions\/[^/]+\/events\/?$/;
+
+/**
+ * A push read with the larger limit of a results_imported event: any other
+ * type keeps the limit of every other body. The parsed text's length in code
+ * units is at most its length in bytes, at least a third of it.
+ */
+function checkPushSize(ctx: Koa.Context, maxBodyBytes: number, maxResultsBytes: number): void {
+  const raw = (ctx.request as { rawBody?: string }).rawBody ?? '';
+  if (raw.length * 3 <= maxBodyBytes) return;
+  if ((ctx.request.body as { type?: unknown } | undefined)?.type === 'results_imported') return;
+  if (raw.length > maxBodyBytes || Buffer.byteLength(raw) > maxBodyBytes) {
+    throw new HttpError(
+      413,
+      `The request body is larger than the limit of ${maxBodyBytes} bytes (a results_imported event may have up to ${maxResultsBytes}).`,
+      'BODY_TOO_LARGE',
+    );
+  }
+}
+
 export interface AppDeps {
   logger: Logger;
   sessions: SessionStore;
@@ -36,6 +57,8 @@ export interface AppDeps {
   /** AUTO_CREATE_SESSIONS: a push on an unknown token in UUID form creates a pending session. */
   autoCreateSessions: boolean;
   maxBodyBytes: number;
+  /** A results_imported push may be this large, beyond maxBodyBytes. */
+  maxResultsBytes?: number;
   maxEventsPerAnswer: number;
   corsOrigins: readonly string[];
   metrics: Metrics;
@@ -84,22 +107,29 @@ export function createApp(deps: AppDeps): Koa {
   app.use(corsMiddleware(deps.corsOrigins));
   app.use(errorMiddleware({ logger: deps.logger }));
   app.use(deps.access.identify);
-  const parseBody = bodyParser({
-    enableTypes: ['json'],
-    jsonLimit: `${deps.maxBodyBytes}b`,
-    strict: true,
-    // clients of the old server do not always say that they send JSON
-    detectJSON: () => true,
-  });
+  const parser = (limit: number) =>
+    bodyParser({
+      enableTypes: ['json'],
+      jsonLimit: `${limit}b`,
+      strict: true,
+      // clients of the old server do not always say that they send JSON
+      detectJSON: () => true,
+    });
+  const parseBody = parser(deps.maxBodyBytes);
+  // a push may be a results_imported event, whose own limit is larger; any other type keeps maxBodyBytes
+  const maxPushBytes = Math.max(deps.maxBodyBytes, deps.maxResultsBytes ?? 0);
+  const parsePush = parser(maxPushBytes);
   app.use(async (ctx, next) => {
     // only writes carry a body; a GET's claimed Content-Encoding is not read at all
     const isImport = ctx.path.endsWith('/sessions/import');
     if ((ctx.method === 'POST' || ctx.method === 'PUT') && !isImport) {
+      const isPush = ctx.method === 'POST' && PUSH_PATH.test(ctx.path);
       try {
-        await parseBody(ctx, () => Promise.resolve());
+        await (isPush ? parsePush : parseBody)(ctx, () => Promise.resolve());
       } catch (error) {
-        throw toBodyError(error, deps.maxBodyBytes);
+        throw toBodyError(error, isPush ? maxPushBytes : deps.maxBodyBytes);
       }
+      if (isPush && maxPushBytes > deps.maxBodyBytes) checkPushSize(ctx, deps.maxBodyBytes, maxPushBytes);
       if (nestingDepth(ctx.request.body) > MAX_BODY_DEPTH) {
         throw new HttpError(400, `The request body nests deeper than ${MAX_BODY_DEPTH} levels.`, 'BODY_TOO_DEEP');
       }

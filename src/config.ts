@@ -10,7 +10,9 @@ export interface Config {
   dbFile: string;
   longPollTimeoutMs: number;
   maxBodyBytes: number;
-  /** An import's whole body, and one line of it (0: four times maxBodyBytes). */
+  /** A results_imported event's body: an observation framework's results for one API. */
+  maxResultsBytes: number;
+  /** An import's whole body, and one line of it (0: four times the larger of maxBodyBytes and maxResultsBytes). */
   maxImportBytes: number;
   maxImportLineBytes: number;
   corsOrigins: string[];
@@ -111,6 +113,14 @@ export const SETTINGS: Setting[] = [
     parse: integer(1, 1024 * 1024 * 1024),
   },
   {
+    key: 'maxResultsBytes',
+    env: 'MAX_RESULTS_BYTES',
+    flag: '--max-results-bytes',
+    description: "largest body of a results_imported event (an API's results), which may exceed MAX_BODY_BYTES",
+    fallback: String(16 * 1024 * 1024),
+    parse: integer(1, 1024 * 1024 * 1024),
+  },
+  {
     key: 'maxImportBytes',
     env: 'MAX_IMPORT_BYTES',
     flag: '--max-import-bytes',
@@ -122,7 +132,8 @@ export const SETTINGS: Setting[] = [
     key: 'maxImportLineBytes',
     env: 'MAX_IMPORT_LINE_BYTES',
     flag: '--max-import-line-bytes',
-    description: 'longest line of an import (one event: a pushed body and its metadata); 0: 4 x MAX_BODY_BYTES',
+    description:
+      'longest line of an import (one event: a pushed body and its metadata); 0: 4 x the larger of MAX_BODY_BYTES and MAX_RESULTS_BYTES',
     fallback: '0',
     parse: integer(0, 1024 * 1024 * 1024),
   },

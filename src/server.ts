@@ -153,9 +153,10 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
     eventValidation: config.eventValidation,
     autoCreateSessions: config.autoCreateSessions,
     maxBodyBytes: config.maxBodyBytes,
+    maxResultsBytes: config.maxResultsBytes,
     importCaps: {
       maxBytes: config.maxImportBytes,
-      maxLineBytes: config.maxImportLineBytes || 4 * config.maxBodyBytes,
+      maxLineBytes: config.maxImportLineBytes || 4 * Math.max(config.maxBodyBytes, config.maxResultsBytes),
       idleTimeoutMs: config.requestTimeoutMs,
       untimed: (req) => requestDeadline.exempt(req),
     },

@@ -431,9 +431,10 @@ describe('export', () => {
         `'${MINUS}`,
         `'${CR}`,
       ]);
+      // a string's data is its text, without JSON's quotes, and inert like any other text
       expect([1, 2, 3, 4, 5].map((r) => cell(r, 'data'))).toEqual([
-        JSON.stringify(HYPERLINK),
-        JSON.stringify(CMD),
+        `'${HYPERLINK}`,
+        `'${CMD}`,
         JSON.stringify({ note: AT }),
         "'-5",
         JSON.stringify([CR, TAB]),

@@ -83,6 +83,10 @@ describe('GET /api/events', () => {
 
 describe('the plan of a cross-session query', () => {
   it('reads from indexes, not by scanning the log', async () => {
+    // a harness result's failed subtest is found through the same outcome index
+    const result = { test: '/a/t.html', status: 'OK', message: null, subtests: [{ name: 's', status: 'FAIL' }] };
+    await pushEvent(server.baseUrl, a, 'test_result', result);
+    expect(ids((await find('?result=FAIL')).records)).toEqual(['a2', 'a4']);
     const store = openSqlite(server.dbFile);
     try {
       const audit = createAuditStore(store.db);
@@ -97,6 +101,10 @@ describe('the plan of a cross-session query', () => {
         expect(plan.join('\n')).toMatch(/SEARCH/);
       }
       expect(plans[0]!.join('\n')).toMatch(/SEARCH r USING PRIMARY KEY \(result=\?\)/);
+      // the session list's counts read a session's events with verdicts alone, through their partial index
+      expect(store.explain(audit.verdictEvents(a)).join('\n')).toMatch(
+        /SEARCH events USING INDEX events_verdicts \(token=\?\)/,
+      );
     } finally {
       await store.close();
     }

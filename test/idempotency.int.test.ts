@@ -190,6 +190,8 @@ describe('Idempotency-Key', () => {
       -- and without what later migrations added
       alter table events drop column invalid_reason;
       delete from kysely_migration where name = '2026-12-01T12-00_invalid_event_reason';
+      drop index events_verdicts;
+      delete from kysely_migration where name = '2026-12-01T13-00_index_harness_verdicts';
     `);
     db.close();
     // When the server starts on it (and migrates)

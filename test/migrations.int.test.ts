@@ -19,6 +19,7 @@ const CREATE_SCHEMA = '2026-11-23T13-00_create_schema';
 const STAGED_IMPORTS = '2026-12-01T10-00_staged_imports';
 const SCOPE_KEYS = '2026-12-01T11-00_scope_idempotency_keys';
 const INVALID_REASON = '2026-12-01T12-00_invalid_event_reason';
+const VERDICTS = '2026-12-01T13-00_index_harness_verdicts';
 
 /** Migrates `dbFile` with the named migrations only, as a server of that release did. */
 async function migrateOnly(dbFile: string, names: string[]): Promise<void> {
@@ -107,7 +108,7 @@ describe('a migration that fails between its steps', () => {
     run(dbFile, 'drop view key_texts');
     const server = await startTestServer({ dbFile });
     await server.close();
-    expect(schemaOf(dbFile).migrations).toEqual([CREATE_SCHEMA, STAGED_IMPORTS, SCOPE_KEYS, INVALID_REASON]);
+    expect(schemaOf(dbFile).migrations).toEqual([CREATE_SCHEMA, STAGED_IMPORTS, SCOPE_KEYS, INVALID_REASON, VERDICTS]);
     expect(all(dbFile, 'select scope, key from idempotency_keys')).toEqual([{ scope: '', key: 'k' }]);
   });
 
@@ -129,7 +130,7 @@ describe('a migration that fails between its steps', () => {
     run(dbFile, 'drop trigger keep_labels');
     const server = await startTestServer({ dbFile });
     await server.close();
-    expect(schemaOf(dbFile).migrations).toEqual([CREATE_SCHEMA, STAGED_IMPORTS, SCOPE_KEYS, INVALID_REASON]);
+    expect(schemaOf(dbFile).migrations).toEqual([CREATE_SCHEMA, STAGED_IMPORTS, SCOPE_KEYS, INVALID_REASON, VERDICTS]);
     expect(all(dbFile, 'select token from observation_results')).toEqual([]);
     expect(all(dbFile, 'select token from session_labels')).toEqual([]);
   });
@@ -146,7 +147,7 @@ describe('a migration that fails between its steps', () => {
     );
     const server = await startTestServer({ dbFile });
     await server.close();
-    expect(schemaOf(dbFile).migrations).toEqual([CREATE_SCHEMA, STAGED_IMPORTS, SCOPE_KEYS, INVALID_REASON]);
+    expect(schemaOf(dbFile).migrations).toEqual([CREATE_SCHEMA, STAGED_IMPORTS, SCOPE_KEYS, INVALID_REASON, VERDICTS]);
     expect(all(dbFile, "select name from sqlite_schema where name like 'idempotency_keys%'")).toEqual([
       { name: 'idempotency_keys' },
     ]);
@@ -154,28 +155,40 @@ describe('a migration that fails between its steps', () => {
   });
 
   it('a migration that committed but was not recorded changes nothing when it runs again', async () => {
-    // Given a database on the newest schema whose record of the last three migrations is lost
+    // Given a database on the newest schema, with a harness result indexed,
+    // whose record of the last four migrations is lost
     const dbFile = tempDbFile();
     const server = await startTestServer({ dbFile });
     const token = (await request<{ token: string }>(server.baseUrl, 'POST', '/api/sessions', {})).body.token;
     const push = (baseUrl: string) =>
       request(baseUrl, 'POST', `/api/sessions/${token}/events`, { type: 'a', data: 1 }, { 'Idempotency-Key': 'r-1' });
     const first = await push(server.baseUrl);
+    const result = { test: '/a/b.html', status: 'OK', message: null, subtests: [{ name: 's', status: 'FAIL' }] };
+    await request(server.baseUrl, 'POST', `/api/sessions/${token}/events`, { type: 'test_result', data: result });
     await server.close();
+    const outcomes = all(dbFile, 'select * from observation_results');
+    expect(outcomes).toHaveLength(1);
     run(
       dbFile,
-      `delete from kysely_migration where name in ('${STAGED_IMPORTS}', '${SCOPE_KEYS}', '${INVALID_REASON}')`,
+      `delete from kysely_migration where name in ('${STAGED_IMPORTS}', '${SCOPE_KEYS}', '${INVALID_REASON}', '${VERDICTS}')`,
     );
     const keys = all(dbFile, 'select * from idempotency_keys order by scope');
     const events = all(dbFile, 'select * from events');
     // When the server starts on it, Then they run again, and the scoped keys stay as they were
     const again = await startTestServer({ dbFile });
     try {
-      expect(schemaOf(dbFile).migrations).toEqual([CREATE_SCHEMA, STAGED_IMPORTS, SCOPE_KEYS, INVALID_REASON]);
+      expect(schemaOf(dbFile).migrations).toEqual([
+        CREATE_SCHEMA,
+        STAGED_IMPORTS,
+        SCOPE_KEYS,
+        INVALID_REASON,
+        VERDICTS,
+      ]);
       expect(all(dbFile, 'select * from idempotency_keys order by scope')).toEqual(keys);
       expect(all(dbFile, 'select * from events')).toEqual(events);
+      expect(all(dbFile, 'select * from observation_results')).toEqual(outcomes);
       expect((await push(again.baseUrl)).body).toEqual(first.body);
-      expect((await poll(again.baseUrl, token, '?last_event=0')).body).toHaveLength(1);
+      expect((await poll(again.baseUrl, token, '?last_event=0')).body).toHaveLength(2);
     } finally {
       await again.close();
     }
@@ -192,6 +205,13 @@ describe('a database made by the first release', () => {
     const records = [
       { type: 'a', data: '1' },
       { type: 'observation_completed', data: JSON.stringify([{ name: 'n', status: 'FAIL', message: null }]) },
+      // a harness result, free-form then: its subtests' outcomes are indexed by the migration
+      {
+        type: 'test_result',
+        data: JSON.stringify({ test: '/x/y.html', status: 'OK', subtests: [{ name: 's', status: 'NOTRUN' }] }),
+      },
+      // and one whose data yields no outcome
+      { type: 'test_result', data: JSON.stringify({ nope: true }) },
     ].map((e, i) => ({
       token,
       number: i + 1,
@@ -209,7 +229,7 @@ describe('a database made by the first release', () => {
     try {
       db.prepare(
         `insert into sessions (token, status, config, labels, browser_name, browser_version, date_created, last_event, head_hash)
-         values (?, 'pending', ?, '["old"]', 'Other', '0', 1700000000000, 2, ?)`,
+         values (?, 'pending', ?, '["old"]', 'Other', '0', 1700000000000, 4, ?)`,
       ).run(token, JSON.stringify({ tests: { include: ['/'], exclude: [] } }), head);
       const insertEvent = db.prepare(
         `insert into events (token, number, type, data, received_at, source_address, source_user_agent, source_key, hash)
@@ -236,13 +256,18 @@ describe('a database made by the first release', () => {
     try {
       // Then the new migrations ran, in order
       expect(all(dbFile, 'select name from kysely_migration order by timestamp, name')).toEqual(
-        [CREATE_SCHEMA, STAGED_IMPORTS, SCOPE_KEYS, INVALID_REASON].map((name) => ({ name })),
+        [CREATE_SCHEMA, STAGED_IMPORTS, SCOPE_KEYS, INVALID_REASON, VERDICTS].map((name) => ({ name })),
       );
       // and the session, its chain, labels and outcomes are there
       expect((await request(server.baseUrl, 'GET', `/api/sessions/${token}/verify`)).body).toMatchObject({
         ok: true,
-        events: 2,
+        events: 4,
       });
+      const notRun = await request(server.baseUrl, 'GET', '/api/events?result=NOTRUN&limit=10');
+      expect(notRun.body).toMatchObject({ records: [expect.objectContaining({ token, number: 3 })] });
+      expect(all(dbFile, `select result, number from observation_results where number > 2`)).toEqual([
+        { result: 'NOT_RUN', number: 3 },
+      ]);
       const byLabel = await request<{ items: string[] }>(server.baseUrl, 'GET', '/api/sessions?label=old&count=10');
       expect(byLabel.text).toContain(token);
       const failed = await request(server.baseUrl, 'GET', '/api/events?result=FAIL&limit=10');
@@ -256,7 +281,7 @@ describe('a database made by the first release', () => {
         { 'Idempotency-Key': 'old-1' },
       );
       expect([retry.status, retry.text]).toEqual([200, answer]);
-      expect((await poll(server.baseUrl, token, '?last_event=0')).body).toHaveLength(2);
+      expect((await poll(server.baseUrl, token, '?last_event=0')).body).toHaveLength(4);
     } finally {
       await server.close();
     }

@@ -94,10 +94,11 @@ describe('slow clients', () => {
   it('cuts off a client whose body still trickles in after an early answer', async () => {
     server = await startTestServer({ requestTimeoutMs: 400 });
     const token = await createSession(server.baseUrl);
-    // a body declared larger than MAX_BODY_BYTES is answered 413 before it is read; its bytes then keep coming
+    // a push declared larger than MAX_RESULTS_BYTES (the limit of the largest push, a results_imported)
+    // is answered 413 before it is read; its bytes then keep coming
     const received = await trickle(
       server.baseUrl,
-      `POST /api/sessions/${token}/events HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${2 * 1024 * 1024}\r\n\r\n{`,
+      `POST /api/sessions/${token}/events HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${17 * 1024 * 1024}\r\n\r\n{`,
     );
     expect(received).toMatch(/^HTTP\/1\.1 413/);
   });

@@ -59,6 +59,12 @@ describe('GET /api/sessions for the overview', () => {
       'GET',
       `/api/sessions/${tokens[3]}/history?from=3`,
     );
+    const config = await request<{ user_agent: string; browser: unknown }>(
+      server.baseUrl,
+      'GET',
+      `/api/sessions/${tokens[3]}`,
+    );
+    const none = { PASS: 0, FAIL: 0, TIMEOUT: 0, NOT_RUN: 0 };
     expect(running).toEqual({
       token: tokens[3],
       status: 'running',
@@ -68,6 +74,10 @@ describe('GET /api/sessions for the overview', () => {
       date_finished: null,
       events: 3,
       last_event_at: history.body.records[0]!.received_at,
+      // the device, as the session's configuration names it, and its verdicts (none here)
+      user_agent: config.body.user_agent,
+      browser: config.body.browser,
+      results: { harness: none, observations: none },
     });
     expect(summary[0]).toMatchObject({ status: 'pending', events: 0, last_event_at: null, labels: ['even', 'n0'] });
   });

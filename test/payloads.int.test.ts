@@ -400,7 +400,8 @@ describe('chains from before events could be recorded invalid', () => {
     const db = new BetterSqlite3(old.dbFile);
     db.exec(`
       alter table events drop column invalid_reason;
-      delete from kysely_migration where name = '2026-12-01T12-00_invalid_event_reason';
+      delete from kysely_migration where name in
+        ('2026-12-01T12-00_invalid_event_reason', '2026-12-01T13-00_index_harness_verdicts');
     `);
     db.close();
     // When the server starts on it (and migrates)

@@ -45,4 +45,18 @@ describe('buildReport', () => {
     expect(buildReport(log, { at: 6 }).status).toBe('paused');
     expect(buildReport(log, { at: 7 }).status).toBe('running');
   });
+
+  it('as of an event, is the whole report of the log up to it: tests, results, counts and timeline', () => {
+    const report = buildReport(log, { at: 9 });
+    expect(report.events).toBe(9);
+    expect(report.tests.map((t) => [t.test_path, t.durations, t.results.map((r) => r.status)])).toEqual([
+      ['/a', { until_observing: 200, observing: 400, total: 700 }, ['PASS']],
+      ['/b', { until_observing: 100, observing: null, total: null }, []],
+    ]);
+    expect(report.results).toEqual({ PASS: 1, FAIL: 0, TIMEOUT: 0, NOT_RUN: 0 });
+    expect(report.status_timeline.map((s) => s.status)).toEqual(['running', 'paused', 'running']);
+    // running until event 9, the newest of the log as of it
+    expect(report.time_running_ms).toBe(1000 + 200);
+    expect(report.at).toBe(9);
+  });
 });

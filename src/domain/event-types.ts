@@ -15,6 +15,12 @@ import { PUSHABLE_STATUSES } from './session-status.js';
 const nonEmptyString = z.string().min(1, 'must be a non-empty string');
 
 export const OBSERVATION_RESULTS = ['PASS', 'FAIL', 'TIMEOUT', 'NOT_RUN'] as const;
+export type Outcome = (typeof OBSERVATION_RESULTS)[number];
+
+/** A testharness.js test's own status, as the runner stores it after its prepare_result. */
+export const HARNESS_TEST_STATUSES = ['OK', 'ERROR', 'TIMEOUT', 'NOTRUN'] as const;
+/** A testharness.js subtest's status, as the runner stores it. */
+export const HARNESS_SUBTEST_STATUSES = ['PASS', 'FAIL', 'TIMEOUT', 'NOTRUN'] as const;
 
 export const EVENT_VALIDATION_MODES = ['record', 'strict'] as const;
 export type EventValidation = (typeof EVENT_VALIDATION_MODES)[number];
@@ -69,6 +75,26 @@ const KNOWN_TYPES = {
   ),
   // a media element event forwarded by a test page: {type: "play"}, with data when the event has some
   playback: z.looseObject({ type: nonEmptyString, data: z.unknown().optional() }),
+  // a result the runner accepted: the runner's own timeout results have subtests with no name or message
+  test_result: z.looseObject({
+    test: nonEmptyString,
+    status: z.enum(HARNESS_TEST_STATUSES),
+    message: z.string().nullable().optional(),
+    subtests: z
+      .array(
+        z.looseObject({
+          name: z.string().optional(),
+          status: z.enum(HARNESS_SUBTEST_STATUSES),
+          message: z.string().nullable().optional(),
+        }),
+      )
+      .optional(),
+  }),
+  // an observation framework's results for one API, as it posted them to the runner
+  results_imported: z.looseObject({
+    api: nonEmptyString.regex(/^[^/]+$/, 'must be one path segment'),
+    results: z.unknown().refine((value) => value !== undefined, 'is required'),
+  }),
 } satisfies Record<string, z.ZodType>;
 
 const TYPE_NAME = /^[a-z][a-z0-9_]{0,63}$/;
@@ -89,7 +115,7 @@ const isKnownType = (type: string): type is keyof typeof KNOWN_TYPES => Object.h
  * them stored earlier carries no validity marking whatever its data, and an
  * export of it imports as it is (its hash covers it as stored).
  */
-export const KNOWN_SINCE_RECORD_MODE: ReadonlySet<string> = new Set(['playback']);
+export const KNOWN_SINCE_RECORD_MODE: ReadonlySet<string> = new Set(['playback', 'test_result', 'results_imported']);
 
 /** Whether an event of `type` can be stored with data that matches none of its shapes. */
 export const mayBeRecordedInvalid = (type: string): boolean => isKnownType(type) && !ALWAYS_STRICT.has(type);

@@ -1,14 +1,17 @@
 // A session's report, computed from its log alone: per test, when it was
-// ready, observed and completed, how long each step took and what the
-// observation found; the status timeline with the time spent running and
-// paused; the events recorded with data that matches none of their type's
-// shapes; and the status as of any event.
+// ready, observed and completed, how long each step took, its harness result
+// and what the observation found; per API, the harness results counted as the
+// runner counts them and the observations; the status timeline with the time
+// spent running and paused; the events recorded with data that matches none
+// of their type's shapes. As of any event, the whole report is the one the
+// log up to that event gives.
 //
 // A test is keyed by its path without a leading "/": the DPCTF harness sends
 // its page's location without it, the runner names the test with it.
 
-import { testNameOf, testPathOf } from './event-types.js';
+import { type Outcome, testNameOf, testPathOf } from './event-types.js';
 import type { SessionStatus } from './session-status.js';
+import { apiOf, harnessOutcomes, harnessResult, type HarnessResult, importedResults } from './verdicts.js';
 
 export interface LoggedEvent {
   number: number;
@@ -27,10 +30,21 @@ interface InvalidEvent {
   reason: string;
 }
 
-type Result = 'PASS' | 'FAIL' | 'TIMEOUT' | 'NOT_RUN';
+type Result = Outcome;
+type Counts = Record<Result, number>;
+
+/** A test's harness result: from the event with `number`, a test_result or an API's results_imported. */
+interface HarnessReport {
+  number: number;
+  status: string;
+  message: string | null;
+  subtests: { name: string | null; status: string; message: string | null }[];
+}
 
 interface TestReport {
   test_path: string;
+  /** The first segment of the test's path, as the runner groups tests. */
+  api: string;
   test_name: string | null;
   ready_at: number | null;
   observation_ready_at: number | null;
@@ -38,14 +52,32 @@ interface TestReport {
   completed_at: number | null;
   /** ms from ready to the observation framework being ready, to its results, and to completion */
   durations: { until_observing: number | null; observing: number | null; total: number | null };
+  harness: HarnessReport | null;
   results: { name: string; status: Result; message: string | null }[];
 }
 
+const noCounts = (): Counts => ({ PASS: 0, FAIL: 0, TIMEOUT: 0, NOT_RUN: 0 });
+
+const harnessReport = (number: number, result: HarnessResult): HarnessReport => ({
+  number,
+  status: result.status,
+  message: result.message,
+  subtests: result.subtests ?? [],
+});
+
 const since = (from: number | null, to: number | null) => (from === null || to === null ? null : to - from);
 
-export function buildReport(events: readonly LoggedEvent[], { at }: { at?: number } = {}) {
+/**
+ * The report of a log; with `at`, of the log up to event `at` alone: its
+ * tests, results, counts and timeline as they stood then.
+ */
+export function buildReport(allEvents: readonly LoggedEvent[], { at }: { at?: number } = {}) {
+  const events = at === undefined ? allEvents : allEvents.filter((e) => e.number <= at);
   const tests = new Map<string, TestReport>();
-  const counts: Record<Result, number> = { PASS: 0, FAIL: 0, TIMEOUT: 0, NOT_RUN: 0 };
+  const counts = noCounts();
+  // per API: its harness results in the order the runner keeps them, and its observations
+  const harness = new Map<string, { number: number; result: HarnessResult }[]>();
+  const observations = new Map<string, Counts>();
   const timeline: { number: number; status: SessionStatus; at: number }[] = [];
   const invalid: InvalidEvent[] = [];
   let observing: TestReport | undefined;
@@ -55,12 +87,14 @@ export function buildReport(events: readonly LoggedEvent[], { at }: { at?: numbe
     if (!t) {
       t = {
         test_path: path,
+        api: apiOf(path),
         test_name: null,
         ready_at: null,
         observation_ready_at: null,
         observed_at: null,
         completed_at: null,
         durations: { until_observing: null, observing: null, total: null },
+        harness: null,
         results: [],
       };
       tests.set(key, t);
@@ -92,15 +126,41 @@ export function buildReport(events: readonly LoggedEvent[], { at }: { at?: numbe
         observing.observation_ready_at = e.received_at;
         break;
       }
-      case 'observation_completed':
-        // results name no test: they belong to the test being observed
+      case 'observation_completed': {
+        // results name no test: they belong to the test being observed, and count under its API
+        const results = data as TestReport['results'];
         if (observing) {
           observing.observed_at = e.received_at;
-          observing.results.push(...(data as TestReport['results']));
+          observing.results.push(...results);
+          let api = observations.get(observing.api);
+          if (!api) observations.set(observing.api, (api = noCounts()));
+          for (const r of results) api[r.status] += 1;
         }
-        for (const r of data as TestReport['results']) counts[r.status] += 1;
+        for (const r of results) counts[r.status] += 1;
         observing = undefined;
         break;
+      }
+      case 'test_result': {
+        const result = harnessResult(data);
+        if (result === null) break;
+        const api = apiOf(result.test);
+        harness.set(api, [...(harness.get(api) ?? []), { number: e.number, result }]);
+        test(result.test).harness = harnessReport(e.number, result);
+        break;
+      }
+      case 'results_imported': {
+        // the API's results are the imported ones from now on, as in the runner
+        const results = importedResults(data);
+        if (results === null) break;
+        const api = (data as { api: string }).api;
+        for (const t of tests.values()) if (t.api === api) t.harness = null;
+        harness.set(
+          api,
+          results.map((result) => ({ number: e.number, result })),
+        );
+        for (const result of results) test(result.test).harness = harnessReport(e.number, result);
+        break;
+      }
       case 'test_completed':
         test(data as string).completed_at = e.received_at;
         break;
@@ -121,13 +181,29 @@ export function buildReport(events: readonly LoggedEvent[], { at }: { at?: numbe
     const until = timeline[i + 1]?.at ?? end ?? step.at;
     spent[step.status] = (spent[step.status] ?? 0) + (until - step.at);
   });
-  let statusAt: SessionStatus = 'pending';
-  for (const step of timeline) if (at === undefined || step.number <= at) statusAt = step.status;
+  const statusAt: SessionStatus = timeline.at(-1)?.status ?? 'pending';
+
+  const apis: Record<string, { harness: Counts; observations: Counts }> = {};
+  const harnessTotals = noCounts();
+  const apiNames = new Set([...[...tests.values()].map((t) => t.api), ...harness.keys(), ...observations.keys()]);
+  for (const name of apiNames) {
+    const harnessCounts = noCounts();
+    for (const { result } of harness.get(name) ?? []) {
+      for (const outcome of harnessOutcomes(result)) {
+        harnessCounts[outcome] += 1;
+        harnessTotals[outcome] += 1;
+      }
+    }
+    apis[name] = { harness: harnessCounts, observations: observations.get(name) ?? noCounts() };
+  }
 
   return {
     events: events.length,
     tests: [...tests.values()],
+    /** The observations' outcomes, over the whole session. */
     results: counts,
+    harness_results: harnessTotals,
+    apis,
     status_timeline: timeline,
     invalid_events: invalid,
     time_running_ms: spent.running ?? 0,

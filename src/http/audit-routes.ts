@@ -8,7 +8,9 @@ import type Router from '@koa/router';
 import type { Context } from 'koa';
 import { validityOf } from '../domain/audit.js';
 import { ConflictError } from '../domain/errors.js';
+import { OBSERVATION_RESULTS } from '../domain/event-types.js';
 import { buildReport, type LoggedEvent } from '../domain/report.js';
+import { verdictRows } from '../domain/verdicts.js';
 import type { EventRow, SessionRow } from '../store/database.js';
 import type { AuditStore } from '../store/audit-store.js';
 import type { Access } from './auth.js';
@@ -95,6 +97,19 @@ const CSV_COLUMNS = [
   'invalid_reason',
 ];
 
+/** The columns of `rows=results`: one row per verdict (an observation, a harness test, a subtest). */
+const RESULT_CSV_COLUMNS = ['token', 'number', 'received_at', 'kind', 'test_path', 'name', 'status', 'message'];
+
+/** An event's data in a CSV cell: a string as its text, without JSON's quotes; anything else as JSON. */
+function csvData(data: string): string {
+  if (!data.startsWith('"')) return data;
+  try {
+    return JSON.parse(data) as string;
+  } catch {
+    return data;
+  }
+}
+
 // a cell a spreadsheet would read as a formula (or, after a tab or CR it
 // skips, as one)
 const FORMULA_START = /^[=+\-@\t\r]/;
@@ -154,9 +169,15 @@ export function mountAuditRoutes(
   router.get('/events', access.allow('reader'), async (ctx) => {
     const raw = ctx.query.type;
     const one = (name: string) => readOneParam(ctx, name);
-    const result = one('result');
-    if (result !== undefined && !['PASS', 'FAIL', 'TIMEOUT', 'NOT_RUN'].includes(result)) {
-      throw new HttpError(400, 'The query parameter "result" must be PASS, FAIL, TIMEOUT or NOT_RUN.', 'INVALID_QUERY');
+    const resultText = one('result');
+    // NOTRUN, the harness's spelling, is NOT_RUN; OK and ERROR are counted as PASS and FAIL but not asked by
+    const result = resultText === 'NOTRUN' ? 'NOT_RUN' : resultText;
+    if (result !== undefined && !(OBSERVATION_RESULTS as readonly string[]).includes(result)) {
+      throw new HttpError(
+        400,
+        'The query parameter "result" must be PASS, FAIL, TIMEOUT or NOT_RUN (or NOTRUN).',
+        'INVALID_QUERY',
+      );
     }
     const status = readStatusParam(ctx);
     const afterText = one('after');
@@ -220,8 +241,9 @@ export function mountAuditRoutes(
     const session = await audit.readAnySession(token);
     const at = readIntegerParam(ctx, 'at', { min: 0 });
     const events: LoggedEvent[] = [];
-    // the log as of the session read above, like an export
-    for await (const page of audit.eventPages(token, 0, session.last_event)) {
+    // the log as of the session read above, like an export; as of event `at` when asked
+    const upTo = at === undefined ? session.last_event : Math.min(at, session.last_event);
+    for await (const page of audit.eventPages(token, 0, upTo)) {
       for (const row of page) {
         events.push({
           number: row.number,
@@ -260,11 +282,20 @@ export function mountAuditRoutes(
     if (ctx.query.format !== undefined && !csv && ctx.query.format !== 'ndjson') {
       throw new HttpError(400, 'The query parameter "format" must be ndjson or csv.', 'INVALID_QUERY');
     }
+    const rows = readOneParam(ctx, 'rows') ?? 'events';
+    if (rows !== 'events' && rows !== 'results') {
+      throw new HttpError(400, 'The query parameter "rows" must be events or results.', 'INVALID_QUERY');
+    }
+    if (rows === 'results' && !csv) {
+      throw new HttpError(400, 'rows=results is a CSV export: add format=csv.', 'INVALID_QUERY');
+    }
+    const verdicts = rows === 'results' ? verdictRows() : null;
     // one page of the log in memory at a time, however long the history
     async function* lines(): AsyncGenerator<string> {
       let count = 0;
       let head = session.head_hash;
-      if (csv) yield `${CSV_COLUMNS.join(',')}\r\n`;
+      if (verdicts) yield `${RESULT_CSV_COLUMNS.join(',')}\r\n`;
+      else if (csv) yield `${CSV_COLUMNS.join(',')}\r\n`;
       else yield `${JSON.stringify(exportHeader(session))}\n`;
       // the events as of the header: later ones would contradict its status
       for await (const page of audit.eventPages(token, 0, session.last_event)) {
@@ -272,9 +303,24 @@ export function mountAuditRoutes(
         for (const row of page) {
           count += 1;
           head = row.hash;
-          if (csv) {
+          if (verdicts) {
+            const event = { ...row, data: storedData(row) };
+            for (const v of verdicts(event)) {
+              const cells = [
+                token,
+                v.number,
+                isoOrNull(v.received_at),
+                v.kind,
+                v.test_path,
+                v.name,
+                v.status,
+                v.message,
+              ];
+              out.push(`${cells.map(csvField).join(',')}\r\n`);
+            }
+          } else if (csv) {
             const cells = [row.number, row.type, isoOrNull(row.received_at), row.source_address, row.source_user_agent];
-            const rest = [row.source_key, row.data, row.hash, row.invalid_reason];
+            const rest = [row.source_key, csvData(row.data), row.hash, row.invalid_reason];
             out.push(`${[...cells, ...rest].map(csvField).join(',')}\r\n`);
           } else {
             out.push(`${JSON.stringify({ kind: 'event', ...historyRecord(row) })}\n`);
@@ -285,7 +331,10 @@ export function mountAuditRoutes(
       if (!csv) yield `${JSON.stringify({ kind: 'end', events: count, head_hash: head })}\n`;
     }
     ctx.set('Cache-Control', 'no-store');
-    ctx.set('Content-Disposition', `attachment; filename="${exportFileName(token, csv ? 'csv' : 'ndjson')}"`);
+    ctx.set(
+      'Content-Disposition',
+      `attachment; filename="${exportFileName(token, verdicts ? 'results.csv' : csv ? 'csv' : 'ndjson')}"`,
+    );
     ctx.type = csv ? 'text/csv; charset=utf-8' : 'application/x-ndjson; charset=utf-8';
     ctx.body = Readable.from(lines());
   });

@@ -7,10 +7,12 @@ import type Router from '@koa/router';
 import type { RouterContext } from '@koa/router';
 import type { Context } from 'koa';
 import { ValidationError } from '../domain/errors.js';
+import { buildReport, type LoggedEvent } from '../domain/report.js';
 import { parseConfigUpdate, parseLabels, validateNewSession } from '../domain/session-config.js';
 import { isUuidToken, UUID_FORM } from '../domain/token.js';
 import type { ControlAction } from '../domain/session-status.js';
 import type { EventLog } from '../event-log.js';
+import type { AuditStore } from '../store/audit-store.js';
 import { type Session, type SessionFilter, type SessionStore, toSession } from '../store/session-store.js';
 import { sourceOf } from './events-routes.js';
 import type { Access } from './auth.js';
@@ -59,7 +61,7 @@ function statusBody(session: Session) {
 }
 
 /** A row of the dashboard's overview. */
-function summaryBody(session: Session & { lastEventAt: number | null }) {
+function summaryBody(session: Session & { lastEventAt: number | null }, results: VerdictCounts) {
   return {
     token: session.token,
     status: session.status,
@@ -69,7 +71,32 @@ function summaryBody(session: Session & { lastEventAt: number | null }) {
     date_finished: isoOrNull(session.dateFinished),
     events: session.lastEvent,
     last_event_at: isoOrNull(session.lastEventAt),
+    user_agent: session.userAgent,
+    browser: session.browser,
+    results,
   };
+}
+
+type Counts = ReturnType<typeof buildReport>['results'];
+interface VerdictCounts {
+  harness: Counts;
+  observations: Counts;
+}
+
+/** A session's verdicts as its report counts them: the harness results and the observations. */
+async function verdictCounts(audit: AuditStore, token: string): Promise<VerdictCounts> {
+  const events: LoggedEvent[] = [];
+  for (const row of await audit.verdictEvents(token).execute()) {
+    let data: unknown;
+    try {
+      data = JSON.parse(row.data);
+    } catch {
+      continue; // altered outside the server: the session's verify names it, its report refuses it
+    }
+    events.push({ ...row, data });
+  }
+  const report = buildReport(events);
+  return { harness: report.harness_results, observations: report.results };
 }
 
 /** The list's filters: `status`, `label` (exact), `token` (its start) and `order=newest`. */
@@ -115,8 +142,9 @@ export function mountSessionRoutes(
     sessions,
     eventLog,
     access,
+    audit,
     now = Date.now,
-  }: { sessions: SessionStore; eventLog: EventLog; access: Access; now?: () => number },
+  }: { sessions: SessionStore; eventLog: EventLog; access: Access; audit: AuditStore; now?: () => number },
 ) {
   const token = (ctx: RouterContext) => ctx.params.token as string;
 
@@ -161,7 +189,9 @@ export function mountSessionRoutes(
     const embedded: Record<string, unknown[]> = {};
     if (expand.has('configuration')) embedded.configuration = page.map(configBody);
     if (expand.has('status')) embedded.status = page.map(statusBody);
-    if (expand.has('summary')) embedded.summary = page.map(summaryBody);
+    if (expand.has('summary')) {
+      embedded.summary = await Promise.all(page.map(async (s) => summaryBody(s, await verdictCounts(audit, s.token))));
+    }
     sendJson(ctx, {
       _links: links,
       total,

@@ -1,10 +1,10 @@
-// The statements that write one event row and index its observation outcomes,
+// The statements that write one event row and index its outcomes (verdicts),
 // shared by pushes (event-store.ts) and imports (import.ts), so that both
 // write the log the same way. Run inside a write transaction.
 
 import { sql } from 'kysely';
 import type { AuditRecord } from '../domain/audit.js';
-import { observationOutcomes } from './session-store.js';
+import { eventOutcomes } from '../domain/verdicts.js';
 import type { SqliteStore } from './sqlite.js';
 
 /** An event's record as it is hashed, with its hash: what one row holds. */
@@ -45,7 +45,7 @@ export function prepareAppendRow({ db, prepare }: Pick<SqliteStore, 'db' | 'prep
     );
     // data that matches no shape has no outcomes to index
     if (row.valid === false) return;
-    for (const result of observationOutcomes(row.type, row.data)) {
+    for (const result of eventOutcomes(row.type, row.data)) {
       insertOutcome.run(result, row.received_at, row.token, row.number);
     }
   };

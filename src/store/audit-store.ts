@@ -2,7 +2,7 @@
 // hashes, page by page, and the verification of a session's hash chain. All
 // of a session's history stays readable after it is deleted.
 
-import type { Kysely } from 'kysely';
+import { type Kysely, sql } from 'kysely';
 import { type AuditRecord, chainHash, GENESIS_HASH, validityOf } from '../domain/audit.js';
 import { SessionNotFoundError } from '../domain/errors.js';
 import type { Database, EventRow, SessionRow } from './database.js';
@@ -43,6 +43,13 @@ export const toAuditRecord = (row: EventRow): AuditRecord => ({
 });
 
 const PAGE = 1000;
+
+/**
+ * The types of the events with verdicts, as the partial index events_verdicts
+ * lists them: a query names them in the same words, literally, for SQLite to
+ * see that the index covers it.
+ */
+const VERDICT_TYPES = ['observation_completed', 'test_result', 'results_imported'] as const;
 
 export function createAuditStore(db: Kysely<Database>) {
   async function readAnySession(token: string): Promise<SessionRow> {
@@ -143,6 +150,22 @@ export function createAuditStore(db: Kysely<Database>) {
 
     /** The query queryEvents runs, to look at its plan. */
     eventsQuery,
+
+    /**
+     * A session's events with verdicts, oldest first, read through their
+     * partial index: without statistics SQLite would take the primary key,
+     * which reads the session's whole log.
+     */
+    verdictEvents(token: string) {
+      const query = sql<Pick<EventRow, 'number' | 'type' | 'data' | 'received_at' | 'invalid_reason'>>`
+        select number, type, data, received_at, invalid_reason from events indexed by events_verdicts
+        where token = ${token} and type in (${sql.join(VERDICT_TYPES.map((t) => sql.lit(t)))})
+        order by number`;
+      return {
+        compile: () => query.compile(db),
+        execute: async () => (await query.execute(db)).rows,
+      };
+    },
 
     /**
      * Recomputes the session's hash chain from the genesis value and compares

@@ -79,7 +79,10 @@ export interface SessionLabelsTable {
   token: string;
 }
 
-/** One row per distinct outcome of an observation_completed event. */
+/**
+ * One row per distinct outcome of an event with verdicts: observation_completed,
+ * test_result (its subtests' statuses, or its own) and results_imported.
+ */
 export interface ObservationResultsTable {
   result: 'PASS' | 'FAIL' | 'TIMEOUT' | 'NOT_RUN';
   received_at: number;

@@ -92,13 +92,6 @@ export async function indexLabels(trx: Kysely<Database>, token: string, labels: 
   }
 }
 
-/** Indexes the outcomes of an observation_completed event, for queries across sessions. */
-export function observationOutcomes(type: string, data: string): ('PASS' | 'FAIL' | 'TIMEOUT' | 'NOT_RUN')[] {
-  if (type !== 'observation_completed') return [];
-  const results = JSON.parse(data) as { status: 'PASS' | 'FAIL' | 'TIMEOUT' | 'NOT_RUN' }[];
-  return [...new Set(results.map((r) => r.status))];
-}
-
 /** A stored idempotency key as the lookup of a write reads it. */
 export interface StoredKey {
   scope: string;

@@ -31,6 +31,7 @@ export async function startTestServer(overrides: Partial<Config> = {}): Promise<
     dbFile: overrides.dbFile ?? tempDbFile(),
     longPollTimeoutMs: 5000,
     maxBodyBytes: 1024 * 1024,
+    maxResultsBytes: 16 * 1024 * 1024,
     maxImportBytes: 1024 * 1024 * 1024,
     maxImportLineBytes: 0,
     corsOrigins: ['*'],
