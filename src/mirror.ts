@@ -125,6 +125,9 @@ function sleep(ms: number, signal: AbortSignal): Promise<void> {
 
 const backoff = (attempt: number) => Math.min(100 * 2 ** attempt, 5000);
 
+/** How long a poll of the runner for the events a batch skipped may wait (they are cached, or gone). */
+const GAP_READ_MS = 2000;
+
 /** How often a read of the runner's results is made again while it lacks the result just completed (about 5 s). */
 const RESULT_READS = 15;
 
@@ -429,7 +432,18 @@ export async function runMirror(options: MirrorOptions): Promise<void> {
               seenGeneration = before.generation;
             }
             poll = new AbortController();
-            const events = await runnerPoll(token, cursor, AbortSignal.any([signal, poll.signal]));
+            let events = await runnerPoll(token, cursor, AbortSignal.any([signal, poll.signal]));
+            if (events.length > 0 && Math.min(...events.map((e) => e.number)) > cursor + 1) {
+              // A waiting poll of the runner answers only the last of the events
+              // dispatched before it returns (each replaces the one before), so a
+              // batch that skips numbers is read again from the cursor: the runner
+              // answers that at once from its cache, unless the cache has dropped
+              // them (then the wait is cut short and the batch is what is left).
+              const bounded = AbortSignal.any([signal, poll.signal, AbortSignal.timeout(GAP_READ_MS)]);
+              const again = await runnerPoll(token, cursor, bounded).catch(() => []);
+              const numbers = new Set(events.map((e) => e.number));
+              events = [...events, ...again.filter((e) => !numbers.has(e.number))];
+            }
             // the events count only if the runner is still the same process after they came
             const after = await epochSince(Date.now());
             if (after.generation !== seenGeneration) continue;
