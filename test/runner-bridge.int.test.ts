@@ -22,6 +22,17 @@ import {
   startRunner,
 } from './helpers/runner.js';
 import { tempDbFile } from './helpers/server.js';
+import {
+  eventsIn,
+  expectVerdicts,
+  isResultOf,
+  MIXED,
+  mixedSteps,
+  createMixedSession,
+  runMixedSession,
+  sideBySide,
+  waitForEventIn,
+} from './helpers/verdicts.js';
 import { waitFor as waitUntil } from './helpers/wait.js';
 
 type Spawned = ReturnType<typeof spawnServer>;
@@ -350,6 +361,113 @@ describe.skipIf(!available)('the runner bridge beside the real WAVE runner', () 
     expect(answer.status).toBe(200);
     expect(answer.body).toEqual([{ type: 'status', data: 'running', number: 1 }]);
   }, 120_000);
+
+  it('forwards each result the runner accepts, just before its test_completed, and not one it ignores', async () => {
+    // Given a session with a pass, a failing subtest and a timeout, and a result for a test no longer running
+    const token = await createMixedSession(runner.api);
+    const steps = mixedSteps(runner.api, token);
+    await steps.start();
+    await steps.pass();
+    const ignored = await request(runner.api, 'POST', `/results/${token}`, {
+      test: MIXED.pass,
+      status: 'ERROR',
+      message: 'posted again',
+    });
+    expect(ignored.status).toBe(200);
+    await steps.fail();
+    await steps.timeOut();
+    await steps.completed();
+
+    // Then wave-sessions holds the runner's verdicts, and counts them as the runner does
+    await expectVerdicts(ws, runner.api, token, 'before');
+    expect(fs.existsSync(path.join(runnerDir, 'wave-sessions-spool', 'events.ndjson.dead'))).toBe(false);
+  }, 120_000);
+
+  it('keeps the verdicts spooled while wave-sessions is SIGKILLed in the middle of the session', async () => {
+    const token = await createMixedSession(runner.api);
+    const steps = mixedSteps(runner.api, token);
+    await steps.start();
+    await steps.pass();
+    await waitForEventIn(ws, token, 'the first result', isResultOf(MIXED.pass));
+
+    // When wave-sessions dies while the failing and the timed-out tests run
+    await killWaveSessions(server);
+    await steps.fail();
+    await steps.timeOut();
+    await steps.completed();
+    server = await startWaveSessions(wsPort, dbFile);
+
+    // Then they arrive once, in order, when it is back
+    await expectVerdicts(ws, runner.api, token, 'before');
+  }, 120_000);
+
+  it('forwards a results import that the runner accepted, and not one that failed', async () => {
+    const token = await runMixedSession(runner.api);
+    await waitForEventIn(ws, token, 'the completed status', (e) => e.type === 'status' && e.data === 'completed');
+
+    // an API the session has no results folder for: the runner answers 500
+    const failed = await request(runner.api, 'POST', `/results/${token}/no-such-api/json`, { results: [] });
+    expect(failed.status).toBe(500);
+    // an observation framework's verdicts for the demo API replace the runner's results for it
+    const observed = {
+      results: [
+        {
+          test: MIXED.pass,
+          status: 'OK',
+          message: null,
+          subtests: [
+            { name: 'arithmetic works', status: 'PASS', message: null },
+            { name: '[OF] every frame rendered', status: 'PASS', message: null },
+          ],
+        },
+        {
+          test: MIXED.fail,
+          status: 'OK',
+          message: null,
+          subtests: [{ name: '[OF] start-up delay', status: 'FAIL', message: '1.9 s > 1.2 s' }],
+        },
+        { test: MIXED.timeout, status: 'NOTRUN', message: 'not observed' },
+      ],
+    };
+    const imported = await request(runner.api, 'POST', `/results/${token}/wave-demo/json`, observed);
+    expect(imported.status, imported.text).toBe(200);
+
+    const events = await waitForEventIn(ws, token, 'the import', (e) => e.type === 'results_imported');
+    expect(events.filter((e) => e.type === 'results_imported').map((e) => e.data)).toEqual([
+      { api: 'wave-demo', results: observed },
+    ]);
+    expect(events.at(-1)!.type).toBe('results_imported');
+    const counts = await sideBySide(ws, runner.api, token);
+    expect(counts.runner).toEqual({ 'wave-demo': { PASS: 2, FAIL: 1, TIMEOUT: 0, NOT_RUN: 1 } });
+    expect(counts.waveSessions).toEqual(counts.runner);
+  }, 120_000);
+
+  it('sends the verdicts it had spooled when the runner is SIGKILLed and restarted', async () => {
+    // Given a whole session in the runner's spool, wave-sessions being down
+    await killWaveSessions(server);
+    const token = await runMixedSession(runner.api);
+    // the runner writes its results folder after it completes the session, the
+    // finish date into the results file last: a kill before that leaves it torn
+    await waitFor('the runner to finish writing its results file', () => {
+      try {
+        const folder = path.join(runnerDir, 'results', token, 'wave-demo');
+        const file = fs.readdirSync(folder).find((name) => /^\w\w\d\d\d?\.json$/.test(name));
+        const written = JSON.parse(fs.readFileSync(path.join(folder, file!), 'utf8')) as {
+          meta?: { date_session_finished?: string | null };
+        };
+        return written.meta?.date_session_finished ? true : undefined;
+      } catch {
+        return undefined; // not there yet, or being written
+      }
+    });
+    // When the runner dies with it, and both start again
+    runner.kill();
+    server = await startWaveSessions(wsPort, dbFile);
+    runner = await startRunner(runnerDir, bridgeEnv());
+    // Then the verdicts are there, as the restarted runner counts them (from its results folder)
+    await expectVerdicts(ws, runner.api, token, 'before');
+    expect((await eventsIn(ws, token)).filter((e) => e.type === 'test_result')).toHaveLength(3);
+  }, 240_000);
 
   it('keeps the history whole when the runner is SIGKILLed and restarted, and sends what it had spooled', async () => {
     const done = await createSession();

@@ -18,6 +18,14 @@ import {
   waitForGroupGone,
 } from './helpers/runner.js';
 import { startTestServer, type TestServer } from './helpers/server.js';
+import {
+  createMixedSession,
+  expectVerdicts,
+  isResultOf,
+  MIXED,
+  mixedSteps,
+  waitForEventIn,
+} from './helpers/verdicts.js';
 import { waitFor } from './helpers/wait.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -293,6 +301,63 @@ describe.skipIf(!available)('wave-sessions mirror against the real runner', () =
     } finally {
       await guarded.close();
     }
+  }, 120_000);
+
+  /** A mixed session created on the runner and here (the mirror creates it), not started. */
+  async function mixedSessionHere() {
+    const api = `http://127.0.0.1:${runner!.port}/_wave/api`;
+    const token = await createMixedSession(api);
+    await waitUntil(
+      async () => (await request(server.baseUrl, 'GET', `/api/sessions/${token}`)).status === 200,
+      'the mirror to create the session',
+      log,
+    );
+    return { api, token, steps: mixedSteps(api, token) };
+  }
+
+  it('records each result after its test_completed: the report counts as the runner compact results', async () => {
+    const { api, token, steps } = await mixedSessionHere();
+    await steps.start();
+    await steps.pass();
+    await steps.fail();
+    await steps.timeOut();
+    await steps.completed();
+    await expectVerdicts(server.baseUrl, api, token, 'after');
+  }, 120_000);
+
+  it('records no result twice when the mirror is killed and started again in the middle of a session', async () => {
+    const { api, token, steps } = await mixedSessionHere();
+    await steps.start();
+    await steps.pass();
+    await waitForEventIn(server.baseUrl, token, 'the first result', isResultOf(MIXED.pass));
+
+    // When the mirror dies and a new one reads the runner's cache again, test_completed of the first test included
+    mirror!.child.kill('SIGKILL');
+    await mirror!.exited;
+    mirror = startMirror(runner!, server.baseUrl);
+    await waitUntil(() => mirror!.stderr().includes(`following session ${token}`), 'the new mirror', log);
+    await steps.fail();
+    await steps.timeOut();
+    await steps.completed();
+
+    // Then each result is there once
+    await expectVerdicts(server.baseUrl, api, token, 'after');
+  }, 120_000);
+
+  it('records the results that came while wave-sessions was down once it is back', async () => {
+    const { api, token, steps } = await mixedSessionHere();
+    await steps.start();
+    await steps.pass();
+    await waitForEventIn(server.baseUrl, token, 'the first result', isResultOf(MIXED.pass));
+
+    const port = Number(new URL(server.baseUrl).port);
+    await server.close();
+    await steps.fail();
+    await steps.timeOut();
+    await steps.completed();
+    server = await startTestServer({ dbFile: server.dbFile, port });
+
+    await expectVerdicts(server.baseUrl, api, token, 'after');
   }, 120_000);
 
   it('exits 0 on SIGTERM', async () => {
