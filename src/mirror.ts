@@ -19,10 +19,18 @@
 // heartbeat), so while any stored event is still in the runner's cache, so is
 // an id pushed after it: a mirror started again finds the same id and
 // repeats the same keys, and when no id is left, neither is any stored event.
+//
+// The runner announces results by `test_completed` alone; the verdicts sit in
+// its Results API. After each `test_completed` it stores, the mirror reads
+// GET /api/results/<token> and records the results that are new as
+// `test_result` events: necessarily after their `test_completed`. Each record
+// carries an Idempotency-Key made of its test and its occurrence in the
+// runner's list, so a retry whose first answer was lost, and a mirror started
+// again that sends the same result again, store nothing twice.
 
 import http from 'node:http';
 import https from 'node:https';
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 
 /** The runner's dispatcher token for the mirror's epoch events; no session has it. */
 export const EPOCH_TOKEN = 'wave-sessions-mirror-epoch';
@@ -116,6 +124,18 @@ function sleep(ms: number, signal: AbortSignal): Promise<void> {
 }
 
 const backoff = (attempt: number) => Math.min(100 * 2 ** attempt, 5000);
+
+/** How long a poll of the runner for the events a batch skipped may wait (they are cached, or gone). */
+const GAP_READ_MS = 2000;
+
+/** How often a read of the runner's results is made again while it lacks the result just completed (about 5 s). */
+const RESULT_READS = 15;
+
+/** A result's test path, or null for anything that is not a result. */
+function testOf(result: unknown): string | null {
+  const test = (result as { test?: unknown } | null)?.test;
+  return typeof result === 'object' && result !== null && typeof test === 'string' ? test : null;
+}
 
 function errorText(answer: Answer): string {
   try {
@@ -268,7 +288,8 @@ export async function runMirror(options: MirrorOptions): Promise<void> {
     return false;
   }
 
-  async function storeEvent(token: string, event: RunnerEvent, epochId: string): Promise<void> {
+  /** Stores one event; true when wave-sessions has it (also when it had it already). */
+  async function storeEvent(token: string, event: RunnerEvent, epochId: string): Promise<boolean> {
     const session = `/api/sessions/${encodeURIComponent(token)}`;
     const key = { 'Idempotency-Key': `wave-mirror:${epochId}:${event.number}` };
     // the runner's resume deletes its session after this event: the resume call does both here
@@ -282,6 +303,91 @@ export async function runMirror(options: MirrorOptions): Promise<void> {
         `event ${event.number} of ${token} (${event.type}) refused: ${errorText(answer)}; event: ${JSON.stringify(event)}`,
       );
     }
+    return answer.status === 200;
+  }
+
+  // ---- results ----
+
+  /** What this mirror knows of a session's results: the tests it saw complete, and how many results of each it recorded. */
+  interface Results {
+    completed: Set<string>;
+    recorded: Map<string, number>;
+  }
+
+  /**
+   * Records the runner's results for `token` that this mirror has not
+   * recorded: those of the tests whose test_completed it stored, or
+   * (`awaited` null, when the session has completed) all of them; one that an
+   * earlier run recorded is answered from its key and stored no second time.
+   * The runner dispatches a test_completed just before it keeps the result,
+   * so a read that lacks the awaited test's result is made again, for a while.
+   */
+  async function recordResults(token: string, results: Results, awaited: string | null): Promise<void> {
+    let list: Record<string, unknown>[] | null = null;
+    for (let attempt = 0; ; attempt++) {
+      list = await readRunnerResults(token);
+      if (signal.aborted) return;
+      if (list !== null && (awaited === null || list.some((r) => r.test === awaited))) break;
+      if (attempt >= RESULT_READS) break;
+      await sleep(Math.min(20 * 2 ** attempt, 500), signal);
+    }
+    if (list === null) {
+      log(`cannot read the results of ${token} on the runner; they are read again after its next test_completed`);
+      return;
+    }
+    if (awaited !== null && !list.some((r) => r.test === awaited)) {
+      log(`the runner has no result for ${awaited} of ${token} after its test_completed; it is read again later`);
+    }
+    const seen = new Map<string, number>();
+    for (const result of list) {
+      const test = result.test as string;
+      const occurrence = seen.get(test) ?? 0;
+      seen.set(test, occurrence + 1);
+      if (occurrence < (results.recorded.get(test) ?? 0)) continue;
+      if (awaited !== null && !results.completed.has(test)) continue; // after its own test_completed
+      const key = `wave-mirror-result:${createHash('sha256').update(test).digest('hex')}:${occurrence}`;
+      const answer = await toServer(
+        'POST',
+        `/api/sessions/${encodeURIComponent(token)}/events`,
+        { type: 'test_result', data: result },
+        { 'Idempotency-Key': key },
+      );
+      // a refusal (such as a result an import changed, under a key already used) cannot be fixed by sending it again
+      results.recorded.set(test, occurrence + 1);
+      if (answer.status !== 200) {
+        log(`the result of ${test} of ${token} was refused: ${errorText(answer)}; result: ${JSON.stringify(result)}`);
+      }
+    }
+  }
+
+  /**
+   * The runner's results of `token`, in its order, or null when it does not
+   * answer them (the runner away, or failing while it writes its results
+   * file). While it writes that file, a read lists the results both from
+   * memory and from the file: a result listed twice counts once.
+   */
+  async function readRunnerResults(token: string): Promise<Record<string, unknown>[] | null> {
+    const answer = await send('GET', `${runnerApi}/results/${encodeURIComponent(token)}`, { signal }).catch(() => null);
+    if (answer?.status !== 200) return null;
+    let byApi: unknown;
+    try {
+      byApi = JSON.parse(answer.text);
+    } catch {
+      return null;
+    }
+    if (typeof byApi !== 'object' || byApi === null) return null;
+    const listed = new Set<string>();
+    const list: Record<string, unknown>[] = [];
+    for (const api of Object.values(byApi)) {
+      if (!Array.isArray(api)) continue;
+      for (const result of api as unknown[]) {
+        const text = JSON.stringify(result);
+        if (testOf(result) === null || listed.has(text)) continue;
+        listed.add(text);
+        list.push(result as Record<string, unknown>);
+      }
+    }
+    return list;
   }
 
   // ---- one session ----
@@ -313,6 +419,7 @@ export async function runMirror(options: MirrorOptions): Promise<void> {
       },
       done: (async () => {
         if (!(await createHere(token, config).catch(() => false))) return;
+        const results: Results = { completed: new Set(), recorded: new Map() };
         log(`following session ${token}`);
         let cursor = -1;
         let seenGeneration = -1;
@@ -325,13 +432,31 @@ export async function runMirror(options: MirrorOptions): Promise<void> {
               seenGeneration = before.generation;
             }
             poll = new AbortController();
-            const events = await runnerPoll(token, cursor, AbortSignal.any([signal, poll.signal]));
+            let events = await runnerPoll(token, cursor, AbortSignal.any([signal, poll.signal]));
+            if (events.length > 0 && Math.min(...events.map((e) => e.number)) > cursor + 1) {
+              // A waiting poll of the runner answers only the last of the events
+              // dispatched before it returns (each replaces the one before), so a
+              // batch that skips numbers is read again from the cursor: the runner
+              // answers that at once from its cache, unless the cache has dropped
+              // them (then the wait is cut short and the batch is what is left).
+              const bounded = AbortSignal.any([signal, poll.signal, AbortSignal.timeout(GAP_READ_MS)]);
+              const again = await runnerPoll(token, cursor, bounded).catch(() => []);
+              const numbers = new Set(events.map((e) => e.number));
+              events = [...events, ...again.filter((e) => !numbers.has(e.number))];
+            }
             // the events count only if the runner is still the same process after they came
             const after = await epochSince(Date.now());
             if (after.generation !== seenGeneration) continue;
             for (const event of events.sort((a, b) => a.number - b.number)) {
               if (event.number <= cursor) continue;
-              await storeEvent(token, event, after.epoch);
+              const stored = await storeEvent(token, event, after.epoch);
+              if (stored && event.type === 'test_completed' && typeof event.data === 'string') {
+                results.completed.add(event.data);
+                await recordResults(token, results, event.data);
+              } else if (stored && event.type === 'status' && event.data === 'completed') {
+                // every result is in the runner now, also one whose test_completed left its cache unread
+                await recordResults(token, results, null);
+              }
               cursor = event.number;
             }
             attempt = 0;

@@ -22,6 +22,17 @@ import {
   startRunner,
 } from './helpers/runner.js';
 import { tempDbFile } from './helpers/server.js';
+import {
+  eventsIn,
+  expectVerdicts,
+  isResultOf,
+  MIXED,
+  mixedSteps,
+  createMixedSession,
+  runMixedSession,
+  sideBySide,
+  waitForEventIn,
+} from './helpers/verdicts.js';
 import { waitFor as waitUntil } from './helpers/wait.js';
 
 type Spawned = ReturnType<typeof spawnServer>;
@@ -92,11 +103,31 @@ async function waitForHistoryIn(ws: string, token: string, count: number): Promi
   });
 }
 
-/** A session of the demo tests, as wave-sessions must hold it. */
-const expected = (tests: string[]) => [
+/** The result runOneTestVia posts, as the runner stores it. */
+const passed = (test: string) => ({
+  test,
+  status: 'OK',
+  message: null,
+  subtests: [{ name: 'trivial', status: 'PASS', message: null }],
+});
+
+/** The result the runner's timer stores for a test that got none. */
+const timedOut = (test: string) => ({
+  test,
+  status: 'TIMEOUT',
+  message: null,
+  subtests: [{ status: 'TIMEOUT', xstatus: 'SERVERTIMEOUT' }],
+  logs: [],
+});
+
+/** A session of the demo tests, as wave-sessions must hold it: each result just before its test_completed. */
+const expected = (tests: string[], resultOf: (test: string) => unknown = passed) => [
   { type: 'status', data: 'running', number: 1 },
-  ...tests.map((test, i) => ({ type: 'test_completed', data: test, number: i + 2 })),
-  { type: 'status', data: 'completed', number: tests.length + 2 },
+  ...tests.flatMap((test, i) => [
+    { type: 'test_result', data: resultOf(test), number: 2 * i + 2 },
+    { type: 'test_completed', data: test, number: 2 * i + 3 },
+  ]),
+  { type: 'status', data: 'completed', number: 2 * tests.length + 2 },
 ];
 
 const available = runnerFixtureAvailable();
@@ -149,7 +180,7 @@ describe.skipIf(!available)('the runner bridge beside the real WAVE runner', () 
     expect(tests).toEqual(['/wave-demo/demo-1.html', '/wave-demo/demo-2.html', '/wave-demo/demo-3.html']);
     await waitForRunnerStatus(token, 'completed');
 
-    await waitForHistory(token, 5);
+    await waitForHistory(token, 8);
     expect(await history(token)).toEqual(expected(tests));
     const session = await request<{ tests: unknown; labels: string[] }>(ws, 'GET', `/api/sessions/${token}`);
     expect(session.body.tests).toEqual({ include: ['/wave-demo'], exclude: [] });
@@ -168,10 +199,10 @@ describe.skipIf(!available)('the runner bridge beside the real WAVE runner', () 
       data: { hello: 'world' },
     });
     expect(pushed.status).toBe(200);
-    const withPush = await waitForHistory(token, 6);
-    expect(withPush.slice(5)).toEqual([{ type: 'custom', data: { hello: 'world' }, number: 6 }]);
-    const later = await request<WaveEvent[]>(runner.api, 'GET', `/sessions/${token}/events?last_event=5`);
-    expect(later.body).toEqual([{ type: 'custom', data: { hello: 'world' }, number: 6 }]);
+    const withPush = await waitForHistory(token, 9);
+    expect(withPush.slice(8)).toEqual([{ type: 'custom', data: { hello: 'world' }, number: 9 }]);
+    const later = await request<WaveEvent[]>(runner.api, 'GET', `/sessions/${token}/events?last_event=8`);
+    expect(later.body).toEqual([{ type: 'custom', data: { hello: 'world' }, number: 9 }]);
 
     // nothing was refused on the way, and the bridge said once that it is on
     expect(fs.existsSync(path.join(runnerDir, 'wave-sessions-spool', 'events.ndjson.dead'))).toBe(false);
@@ -261,7 +292,7 @@ describe.skipIf(!available)('the runner bridge beside the real WAVE runner', () 
     expect(fs.existsSync(path.join(runnerDir, 'wave-sessions-spool', 'events.ndjson.dead'))).toBe(false);
   }, 120_000);
 
-  it('forwards a test_completed that the runner timeout timer dispatches', async () => {
+  it('forwards the result and the test_completed that the runner timeout timer dispatches', async () => {
     const created = await request<{ token: string }>(runner.api, 'POST', '/sessions', {
       tests: { include: ['/wave-demo/demo-1.html'] },
       timeouts: { automatic: 1000 },
@@ -271,8 +302,8 @@ describe.skipIf(!available)('the runner bridge beside the real WAVE runner', () 
     // the test is handed out, and no result ever comes
     expect((await request(runner.api, 'GET', `/tests/${token}/next`)).status).toBe(200);
     await waitForRunnerStatus(token, 'completed');
-    await waitForHistory(token, 3);
-    expect(await history(token)).toEqual(expected(['/wave-demo/demo-1.html']));
+    await waitForHistory(token, 4);
+    expect(await history(token)).toEqual(expected(['/wave-demo/demo-1.html'], timedOut));
   }, 120_000);
 
   it('leaves device tokens and the devices channel to the runner', async () => {
@@ -298,7 +329,7 @@ describe.skipIf(!available)('the runner bridge beside the real WAVE runner', () 
     const token = await createSession();
     await request(runner.api, 'POST', `/sessions/${token}/start`);
     const tests = [await runOneTest(token)];
-    await waitForHistory(token, 2);
+    await waitForHistory(token, 3);
 
     await killWaveSessions(server);
     // the runner goes on without it
@@ -311,7 +342,7 @@ describe.skipIf(!available)('the runner bridge beside the real WAVE runner', () 
     await waitForRunnerStatus(token, 'completed');
 
     server = await startWaveSessions(wsPort, dbFile);
-    await waitForHistory(token, 5);
+    await waitForHistory(token, 8);
     expect(await history(token)).toEqual(expected(tests));
   }, 180_000);
 
@@ -331,12 +362,119 @@ describe.skipIf(!available)('the runner bridge beside the real WAVE runner', () 
     expect(answer.body).toEqual([{ type: 'status', data: 'running', number: 1 }]);
   }, 120_000);
 
+  it('forwards each result the runner accepts, just before its test_completed, and not one it ignores', async () => {
+    // Given a session with a pass, a failing subtest and a timeout, and a result for a test no longer running
+    const token = await createMixedSession(runner.api);
+    const steps = mixedSteps(runner.api, token);
+    await steps.start();
+    await steps.pass();
+    const ignored = await request(runner.api, 'POST', `/results/${token}`, {
+      test: MIXED.pass,
+      status: 'ERROR',
+      message: 'posted again',
+    });
+    expect(ignored.status).toBe(200);
+    await steps.fail();
+    await steps.timeOut();
+    await steps.completed();
+
+    // Then wave-sessions holds the runner's verdicts, and counts them as the runner does
+    await expectVerdicts(ws, runner.api, token, 'before');
+    expect(fs.existsSync(path.join(runnerDir, 'wave-sessions-spool', 'events.ndjson.dead'))).toBe(false);
+  }, 120_000);
+
+  it('keeps the verdicts spooled while wave-sessions is SIGKILLed in the middle of the session', async () => {
+    const token = await createMixedSession(runner.api);
+    const steps = mixedSteps(runner.api, token);
+    await steps.start();
+    await steps.pass();
+    await waitForEventIn(ws, token, 'the first result', isResultOf(MIXED.pass));
+
+    // When wave-sessions dies while the failing and the timed-out tests run
+    await killWaveSessions(server);
+    await steps.fail();
+    await steps.timeOut();
+    await steps.completed();
+    server = await startWaveSessions(wsPort, dbFile);
+
+    // Then they arrive once, in order, when it is back
+    await expectVerdicts(ws, runner.api, token, 'before');
+  }, 120_000);
+
+  it('forwards a results import that the runner accepted, and not one that failed', async () => {
+    const token = await runMixedSession(runner.api);
+    await waitForEventIn(ws, token, 'the completed status', (e) => e.type === 'status' && e.data === 'completed');
+
+    // an API the session has no results folder for: the runner answers 500
+    const failed = await request(runner.api, 'POST', `/results/${token}/no-such-api/json`, { results: [] });
+    expect(failed.status).toBe(500);
+    // an observation framework's verdicts for the demo API replace the runner's results for it
+    const observed = {
+      results: [
+        {
+          test: MIXED.pass,
+          status: 'OK',
+          message: null,
+          subtests: [
+            { name: 'arithmetic works', status: 'PASS', message: null },
+            { name: '[OF] every frame rendered', status: 'PASS', message: null },
+          ],
+        },
+        {
+          test: MIXED.fail,
+          status: 'OK',
+          message: null,
+          subtests: [{ name: '[OF] start-up delay', status: 'FAIL', message: '1.9 s > 1.2 s' }],
+        },
+        { test: MIXED.timeout, status: 'NOTRUN', message: 'not observed' },
+      ],
+    };
+    const imported = await request(runner.api, 'POST', `/results/${token}/wave-demo/json`, observed);
+    expect(imported.status, imported.text).toBe(200);
+
+    const events = await waitForEventIn(ws, token, 'the import', (e) => e.type === 'results_imported');
+    expect(events.filter((e) => e.type === 'results_imported').map((e) => e.data)).toEqual([
+      { api: 'wave-demo', results: observed },
+    ]);
+    expect(events.at(-1)!.type).toBe('results_imported');
+    const counts = await sideBySide(ws, runner.api, token);
+    expect(counts.runner).toEqual({ 'wave-demo': { PASS: 2, FAIL: 1, TIMEOUT: 0, NOT_RUN: 1 } });
+    expect(counts.waveSessions).toEqual(counts.runner);
+  }, 120_000);
+
+  it('sends the verdicts it had spooled when the runner is SIGKILLed and restarted', async () => {
+    // Given a whole session in the runner's spool, wave-sessions being down
+    await killWaveSessions(server);
+    const token = await runMixedSession(runner.api);
+    // the runner writes its results folder after it completes the session, the
+    // finish date into the results file last: a kill before that leaves it torn
+    await waitFor('the runner to finish writing its results file', () => {
+      try {
+        const folder = path.join(runnerDir, 'results', token, 'wave-demo');
+        const file = fs.readdirSync(folder).find((name) => /^\w\w\d\d\d?\.json$/.test(name));
+        const written = JSON.parse(fs.readFileSync(path.join(folder, file!), 'utf8')) as {
+          meta?: { date_session_finished?: string | null };
+        };
+        return written.meta?.date_session_finished ? true : undefined;
+      } catch {
+        return undefined; // not there yet, or being written
+      }
+    });
+    // When the runner dies with it, and both start again
+    runner.kill();
+    server = await startWaveSessions(wsPort, dbFile);
+    runner = await startRunner(runnerDir, bridgeEnv());
+    // Then the verdicts are there, as the restarted runner counts them (from its results folder)
+    await expectVerdicts(ws, runner.api, token, 'before');
+    expect((await eventsIn(ws, token)).filter((e) => e.type === 'test_result')).toHaveLength(3);
+  }, 240_000);
+
   it('keeps the history whole when the runner is SIGKILLed and restarted, and sends what it had spooled', async () => {
     const done = await createSession();
     await request(runner.api, 'POST', `/sessions/${done}/start`);
     const doneTests = [];
     for (let i = 0; i < 3; i++) doneTests.push(await runOneTest(done));
-    await waitForHistory(done, 5);
+    await waitForHistory(done, 8);
 
     // with wave-sessions down, a whole session waits in the runner's spool
     await killWaveSessions(server);
@@ -351,7 +489,7 @@ describe.skipIf(!available)('the runner bridge beside the real WAVE runner', () 
     runner = await startRunner(runnerDir, bridgeEnv());
 
     // the restarted runner sends the spooled session, once
-    await waitForHistory(spooled, 5);
+    await waitForHistory(spooled, 8);
     expect(await history(spooled)).toEqual(expected(spooledTests));
     // a new session's events come after everything spooled before it
     const fresh = await createSession();
@@ -571,7 +709,7 @@ describe.skipIf(!available || !nginxAvailable)(
       const tests = [];
       for (let i = 0; i < 3; i++) tests.push(await runOneTestVia(api, token));
       await waitForStatusVia(api, token, 'completed');
-      await waitForHistoryIn(ws, token, 5);
+      await waitForHistoryIn(ws, token, 8);
       expect(await historyIn(ws, token)).toEqual(expected(tests));
 
       // a long poll through nginx: wave-sessions' numbers, from 1
@@ -583,8 +721,8 @@ describe.skipIf(!available || !nginxAvailable)(
         data: { via: 'nginx' },
       });
       expect(pushed.status).toBe(200);
-      expect(pushed.body.number).toBe(6);
-      expect((await historyIn(ws, token)).length).toBe(6);
+      expect(pushed.body.number).toBe(9);
+      expect((await historyIn(ws, token)).length).toBe(9);
     }, 180_000);
   },
 );

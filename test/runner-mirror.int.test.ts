@@ -18,6 +18,14 @@ import {
   waitForGroupGone,
 } from './helpers/runner.js';
 import { startTestServer, type TestServer } from './helpers/server.js';
+import {
+  createMixedSession,
+  expectVerdicts,
+  isResultOf,
+  MIXED,
+  mixedSteps,
+  waitForEventIn,
+} from './helpers/verdicts.js';
 import { waitFor } from './helpers/wait.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -111,7 +119,7 @@ describe.skipIf(!available)('wave-sessions mirror against the real runner', () =
     if (dir) removeRunnerCopy(dir);
   }, 60_000);
 
-  it('mirrors a session run through the runner: running, three test_completed, completed', async () => {
+  it('mirrors a session run through the runner: running, three test_completed each with its result, completed', async () => {
     const r = runner!;
     // Given a session created and started through the runner's own API
     const { token } = await runnerJson<{ token: string }>(r, 'POST', '/sessions', {
@@ -155,8 +163,20 @@ describe.skipIf(!available)('wave-sessions mirror against the real runner', () =
     const events = await storedEvents(server, token);
     expect(events).toEqual([
       { type: 'status', data: 'running', number: 1 },
-      ...done.map((test, i) => ({ type: 'test_completed', data: test, number: i + 2 })),
-      { type: 'status', data: 'completed', number: 5 },
+      ...done.flatMap((test, i) => [
+        { type: 'test_completed', data: test, number: 2 * i + 2 },
+        {
+          type: 'test_result',
+          data: {
+            test,
+            status: 'OK',
+            message: null,
+            subtests: [{ name: `demo ${i + 1}`, status: 'PASS', message: null }],
+          },
+          number: 2 * i + 3,
+        },
+      ]),
+      { type: 'status', data: 'completed', number: 8 },
     ]);
     expect(done.map((t) => path.basename(t)).sort()).toEqual(['demo-1.html', 'demo-2.html', 'demo-3.html']);
     const status = await request<{ status: string }>(server.baseUrl, 'GET', `/api/sessions/${token}/status`);
@@ -281,6 +301,63 @@ describe.skipIf(!available)('wave-sessions mirror against the real runner', () =
     } finally {
       await guarded.close();
     }
+  }, 120_000);
+
+  /** A mixed session created on the runner and here (the mirror creates it), not started. */
+  async function mixedSessionHere() {
+    const api = `http://127.0.0.1:${runner!.port}/_wave/api`;
+    const token = await createMixedSession(api);
+    await waitUntil(
+      async () => (await request(server.baseUrl, 'GET', `/api/sessions/${token}`)).status === 200,
+      'the mirror to create the session',
+      log,
+    );
+    return { api, token, steps: mixedSteps(api, token) };
+  }
+
+  it('records each result after its test_completed: the report counts as the runner compact results', async () => {
+    const { api, token, steps } = await mixedSessionHere();
+    await steps.start();
+    await steps.pass();
+    await steps.fail();
+    await steps.timeOut();
+    await steps.completed();
+    await expectVerdicts(server.baseUrl, api, token, 'after');
+  }, 120_000);
+
+  it('records no result twice when the mirror is killed and started again in the middle of a session', async () => {
+    const { api, token, steps } = await mixedSessionHere();
+    await steps.start();
+    await steps.pass();
+    await waitForEventIn(server.baseUrl, token, 'the first result', isResultOf(MIXED.pass));
+
+    // When the mirror dies and a new one reads the runner's cache again, test_completed of the first test included
+    mirror!.child.kill('SIGKILL');
+    await mirror!.exited;
+    mirror = startMirror(runner!, server.baseUrl);
+    await waitUntil(() => mirror!.stderr().includes(`following session ${token}`), 'the new mirror', log);
+    await steps.fail();
+    await steps.timeOut();
+    await steps.completed();
+
+    // Then each result is there once
+    await expectVerdicts(server.baseUrl, api, token, 'after');
+  }, 120_000);
+
+  it('records the results that came while wave-sessions was down once it is back', async () => {
+    const { api, token, steps } = await mixedSessionHere();
+    await steps.start();
+    await steps.pass();
+    await waitForEventIn(server.baseUrl, token, 'the first result', isResultOf(MIXED.pass));
+
+    const port = Number(new URL(server.baseUrl).port);
+    await server.close();
+    await steps.fail();
+    await steps.timeOut();
+    await steps.completed();
+    server = await startTestServer({ dbFile: server.dbFile, port });
+
+    await expectVerdicts(server.baseUrl, api, token, 'after');
   }, 120_000);
 
   it('exits 0 on SIGTERM', async () => {

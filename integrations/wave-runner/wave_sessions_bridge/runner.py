@@ -5,8 +5,14 @@ the runner imports its event dispatcher, its sessions manager and its
 sessions API handler, lets them load as usual, then wraps a few methods:
 
 - EventDispatcher.dispatch_event: every event on a session token is also
-  appended to the spool (a `resume` as wave-sessions' resume call); device
-  tokens and the devices channel stay with the runner;
+  appended to the spool (a `resume` as wave-sessions' resume call), under one
+  lock with the runner's own dispatch, so that the spool's order is the
+  order in which the runner numbered them; device tokens and the devices
+  channel stay with the runner;
+- ResultsManager: a result the runner accepts is forwarded as a
+  `test_result` event just before its `test_completed` (see
+  _patch_results_manager), and an observation framework's JSON that the
+  runner imported without an error as `results_imported` {api, results};
 - SessionsManager: create, configuration update, labels and delete
   (including the runner's expiry deletes) are mirrored under the runner's
   token; the delete that follows a resume is left to the resume call;
@@ -38,7 +44,10 @@ TARGETS = {
     "wave.testing.event_dispatcher": "_patch_dispatcher",
     "wave.testing.sessions_manager": "_patch_sessions_manager",
     "wave.network.api.sessions_api_handler": "_patch_sessions_api",
+    "wave.testing.results_manager": "_patch_results_manager",
 }
+
+TEST_COMPLETED = "test_completed"
 
 # how long a poll through the runner waits for its session's create to be sent
 CREATE_WAIT_SECONDS = float(os.environ.get("WAVE_SESSIONS_CREATE_WAIT", "30"))
@@ -72,6 +81,11 @@ class Bridge(object):
         self.spool = Spool(spool_path, url, api_key=api_key, max_backoff=MAX_BACKOFF_SECONDS)
         self.managers = []
         self.local = threading.local()
+        # held around the runner's dispatch of an event and its append to the
+        # spool: two threads dispatching at once append in the order in which
+        # the runner numbered their events (reentrant: a dispatch inside a
+        # dispatch, as a listener might make, does not deadlock)
+        self.order = threading.RLock()
 
     def add_manager(self, manager):
         if manager not in self.managers:
@@ -120,6 +134,29 @@ class Bridge(object):
                 "body": {"type": event_type, "data": data},
             }
         )
+
+    def on_result(self, token, test):
+        """Before a `test_completed` of `test`: the result that the runner's create_result on this thread is storing."""
+        call = getattr(self.local, "result_call", None)
+        if call is None or call["token"] != token or call["forwarded"]:
+            return
+        result = call["result"]
+        if not isinstance(result, dict) or result.get("test") != test or not self.is_session(token):
+            return
+        call["forwarded"] = True
+        self.push(token, "test_result", result)
+
+    def on_import(self, token, api, blob):
+        if not isinstance(token, str) or not self.is_session(token):
+            return
+        if isinstance(blob, str):
+            blob = blob.encode("utf-8")
+        try:
+            results = json.loads(bytes(blob))
+        except (TypeError, ValueError) as e:
+            log("the results imported for %s (%s) are not JSON (%s): not forwarded" % (token, api, e))
+            return
+        self.push(token, "results_imported", {"api": api, "results": results})
 
     def on_create(self, session):
         body = {
@@ -253,8 +290,11 @@ def _patch_dispatcher(module, bridge):
     original = cls.dispatch_event
 
     def dispatch_event(self, dispatcher_token, event_type, data=None):
-        result = original(self, dispatcher_token, event_type, data)
-        _safely("mirroring a %r event" % (event_type,), bridge.on_event, dispatcher_token, event_type, data)
+        with bridge.order:
+            result = original(self, dispatcher_token, event_type, data)
+            if event_type == TEST_COMPLETED:
+                _safely("forwarding a test result", bridge.on_result, dispatcher_token, data)
+            _safely("mirroring a %r event" % (event_type,), bridge.on_event, dispatcher_token, event_type, data)
         return result
 
     cls.dispatch_event = dispatch_event
@@ -387,10 +427,58 @@ def _patch_sessions_api(module, bridge):
     cls.register_event_listener = _register_event_listener
 
 
+def _patch_results_manager(module, bridge):
+    """Forwards the results the runner accepts, and its successful imports.
+
+    create_result(token, data) runs prepare_result, then returns early for an
+    unknown session, a test not in it or a test not running; otherwise it
+    calls complete_test, which dispatches `test_completed`, and only then
+    caches the result and may complete the session. So the result is
+    forwarded from the dispatch of that `test_completed`, on the thread of
+    the create_result that made it (a request's, or the timeout timer's):
+    its dispatch is the proof that the runner accepted the result, the
+    result goes to the spool just before the event, under the same lock, and
+    a result the runner ignores, or a second create_result for the same test
+    that loses the race in complete_test, dispatches nothing and forwards
+    nothing.
+    """
+    cls = module.ResultsManager
+    create_result = cls.create_result
+    prepare_result = cls.prepare_result
+    import_results_api_json = cls.import_results_api_json
+
+    def _create_result(self, token, data):
+        outer = getattr(bridge.local, "result_call", None)
+        bridge.local.result_call = {"token": token, "result": None, "forwarded": False}
+        try:
+            return create_result(self, token, data)
+        finally:
+            bridge.local.result_call = outer
+
+    def _prepare_result(self, result):
+        prepared = prepare_result(self, result)
+        call = getattr(bridge.local, "result_call", None)
+        if call is not None and call["result"] is None:
+            call["result"] = prepared  # the object that the runner caches
+        return prepared
+
+    def _import_results_api_json(self, token, api, blob):
+        result = import_results_api_json(self, token, api, blob)
+        # only reached when the runner's import raised nothing
+        with bridge.order:
+            _safely("forwarding imported results", bridge.on_import, token, api, blob)
+        return result
+
+    cls.create_result = _create_result
+    cls.prepare_result = _prepare_result
+    cls.import_results_api_json = _import_results_api_json
+
+
 _PATCHES = {
     "_patch_dispatcher": _patch_dispatcher,
     "_patch_sessions_manager": _patch_sessions_manager,
     "_patch_sessions_api": _patch_sessions_api,
+    "_patch_results_manager": _patch_results_manager,
 }
 
 
@@ -439,6 +527,8 @@ def _start_sender_in_child():
     # modules: each starts a sender, so that what an earlier run left in the
     # spool is sent without waiting for a new event
     if _bridge is not None:
+        # a thread of the parent may have held it at the fork; none is here
+        _bridge.order = threading.RLock()
         try:
             _bridge.spool.start()
         except Exception as e:
