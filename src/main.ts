@@ -1,7 +1,8 @@
 #!/usr/bin/env node
-// Entry point: `wave-sessions [serve]` reads the configuration, starts the
-// server and shuts down cleanly on SIGTERM or SIGINT; `keys` and `check` are
-// the maintenance commands. The only module that reads the environment.
+// Entry point, and the package's bin: `wave-sessions [serve]` reads the
+// configuration, starts the server and shuts down cleanly on SIGTERM or SIGINT;
+// any other command is the command-line tool's (tools.ts). The only module that
+// reads the environment.
 
 import path from 'node:path';
 import { ConfigError, readConfig } from './config.js';
@@ -11,11 +12,15 @@ import { ServerLockedError } from './store/server-lock.js';
 import { runTool } from './tools.js';
 
 const SHUTDOWN_LIMIT_MS = 5000;
-const TOOLS = new Set(['keys', 'check', 'prune', 'tail', 'history', 'report', 'export', 'import', 'verify', 'mirror']);
+const HELP = new Set(['--help', '-h', 'help']);
 
 async function main(): Promise<void> {
   const args = process.argv.slice(2);
-  if (TOOLS.has(args[0] ?? '') || args[0] === '--help' || args[0] === '-h' || args[0] === 'help') {
+  if (args[0] === 'help' && args[1] === 'serve') args.splice(0, 2, 'serve', '--help');
+  const first = args[0];
+  // no command, or only the server's flags: the server
+  const serve = first === undefined || first === 'serve' || (first.startsWith('-') && !HELP.has(first));
+  if (!serve) {
     const code = await runTool(args, process.env, {
       out: (line) => process.stdout.write(`${line}\n`),
       err: (line) => process.stderr.write(`${line}\n`),
