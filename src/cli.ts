@@ -21,6 +21,44 @@ export interface Output {
   err: (line: string) => void;
   /** Where progress goes, when a person watches (a terminal). */
   progress?: (line: string) => void;
+  /** Standard output is a terminal: progress there would be mixed into the output. */
+  outIsTerminal?: boolean;
+}
+
+interface Stream {
+  write: (text: string) => unknown;
+  isTTY?: boolean;
+}
+
+/**
+ * The tool's output on a process's streams. Progress is shown only on a
+ * terminal, on one line that each update overwrites; the next line written,
+ * or `end()`, clears it, so that it never runs into a message.
+ */
+export function terminalOutput(stdout: Stream, stderr: Stream): Output & { end: () => void } {
+  let progressShown = false;
+  const clearProgress = () => {
+    if (progressShown) stderr.write('\r\x1b[K');
+    progressShown = false;
+  };
+  return {
+    out: (line) => {
+      clearProgress();
+      stdout.write(`${line}\n`);
+    },
+    err: (line) => {
+      clearProgress();
+      stderr.write(`${line}\n`);
+    },
+    ...(stderr.isTTY && {
+      progress: (line: string) => {
+        stderr.write(`\r${line}\x1b[K`);
+        progressShown = true;
+      },
+    }),
+    outIsTerminal: stdout.isTTY === true,
+    end: clearProgress,
+  };
 }
 
 /** The longest line `verify --file` reads (256 MiB): one line is held whole, and a string cannot grow without end. */
@@ -286,6 +324,8 @@ export function addHttpCommands(program: Command, env: NodeJS.ProcessEnv, io: Ou
           opts,
         );
         const sink = opts.out ? fs.createWriteStream(opts.out) : null;
+        // progress beside an export that is written to the terminal would land in it
+        const progress = sink || !io.outIsTerminal ? io.progress : undefined;
         let lines = 0;
         const decoder = new TextDecoder();
         for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
@@ -293,7 +333,7 @@ export function addHttpCommands(program: Command, env: NodeJS.ProcessEnv, io: Ou
           if (sink) sink.write(text);
           else process.stdout.write(text);
           lines += text.split('\n').length - 1;
-          io.progress?.(`exported ${lines} lines`);
+          progress?.(`exported ${lines} lines`);
         }
         if (sink)
           await new Promise<void>((resolve, reject) => sink.end((e?: Error | null) => (e ? reject(e) : resolve())));

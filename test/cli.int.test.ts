@@ -1,7 +1,7 @@
 // The command-line tool against a real server and real files: tail, history,
 // report, export, import, verify (over HTTP, on a database file, on an
 // export file), with their exit codes; its help, and what it says when the
-// server cannot be reached.
+// server cannot be reached; its output on a terminal and into a closed pipe.
 
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
@@ -204,6 +204,14 @@ describe('the command-line tool', () => {
     expect((await cli(['verify'])).code).toBe(2);
     expect((await cli(['report', token], `http://127.0.0.1:${await closedPort()}`)).code).toBe(1);
   });
+
+  it('stops quietly, exit code 0, when its standard output is closed early (as by head)', async () => {
+    // tail would follow the session for ever; its reader goes before it writes anything
+    const tail = spawnServer(['tail', token, '--from', '0'], { WAVE_SESSIONS_URL: server.baseUrl });
+    tail.child.stdout.destroy();
+    const { code } = await tail.exited;
+    expect({ code, err: tail.stderr() }).toEqual({ code: 0, err: '' });
+  });
 });
 
 describe('a server that cannot be reached', () => {
@@ -339,6 +347,55 @@ describe('the help', () => {
       expect(unknown.err).toBe("wave-sessions: unknown command 'sevre'\n(Did you mean serve?)\n");
     },
   );
+});
+
+describe('at a terminal', () => {
+  /** The command run on a terminal (a pseudo-terminal of script(1)): what the person sees. */
+  async function onTerminal(command: string) {
+    const child = spawn('script', ['-qec', command, '/dev/null'], {
+      cwd: path.resolve(import.meta.dirname, '..'),
+      env: { ...process.env, WAVE_SESSIONS_URL: server.baseUrl },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let seen = '';
+    child.stdout.on('data', (chunk: Buffer) => (seen += chunk.toString()));
+    const [code] = (await once(child, 'exit')) as [number | null];
+    return { code, seen };
+  }
+  const tool = `node --import tsx src/main.ts`;
+
+  it(
+    'shows export progress on one line, cleared before the next message and at the end',
+    { timeout: SPAWNS_TIMEOUT_MS },
+    async () => {
+      const file = path.join(dir, 'terminal.ndjson');
+      const out = await onTerminal(`${tool} export ${token} --out ${file}`);
+      expect(out.code).toBe(0);
+      const lines = fs.readFileSync(file, 'utf8').split('\n').length - 1;
+      // as JSON, where \r stays \r and the terminal's erase to the end of the line (ESC [K) is \u001b[K
+      expect(JSON.stringify(out.seen)).toMatch(
+        new RegExp(
+          `^"(\\\\rexported \\d+ lines\\\\u001b\\[K)+\\\\r\\\\u001b\\[Kwrote ${lines} lines to ${file}\\\\r\\\\n"$`,
+        ),
+      );
+
+      const redirected = await onTerminal(`${tool} export ${token} > ${file}`);
+      expect(redirected.code).toBe(0);
+      expect(JSON.stringify(redirected.seen)).toMatch(/^"(\\rexported \d+ lines\\u001b\[K)+\\r\\u001b\[K"$/);
+      expect((await cli(['verify', '--file', file])).code).toBe(0);
+    },
+  );
+
+  it('shows no progress when the export itself goes to the terminal', { timeout: SPAWNS_TIMEOUT_MS }, async () => {
+    const out = await onTerminal(`${tool} export ${token}`);
+    expect(out.code).toBe(0);
+    const lines = out.seen.trimEnd().split('\r\n');
+    expect(lines.map((l) => (JSON.parse(l) as { kind: string }).kind)).toEqual([
+      'session',
+      ...Array<string>(lines.length - 2).fill('event'),
+      'end',
+    ]);
+  });
 });
 
 describe('the database file', () => {
