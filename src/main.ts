@@ -71,8 +71,6 @@ async function main(): Promise<void> {
   }
   // the file a relative DB_FILE names depends on the folder the server starts in
   if (config.dbFile !== ':memory:') process.stderr.write(`wave-sessions: database ${path.resolve(config.dbFile)}\n`);
-  logger.info({ config, url: running.url, pid: process.pid }, `listening on ${running.url}`);
-
   const stop = (signal: string) => {
     logger.info({ signal }, 'shutting down');
     setTimeout(() => {
@@ -94,6 +92,8 @@ async function main(): Promise<void> {
   };
   process.once('SIGTERM', () => stop('SIGTERM'));
   process.once('SIGINT', () => stop('SIGINT'));
+  // announced once a signal would be handled: a service manager (or a test) may stop it as soon as it reads this
+  logger.info({ config, url: running.url, pid: process.pid }, `listening on ${running.url}`);
 }
 
 void main();
