@@ -2,7 +2,7 @@
 // WAVE_SESSIONS_URL variable, else http://127.0.0.1:8000): tail, history,
 // report, export, import, mirror, and verify, which also works offline on a database
 // file (--db-file) or an export file (--file). Exit codes: 0 ok, 1 a failed
-// verification or request, 2 bad usage.
+// verification or request (a server that cannot be reached too), 2 bad usage.
 
 import fs from 'node:fs';
 import path from 'node:path';
@@ -15,10 +15,50 @@ import { readExport } from './store/import.js';
 import { openSqlite } from './store/sqlite.js';
 
 export interface Output {
+  /** The command's output, one line at a time: standard output. */
   out: (line: string) => void;
+  /** Messages, warnings, errors: standard error. */
   err: (line: string) => void;
   /** Where progress goes, when a person watches (a terminal). */
   progress?: (line: string) => void;
+  /** Standard output is a terminal: progress there would be mixed into the output. */
+  outIsTerminal?: boolean;
+}
+
+interface Stream {
+  write: (text: string) => unknown;
+  isTTY?: boolean;
+}
+
+/**
+ * The tool's output on a process's streams. Progress is shown only on a
+ * terminal, on one line that each update overwrites; the next line written,
+ * or `end()`, clears it, so that it never runs into a message.
+ */
+export function terminalOutput(stdout: Stream, stderr: Stream): Output & { end: () => void } {
+  let progressShown = false;
+  const clearProgress = () => {
+    if (progressShown) stderr.write('\r\x1b[K');
+    progressShown = false;
+  };
+  return {
+    out: (line) => {
+      clearProgress();
+      stdout.write(`${line}\n`);
+    },
+    err: (line) => {
+      clearProgress();
+      stderr.write(`${line}\n`);
+    },
+    ...(stderr.isTTY && {
+      progress: (line: string) => {
+        stderr.write(`\r${line}\x1b[K`);
+        progressShown = true;
+      },
+    }),
+    outIsTerminal: stdout.isTTY === true,
+    end: clearProgress,
+  };
 }
 
 /** The longest line `verify --file` reads (256 MiB): one line is held whole, and a string cannot grow without end. */
@@ -43,6 +83,43 @@ export function databaseFile(file: string, io: Output, { mayCreate = false } = {
 /** Opens a command's database file, told on stderr; one that does not exist is an error unless `mayCreate`. */
 export function openDatabaseFile(file: string, io: Output, { mayCreate = false } = {}) {
   return openSqlite(databaseFile(file, io, { mayCreate }), { mustExist: !mayCreate });
+}
+
+/**
+ * The server's root URL, checked: http or https, without a trailing slash. A
+ * bad one is bad usage, before any request.
+ */
+export function serverUrl(value: string): string {
+  let url: URL | null = null;
+  try {
+    url = new URL(value);
+  } catch {
+    // not a URL at all
+  }
+  if (!url || (url.protocol !== 'http:' && url.protocol !== 'https:')) {
+    throw new BadUsage(`the server URL "${value}" (--url or WAVE_SESSIONS_URL) is not an http:// or https:// URL`);
+  }
+  return value.replace(/\/+$/, '');
+}
+
+/**
+ * What went wrong on the network under fetch's "fetch failed" (or
+ * "terminated", a connection lost mid-answer): the cause it carries, such as
+ * `connect ECONNREFUSED 127.0.0.1:8000`. Null for any other error.
+ */
+export function networkFailure(error: unknown, server: string): { lost: boolean; reason: string } | null {
+  if (!(error instanceof TypeError) || !['fetch failed', 'terminated'].includes(error.message)) return null;
+  const cause = error.cause;
+  // both addresses of a name such as localhost refused: one reason each
+  const causes = cause instanceof AggregateError && cause.errors.length > 0 ? (cause.errors as unknown[]) : [cause];
+  const reasons = causes.map((c) => {
+    if (!(c instanceof Error)) return error.message;
+    const code = (c as NodeJS.ErrnoException).code;
+    // fetch will not connect to the ports browsers block (such as 1, 9 or 6000), whoever listens there
+    if (c.message === 'bad port') return `fetch refuses port ${new URL(server).port} (one of the ports browsers block)`;
+    return c.message || code || c.name;
+  });
+  return { lost: error.message === 'terminated', reason: [...new Set(reasons)].join('; ') };
 }
 
 /** A whole number option, or bad usage (exit 2). */
@@ -88,19 +165,32 @@ export function addHttpCommands(program: Command, env: NodeJS.ProcessEnv, io: Ou
     }
     return res;
   }
+  // commander passes an action its arguments, then the options, then the command
   const run =
     <A extends unknown[]>(fn: (...args: A) => Promise<void>) =>
     async (...args: A) => {
+      const command = args.at(-1) as Command;
+      let server: string | undefined;
       try {
+        const url = command.opts<{ url?: string }>().url;
+        if (url !== undefined) {
+          server = serverUrl(url);
+          command.setOptionValue('url', server);
+        }
         await fn(...args);
       } catch (error) {
-        io.err(`wave-sessions: ${(error as Error).message}`);
+        const network = server === undefined ? null : networkFailure(error, server);
+        const message = network
+          ? `${network.lost ? 'lost the connection to' : 'cannot reach'} ${server}: ${network.reason}`
+          : (error as Error).message;
+        io.err(`wave-sessions: ${message}`);
         setCode(error instanceof BadUsage ? 2 : 1);
       }
     };
 
   program
     .command('tail')
+    .summary("print a session's events as they arrive")
     .description('follow a live session and print each event (one JSON line) as it arrives; Ctrl-C ends it')
     .argument('<token>')
     .option('--from <number>', 'print events after this number (default: only new ones)', wholeNumber)
@@ -130,6 +220,7 @@ export function addHttpCommands(program: Command, env: NodeJS.ProcessEnv, io: Ou
 
   program
     .command('mirror')
+    .summary("copy a WAVE runner's sessions into the server")
     .description(
       'copy the sessions of a WAVE runner (its events included) into the server until stopped; the runner needs "enable_read_sessions": true',
     )
@@ -167,6 +258,7 @@ export function addHttpCommands(program: Command, env: NodeJS.ProcessEnv, io: Ou
 
   program
     .command('history')
+    .summary("print a session's events with their hashes")
     .description("print a session's events with their metadata and hashes (one JSON line each)")
     .argument('<token>')
     .option('--type <type...>', 'only these types')
@@ -197,6 +289,7 @@ export function addHttpCommands(program: Command, env: NodeJS.ProcessEnv, io: Ou
 
   program
     .command('report')
+    .summary("print a session's report")
     .description("print a session's report: tests, results, status timeline")
     .argument('<token>')
     .option('--at <number>', 'the status as of this event', wholeNumber)
@@ -217,6 +310,7 @@ export function addHttpCommands(program: Command, env: NodeJS.ProcessEnv, io: Ou
 
   program
     .command('export')
+    .summary('write a session as NDJSON or CSV')
     .description('write a session as NDJSON (or CSV) to --out or standard output')
     .argument('<token>')
     .option('--out <file>')
@@ -230,6 +324,8 @@ export function addHttpCommands(program: Command, env: NodeJS.ProcessEnv, io: Ou
           opts,
         );
         const sink = opts.out ? fs.createWriteStream(opts.out) : null;
+        // progress beside an export that is written to the terminal would land in it
+        const progress = sink || !io.outIsTerminal ? io.progress : undefined;
         let lines = 0;
         const decoder = new TextDecoder();
         for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
@@ -237,7 +333,7 @@ export function addHttpCommands(program: Command, env: NodeJS.ProcessEnv, io: Ou
           if (sink) sink.write(text);
           else process.stdout.write(text);
           lines += text.split('\n').length - 1;
-          io.progress?.(`exported ${lines} lines`);
+          progress?.(`exported ${lines} lines`);
         }
         if (sink)
           await new Promise<void>((resolve, reject) => sink.end((e?: Error | null) => (e ? reject(e) : resolve())));
@@ -247,13 +343,16 @@ export function addHttpCommands(program: Command, env: NodeJS.ProcessEnv, io: Ou
 
   program
     .command('import')
+    .summary('restore an export file into the server')
     .description('restore an export file into the server (refused unless its chain verifies)')
     .argument('<file>')
     .addOption(urlOption())
     .addOption(keyOption())
     .action(
       run(async (file: string, opts: { url: string; key?: string }) => {
-        const size = fs.statSync(file).size;
+        const stat = fs.statSync(file);
+        if (!stat.isFile()) throw new BadUsage(`${file} is not a file`);
+        const size = stat.size;
         let sent = 0;
         // streamed from the file, with progress for a person at a terminal
         const counted = fs.createReadStream(file).on('data', (chunk) => {
@@ -274,6 +373,7 @@ export function addHttpCommands(program: Command, env: NodeJS.ProcessEnv, io: Ou
 
   program
     .command('verify')
+    .summary("check a session's hash chain")
     .description("recompute a session's hash chain: over HTTP, on a database file, or on an export file")
     .argument('[token]', 'the session (not needed with --file)')
     .option('--db-file <file>', 'verify offline, on this database file')

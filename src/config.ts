@@ -268,6 +268,7 @@ export const SETTINGS: Setting[] = [
 export function readConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Config {
   const program = new Command('wave-sessions')
     .description('A durable server for the session events of the WAVE / DPCTF Test Runner')
+    .usage('[serve] [options]')
     .exitOverride()
     .configureOutput({ writeErr: () => {} })
     .allowExcessArguments(false);

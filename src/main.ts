@@ -1,27 +1,47 @@
 #!/usr/bin/env node
-// Entry point: `wave-sessions [serve]` reads the configuration, starts the
-// server and shuts down cleanly on SIGTERM or SIGINT; `keys` and `check` are
-// the maintenance commands. The only module that reads the environment.
+// Entry point, and the package's bin: `wave-sessions [serve]` reads the
+// configuration, starts the server and shuts down cleanly on SIGTERM or SIGINT;
+// any other command is the command-line tool's (tools.ts). The only module that
+// reads the environment.
 
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { terminalOutput } from './cli.js';
 import { ConfigError, readConfig } from './config.js';
-import { createLogger, flushLogs } from './logger.js';
-import { startServer } from './server.js';
-import { ServerLockedError } from './store/server-lock.js';
+import { staleBuild } from './stale-build.js';
 import { runTool } from './tools.js';
 
 const SHUTDOWN_LIMIT_MS = 5000;
-const TOOLS = new Set(['keys', 'check', 'prune', 'tail', 'history', 'report', 'export', 'import', 'verify', 'mirror']);
+const HELP = new Set(['--help', '-h', 'help']);
+
+/** Run from a build (dist/src/main.js) beside its sources: says on stderr when they changed after the build. */
+function warnIfStale(): void {
+  const self = fileURLToPath(import.meta.url);
+  if (path.basename(path.resolve(self, '../..')) !== 'dist') return;
+  try {
+    const reason = staleBuild(path.resolve(self, '../../..'));
+    if (reason) process.stderr.write(`wave-sessions: ${reason}; \`npm run build\` brings dist/ up to date\n`);
+  } catch {
+    // a check that cannot run stops nothing
+  }
+}
 
 async function main(): Promise<void> {
   const args = process.argv.slice(2);
-  if (TOOLS.has(args[0] ?? '') || args[0] === '--help' || args[0] === '-h' || args[0] === 'help') {
-    const code = await runTool(args, process.env, {
-      out: (line) => process.stdout.write(`${line}\n`),
-      err: (line) => process.stderr.write(`${line}\n`),
-      // progress only for a person at a terminal
-      ...(process.stderr.isTTY && { progress: (line: string) => process.stderr.write(`\r${line}`) }),
+  warnIfStale();
+  if (args[0] === 'help' && args[1] === 'serve') args.splice(0, 2, 'serve', '--help');
+  const first = args[0];
+  // no command, or only the server's flags: the server
+  const serve = first === undefined || first === 'serve' || (first.startsWith('-') && !HELP.has(first));
+  if (!serve) {
+    // `wave-sessions history <token> | head` closes standard output early: stop quietly, as a filter does
+    process.stdout.on('error', (error: NodeJS.ErrnoException) => {
+      if (error.code !== 'EPIPE') throw error;
+      process.exit(0);
     });
+    const output = terminalOutput(process.stdout, process.stderr);
+    const code = await runTool(args, process.env, output);
+    output.end();
     process.exit(code);
   }
   if (args[0] === 'serve') args.shift();
@@ -34,6 +54,12 @@ async function main(): Promise<void> {
     process.stderr.write(`wave-sessions: bad configuration: ${message}\n`);
     process.exit(2);
   }
+  // loaded to serve only: a command of the tool starts without loading them
+  const [{ createLogger, flushLogs }, { startServer }, { ServerLockedError }] = await Promise.all([
+    import('./logger.js'),
+    import('./server.js'),
+    import('./store/server-lock.js'),
+  ]);
   const logger = createLogger(config.logLevel);
   let running;
   try {
@@ -45,8 +71,6 @@ async function main(): Promise<void> {
   }
   // the file a relative DB_FILE names depends on the folder the server starts in
   if (config.dbFile !== ':memory:') process.stderr.write(`wave-sessions: database ${path.resolve(config.dbFile)}\n`);
-  logger.info({ config, url: running.url, pid: process.pid }, `listening on ${running.url}`);
-
   const stop = (signal: string) => {
     logger.info({ signal }, 'shutting down');
     setTimeout(() => {
@@ -68,6 +92,8 @@ async function main(): Promise<void> {
   };
   process.once('SIGTERM', () => stop('SIGTERM'));
   process.once('SIGINT', () => stop('SIGINT'));
+  // announced once a signal would be handled: a service manager (or a test) may stop it as soon as it reads this
+  logger.info({ config, url: running.url, pid: process.pid }, `listening on ${running.url}`);
 }
 
 void main();

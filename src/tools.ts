@@ -1,6 +1,8 @@
-// The maintenance commands, run on the database file while the server runs or
-// not: `keys add|list|revoke` for access control, `check` for the file's
-// integrity. Exit codes: 0 ok, 1 a failed check or a refused change, 2 bad usage.
+// The command-line tool's commands and its help: the commands that talk to a
+// server (cli.ts), and the maintenance commands, run on the database file while
+// the server runs or not: `keys add|list|revoke` for access control, `prune`,
+// `check` for the file's integrity. `serve` is main.ts's, listed here for the
+// help. Exit codes: 0 ok, 1 a failed check or a refused change, 2 bad usage.
 
 import { Command, CommanderError, Option } from 'commander';
 import BetterSqlite3 from 'better-sqlite3';
@@ -30,14 +32,51 @@ async function withKeys<T>(
   }
 }
 
-/** Runs `wave-sessions keys ...` or `wave-sessions check ...`; resolves with the exit code. */
+/** Runs a command of the tool (`wave-sessions keys ...`, `wave-sessions export ...`, `--help`); resolves with the exit code. */
 export async function runTool(argv: readonly string[], env: NodeJS.ProcessEnv, io: Output): Promise<number> {
   let code = 0;
   const program = new Command('wave-sessions')
+    .description(
+      'A durable server for the session events of the CTA WAVE / DPCTF Test Runner, and the tool to read, export, verify and maintain what it stores.',
+    )
     .exitOverride()
-    .configureOutput({ writeOut: (s) => io.out(s.trimEnd()), writeErr: (s) => io.err(s.trimEnd()) });
+    .configureOutput({
+      writeOut: (s) => io.out(s.trimEnd()),
+      writeErr: (s) => io.err(s.trimEnd()),
+      // bad usage reads like the tool's other messages
+      outputError: (s, write) => write(s.replace(/^error: /, 'wave-sessions: ')),
+    })
+    .addHelpText(
+      'after',
+      [
+        '',
+        'Without a command, wave-sessions starts the server: `wave-sessions serve --help`',
+        'lists its settings. `wave-sessions <command> --help` shows the options of a',
+        'command. The commands that talk to a server take --url (else WAVE_SESSIONS_URL,',
+        'else http://127.0.0.1:8000) and --key (else WAVE_SESSIONS_KEY).',
+        'Exit codes: 0 ok, 1 a failed command or request, 2 bad usage.',
+      ].join('\n'),
+    );
 
-  const keys = program.command('keys').description('manage the API keys of access control');
+  program
+    .command('serve')
+    .summary('start the server (also without a command)')
+    .description('start the server; `wave-sessions serve --help` lists its settings')
+    .helpOption(false)
+    .allowUnknownOption()
+    .allowExcessArguments()
+    .action(() => {
+      // main.ts starts the server before the tool is reached
+      io.err('wave-sessions: serve starts the server only from the command line');
+      code = 2;
+    });
+
+  addHttpCommands(program, env, io, (c) => (code = c));
+
+  const keys = program
+    .command('keys')
+    .summary('add, list or revoke the API keys')
+    .description('manage the API keys of access control');
   keys
     .command('add')
     .description('create a key and print it (the only time it is shown)')
@@ -76,10 +115,9 @@ export async function runTool(argv: readonly string[], env: NodeJS.ProcessEnv, i
       }
     });
 
-  addHttpCommands(program, env, io, (c) => (code = c));
-
   program
     .command('prune')
+    .summary('delete sessions finished more than N days ago')
     .description('retention: delete completed or aborted sessions finished more than --days ago, unless labelled hold')
     .requiredOption('--days <days>', 'how many days to keep (env RETENTION_DAYS)', env.RETENTION_DAYS)
     .option('--dry-run', 'only list what would go')
@@ -107,6 +145,7 @@ export async function runTool(argv: readonly string[], env: NodeJS.ProcessEnv, i
 
   program
     .command('check')
+    .summary("check the database file's integrity")
     .description("check the database file's integrity (SQLite integrity_check)")
     .addOption(dbOption(env))
     .action((opts: { dbFile: string }) => {
@@ -129,7 +168,8 @@ export async function runTool(argv: readonly string[], env: NodeJS.ProcessEnv, i
     await program.parseAsync([...argv], { from: 'user' });
   } catch (error) {
     if (error instanceof CommanderError) {
-      return error.code === 'commander.helpDisplayed' ? 0 : 2;
+      // help asked for (--help, `help`) exits 0; help shown for a missing subcommand, as bad usage
+      return error.exitCode === 0 ? 0 : 2;
     }
     io.err(`wave-sessions: ${(error as Error).message}`);
     return 1;

@@ -1,10 +1,12 @@
 // The command-line tool against a real server and real files: tail, history,
 // report, export, import, verify (over HTTP, on a database file, on an
-// export file), with their exit codes.
+// export file), with their exit codes; its help, and what it says when the
+// server cannot be reached; its output on a terminal and into a closed pipe.
 
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import fs from 'node:fs';
+import net, { type AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -32,6 +34,19 @@ async function inProcess(args: string[], url = server.baseUrl) {
   const err: string[] = [];
   const code = await runTool(args, { WAVE_SESSIONS_URL: url }, { out: (l) => out.push(l), err: (l) => err.push(l) });
   return { code, out, err };
+}
+
+// tests that start several processes, each a second or more on a busy machine
+const SPAWNS_TIMEOUT_MS = 60_000;
+
+/** A port on 127.0.0.1 that nothing listens on: one the system just gave out and took back. */
+async function closedPort(): Promise<number> {
+  const probe = net.createServer().listen(0, '127.0.0.1');
+  await once(probe, 'listening');
+  const { port } = probe.address() as AddressInfo;
+  probe.close();
+  await once(probe, 'close');
+  return port;
 }
 
 beforeAll(async () => {
@@ -187,7 +202,199 @@ describe('the command-line tool', () => {
     expect((await cli(['keys'])).code).toBe(2);
     expect((await cli(['tail', token, '--max', 'abc'])).code).toBe(2);
     expect((await cli(['verify'])).code).toBe(2);
-    expect((await cli(['report', token], 'http://127.0.0.1:9')).code).toBe(1);
+    expect((await cli(['report', token], `http://127.0.0.1:${await closedPort()}`)).code).toBe(1);
+  });
+
+  it('stops quietly, exit code 0, when its standard output is closed early (as by head)', async () => {
+    // tail would follow the session for ever; its reader goes before it writes anything
+    const tail = spawnServer(['tail', token, '--from', '0'], { WAVE_SESSIONS_URL: server.baseUrl });
+    tail.child.stdout.destroy();
+    const { code } = await tail.exited;
+    expect({ code, err: tail.stderr() }).toEqual({ code: 0, err: '' });
+  });
+});
+
+describe('a server that cannot be reached', () => {
+  it('is named with the reason, and exits 1', { timeout: SPAWNS_TIMEOUT_MS }, async () => {
+    const port = await closedPort();
+    const url = `http://127.0.0.1:${port}`;
+    const line = `wave-sessions: cannot reach ${url}: connect ECONNREFUSED 127.0.0.1:${port}`;
+    // the command as run, the URL from the environment or given with a trailing slash
+    for (const [args, env] of [
+      [['report', token], url],
+      [['history', token, '--url', `${url}/`], server.baseUrl],
+    ] as const) {
+      const result = await cli([...args], env);
+      expect({ args, code: result.code, out: result.out, err: result.err }).toEqual({
+        args,
+        code: 1,
+        out: '',
+        err: `${line}\n`,
+      });
+    }
+    // every command that talks to a server, in this process
+    const file = path.join(dir, 'unsent.ndjson');
+    fs.writeFileSync(file, '{}\n');
+    for (const args of [
+      ['tail', token],
+      ['history', token],
+      ['report', token],
+      ['export', token],
+      ['import', file],
+      ['verify', token],
+    ]) {
+      const result = await inProcess(args, url);
+      expect({ args, code: result.code, err: result.err }).toEqual({ args, code: 1, err: [line] });
+    }
+  });
+
+  it('that answers, then closes the connection mid-answer, is named as lost', async () => {
+    const cut = net.createServer((socket) => {
+      socket.end('HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{"tok');
+    });
+    cut.listen(0, '127.0.0.1');
+    await once(cut, 'listening');
+    const url = `http://127.0.0.1:${(cut.address() as AddressInfo).port}`;
+    try {
+      const result = await inProcess(['report', token], url);
+      expect({ code: result.code, err: result.err }).toEqual({
+        code: 1,
+        err: [`wave-sessions: lost the connection to ${url}: other side closed`],
+      });
+    } finally {
+      cut.close();
+    }
+  });
+
+  it('on a port fetch refuses is named so; a URL that is not http(s) is bad usage (2) before any request', async () => {
+    const blocked = await inProcess(['report', token], 'http://127.0.0.1:9');
+    expect({ code: blocked.code, err: blocked.err }).toEqual({
+      code: 1,
+      err: ['wave-sessions: cannot reach http://127.0.0.1:9: fetch refuses port 9 (one of the ports browsers block)'],
+    });
+    for (const url of ['127.0.0.1:8000', 'ftp://127.0.0.1', 'nothing']) {
+      const result = await inProcess(['report', token, '--url', url], server.baseUrl);
+      expect({ url, code: result.code, err: result.err }).toEqual({
+        url,
+        code: 2,
+        err: [`wave-sessions: the server URL "${url}" (--url or WAVE_SESSIONS_URL) is not an http:// or https:// URL`],
+      });
+    }
+  });
+});
+
+describe('the help', () => {
+  const COMMANDS = [
+    'serve',
+    'tail',
+    'mirror',
+    'history',
+    'report',
+    'export',
+    'import',
+    'verify',
+    'keys',
+    'prune',
+    'check',
+    'help',
+  ];
+
+  it(
+    'lists serve and every command, one line each, and help says the same',
+    { timeout: SPAWNS_TIMEOUT_MS },
+    async () => {
+      const help = await cli(['--help']);
+      expect({ code: help.code, err: help.err }).toEqual({ code: 0, err: '' });
+      const lines = help.out.split('\n');
+      const start = lines.indexOf('Commands:');
+      const listed = lines.slice(start + 1, lines.indexOf('', start));
+      // a line each: a name, its arguments, then a summary that fits in 80 columns, never wrapped onto a next line
+      for (const line of listed) {
+        expect(line).toMatch(/^ {2}[a-z]+( \[options\])?( <\w+>| \[\w+\])? {2,}\S/);
+        expect(line.length).toBeLessThanOrEqual(80);
+      }
+      expect(listed.map((line) => line.trim().split(' ')[0])).toEqual(COMMANDS);
+      expect(help.out).toContain('Without a command, wave-sessions starts the server');
+      expect(await cli(['help'])).toEqual(help);
+      expect(await cli(['-h'])).toEqual(help);
+    },
+  );
+
+  it(
+    "of each command is its own, serve's the server's settings, and an unknown command is bad usage",
+    { timeout: SPAWNS_TIMEOUT_MS },
+    async () => {
+      for (const command of COMMANDS.filter((c) => c !== 'serve' && c !== 'help')) {
+        const result = await inProcess([command, '--help']);
+        expect({ command, code: result.code, usage: result.out[0]?.split('\n')[0] }).toEqual({
+          command,
+          code: 0,
+          usage: expect.stringMatching(new RegExp(`^Usage: wave-sessions ${command} `)),
+        });
+      }
+      // these exit by themselves: nothing is started
+      for (const args of [
+        ['serve', '--help'],
+        ['help', 'serve'],
+      ]) {
+        const result = await cli(args);
+        expect({ args, code: result.code, err: result.err }).toEqual({ args, code: 0, err: '' });
+        expect(result.out).toContain('Usage: wave-sessions [serve] [options]');
+        expect(result.out).toContain('--db-file <value>');
+      }
+      const unknown = await cli(['sevre']);
+      expect({ code: unknown.code, out: unknown.out }).toEqual({ code: 2, out: '' });
+      expect(unknown.err).toBe("wave-sessions: unknown command 'sevre'\n(Did you mean serve?)\n");
+    },
+  );
+});
+
+describe('at a terminal', () => {
+  /** The command run on a terminal (a pseudo-terminal of script(1)): what the person sees. */
+  async function onTerminal(command: string) {
+    const child = spawn('script', ['-qec', command, '/dev/null'], {
+      cwd: path.resolve(import.meta.dirname, '..'),
+      env: { ...process.env, WAVE_SESSIONS_URL: server.baseUrl },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let seen = '';
+    child.stdout.on('data', (chunk: Buffer) => (seen += chunk.toString()));
+    const [code] = (await once(child, 'exit')) as [number | null];
+    return { code, seen };
+  }
+  const tool = `node --import tsx src/main.ts`;
+
+  it(
+    'shows export progress on one line, cleared before the next message and at the end',
+    { timeout: SPAWNS_TIMEOUT_MS },
+    async () => {
+      const file = path.join(dir, 'terminal.ndjson');
+      const out = await onTerminal(`${tool} export ${token} --out ${file}`);
+      expect(out.code).toBe(0);
+      const lines = fs.readFileSync(file, 'utf8').split('\n').length - 1;
+      // as JSON, where \r stays \r and the terminal's erase to the end of the line (ESC [K) is \u001b[K
+      expect(JSON.stringify(out.seen)).toMatch(
+        new RegExp(
+          `^"(\\\\rexported \\d+ lines\\\\u001b\\[K)+\\\\r\\\\u001b\\[Kwrote ${lines} lines to ${file}\\\\r\\\\n"$`,
+        ),
+      );
+
+      const redirected = await onTerminal(`${tool} export ${token} > ${file}`);
+      expect(redirected.code).toBe(0);
+      expect(JSON.stringify(redirected.seen)).toMatch(/^"(\\rexported \d+ lines\\u001b\[K)+\\r\\u001b\[K"$/);
+      expect((await cli(['verify', '--file', file])).code).toBe(0);
+    },
+  );
+
+  it('shows no progress when the export itself goes to the terminal', { timeout: SPAWNS_TIMEOUT_MS }, async () => {
+    const out = await onTerminal(`${tool} export ${token}`);
+    expect(out.code).toBe(0);
+    const lines = out.seen.trimEnd().split('\r\n');
+    expect(lines.map((l) => (JSON.parse(l) as { kind: string }).kind)).toEqual([
+      'session',
+      ...Array<string>(lines.length - 2).fill('event'),
+      'end',
+    ]);
   });
 });
 
