@@ -14,6 +14,7 @@ import { createSession, pushEvent, request } from './helpers/client.js';
 import { buildExport } from './helpers/export.js';
 import { startTestServer, tempDbFile, type TestServer } from './helpers/server.js';
 import { waitFor } from './helpers/wait.js';
+import { sessionRow } from './helpers/session-row.js';
 
 /** What another connection to the file sees of a change: the change is committed when it is told. */
 function committedState(dbFile: string, change: StorageChange): unknown {
@@ -114,31 +115,11 @@ describe('the changes of the maintenance writes', () => {
     return { feed, seen };
   }
 
-  const row = (token: string, changes: Record<string, unknown>) => ({
-    token,
-    status: 'pending' as const,
-    config: '{}',
-    labels: '[]',
-    is_public: 0,
-    user_agent: null,
-    browser_name: 'Other',
-    browser_version: '0',
-    date_created: 1000,
-    date_started: null,
-    date_finished: null,
-    expiration_date: null,
-    last_event: 0,
-    deleted_at: null,
-    deleted_reason: null,
-    head_hash: '0'.repeat(64),
-    ...changes,
-  });
-
   it('tells of sessions expired and pruned, not of a dry run, and of keys added and revoked', async () => {
     const { feed, seen } = await open();
     const sessions = createSessionStore(store, feed);
-    await sessions.createSession(row('expiring', { expiration_date: 2000 }));
-    await sessions.createSession(row('done', { status: 'completed', date_finished: 1500 }));
+    await sessions.createSession(sessionRow('expiring', { date_created: 1000, expiration_date: 2000 }));
+    await sessions.createSession(sessionRow('done', { date_created: 1000, status: 'completed', date_finished: 1500 }));
     seen.length = 0;
 
     expect(await sessions.expireSessions(3000)).toEqual(['expiring']);

@@ -14,27 +14,10 @@ import { waitFor } from './helpers/wait.js';
 import { readMetric } from './helpers/metrics.js';
 import { startTestServer, tempDbFile, type TestServer } from './helpers/server.js';
 import { createChangeFeed } from '../src/store/changes.js';
+import { sessionRow } from './helpers/session-row.js';
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 const source = { address: null, userAgent: null, keyId: null };
-const sessionRow = (token: string) => ({
-  token,
-  status: 'pending' as const,
-  config: '{}',
-  labels: '[]',
-  is_public: 0,
-  user_agent: null,
-  browser_name: 'Other',
-  browser_version: '0',
-  date_created: Date.now(),
-  date_started: null,
-  date_finished: null,
-  expiration_date: null,
-  last_event: 0,
-  deleted_at: null,
-  deleted_reason: null,
-  head_hash: '0'.repeat(64),
-});
 
 let server: TestServer | undefined;
 let store: SqliteStore | undefined;
