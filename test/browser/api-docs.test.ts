@@ -1,7 +1,7 @@
 // The API's reference page (/docs/) in headless Chromium: it renders every
 // operation and every named schema of the served OpenAPI document, its links
 // to schemas land on them, its filter works, and the browser asks nothing of
-// any other host. (dashboard.test.ts fails the suite on CI when Chromium is missing.)
+// any other host.
 
 import fs from 'node:fs';
 import os from 'node:os';
@@ -10,9 +10,9 @@ import { fileURLToPath } from 'node:url';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestServer, type TestServer } from '../helpers/server.js';
+import { CHROMIUM, HAS_CHROMIUM, requireChromium } from './chromium.js';
 
-const CHROMIUM = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
-const HAS_CHROMIUM = fs.existsSync(CHROMIUM);
+requireChromium('the API reference page in Chromium');
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const SCREENSHOTS = path.join(ROOT, 'test-artifacts', 'screenshots');
 // generous for a machine busy with the rest of the suite; a passing run waits far less

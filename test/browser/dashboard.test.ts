@@ -17,22 +17,9 @@ import { readConfig, type Config } from '../../src/config.js';
 import { startServer, type RunningServer } from '../../src/server.js';
 import { tempDbFile } from '../helpers/server.js';
 import { fillDatabase } from '../../scripts/fill-db.js';
+import { CHROMIUM, HAS_CHROMIUM, requireChromium } from './chromium.js';
 
-// CHROMIUM_PATH names another browser (or, to check what follows, none)
-const CHROMIUM = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
-const HAS_CHROMIUM = fs.existsSync(CHROMIUM);
-const NO_CHROMIUM = `no Chromium at ${CHROMIUM} (apt-get install -y chromium)`;
-// on CI a missing browser is a broken install: the suite fails instead of
-// skipping, so that a skip cannot hide it
-const ON_CI = !['', '0', 'false'].includes((process.env.CI ?? '').toLowerCase());
-if (!HAS_CHROMIUM && !ON_CI) console.warn(`browser tests skipped: ${NO_CHROMIUM}`);
-if (!HAS_CHROMIUM && ON_CI) {
-  describe('dashboard in Chromium', () => {
-    it('has a browser to run in', () => {
-      throw new Error(`browser tests cannot run: ${NO_CHROMIUM}; with CI=${process.env.CI} they must`);
-    });
-  });
-}
+requireChromium('dashboard in Chromium');
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const SCREENSHOTS = path.join(ROOT, 'test-artifacts', 'screenshots');
