@@ -7,8 +7,7 @@
 // keeps the bin executable. The copy keeps these tests apart from the builds
 // of the other test files (`npm start` builds this checkout's dist/).
 
-import { execFileSync, spawn } from 'node:child_process';
-import { once } from 'node:events';
+import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -16,6 +15,7 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createSession, pushEvent } from './helpers/client.js';
 import { startTestServer, type TestServer } from './helpers/server.js';
+import { runProcess } from './helpers/process.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const BUILD_TIMEOUT_MS = 300_000;
@@ -34,17 +34,7 @@ interface Run {
 
 /** Runs `command` in the copy, its output collected. */
 async function run(command: string, args: string[], env: Record<string, string> = {}): Promise<Run> {
-  const child = spawn(command, args, {
-    cwd: clone,
-    env: { ...process.env, npm_config_cache: npmCache, ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let out = '';
-  let err = '';
-  child.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()));
-  child.stderr.on('data', (chunk: Buffer) => (err += chunk.toString()));
-  const [code] = (await once(child, 'exit')) as [number | null];
-  return { code, out, err };
+  return runProcess(command, args, { cwd: clone, env: { npm_config_cache: npmCache, ...env } });
 }
 
 /** Every file below dist/ with its inode and modification time: a build replaces them all. */

@@ -3,7 +3,6 @@
 // export file), with their exit codes; its help, and what it says when the
 // server cannot be reached; its output on a terminal and into a closed pipe.
 
-import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import fs from 'node:fs';
 import net, { type AddressInfo } from 'node:net';
@@ -15,7 +14,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runTool } from '../src/tools.js';
 import { createSession, pushEvent } from './helpers/client.js';
 import { readMetric } from './helpers/metrics.js';
-import { spawnServer, startServerProcess } from './helpers/process.js';
+import { runProcess, spawnServer, startServerProcess } from './helpers/process.js';
 import { startTestServer, type TestServer } from './helpers/server.js';
 
 let server: TestServer;
@@ -352,15 +351,11 @@ describe('the help', () => {
 describe('at a terminal', () => {
   /** The command run on a terminal (a pseudo-terminal of script(1)): what the person sees. */
   async function onTerminal(command: string) {
-    const child = spawn('script', ['-qec', command, '/dev/null'], {
+    const { code, out } = await runProcess('script', ['-qec', command, '/dev/null'], {
       cwd: path.resolve(import.meta.dirname, '..'),
-      env: { ...process.env, WAVE_SESSIONS_URL: server.baseUrl },
-      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { WAVE_SESSIONS_URL: server.baseUrl },
     });
-    let seen = '';
-    child.stdout.on('data', (chunk: Buffer) => (seen += chunk.toString()));
-    const [code] = (await once(child, 'exit')) as [number | null];
-    return { code, seen };
+    return { code, seen: out };
   }
   const tool = `node --import tsx src/main.ts`;
 
@@ -404,17 +399,10 @@ describe('the database file', () => {
 
   /** The CLI run from another folder, with a DB_FILE relative to it. */
   async function elsewhere(cwd: string, args: string[]) {
-    const child = spawn(process.execPath, ['--import', TSX, path.join(ROOT, 'src/main.ts'), ...args], {
+    return runProcess(process.execPath, ['--import', TSX, path.join(ROOT, 'src/main.ts'), ...args], {
       cwd,
-      env: { ...process.env, DB_FILE: 'data/wave-sessions.db' },
-      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { DB_FILE: 'data/wave-sessions.db' },
     });
-    let out = '';
-    let err = '';
-    child.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()));
-    child.stderr.on('data', (chunk: Buffer) => (err += chunk.toString()));
-    const [code] = (await once(child, 'exit')) as [number | null];
-    return { code, out, err };
   }
 
   const readers = [

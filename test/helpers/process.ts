@@ -52,3 +52,18 @@ export async function startServerProcess(args: string[], env: Record<string, str
     await new Promise((resolve) => setTimeout(resolve, 25));
   }
 }
+
+/** Runs `command` to its end: its exit code and everything it wrote. */
+export async function runProcess(
+  command: string,
+  args: string[],
+  { cwd, env = {} }: { cwd: string; env?: Record<string, string> },
+): Promise<{ code: number | null; out: string; err: string }> {
+  const child = spawn(command, args, { cwd, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  let err = '';
+  child.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()));
+  child.stderr.on('data', (chunk: Buffer) => (err += chunk.toString()));
+  const [code] = (await once(child, 'exit')) as [number | null];
+  return { code, out, err };
+}
