@@ -10,9 +10,8 @@ import { Readable } from 'node:stream';
 import { type Command, InvalidArgumentError, Option } from 'commander';
 import { LineTooLongError, splitLines } from './lines.js';
 import { MirrorError, runMirror } from './mirror.js';
-import { createAuditStore } from './store/audit-store.js';
 import { readExport } from './store/import.js';
-import { openSqlite } from './store/sqlite.js';
+import { openStorage, type Storage, storageLocation } from './store/storage.js';
 
 export interface Output {
   /** The command's output, one line at a time: standard output. */
@@ -80,9 +79,21 @@ export function databaseFile(file: string, io: Output, { mayCreate = false } = {
   return absolute;
 }
 
-/** Opens a command's database file, told on stderr; one that does not exist is an error unless `mayCreate`. */
-export function openDatabaseFile(file: string, io: Output, { mayCreate = false } = {}) {
-  return openSqlite(databaseFile(file, io, { mayCreate }), { mustExist: !mayCreate });
+/**
+ * Opens a command's storage, migrated, without following its changes:
+ * PostgreSQL at `databaseUrl` when set, else the database file, each told on
+ * stderr; a file that does not exist is an error unless `mayCreate`.
+ */
+export async function openCommandStorage(
+  { dbFile, databaseUrl }: { dbFile: string; databaseUrl?: string | undefined },
+  io: Output,
+  { mayCreate = false } = {},
+): Promise<Storage> {
+  if (databaseUrl) {
+    io.err(`wave-sessions: database PostgreSQL ${storageLocation({ databaseUrl, dbFile })}`);
+    return openStorage({ databaseUrl, dbFile, serve: false });
+  }
+  return openStorage({ dbFile: databaseFile(dbFile, io, { mayCreate }), serve: false, mustExist: !mayCreate });
 }
 
 /**
@@ -377,6 +388,7 @@ export function addHttpCommands(program: Command, env: NodeJS.ProcessEnv, io: Ou
     .description("recompute a session's hash chain: over HTTP, on a database file, or on an export file")
     .argument('[token]', 'the session (not needed with --file)')
     .option('--db-file <file>', 'verify offline, on this database file')
+    .option('--database-url <url>', 'verify offline, on this PostgreSQL database')
     .option('--file <export>', 'verify an export file offline')
     .option(
       '--max-line-bytes <bytes>',
@@ -390,7 +402,14 @@ export function addHttpCommands(program: Command, env: NodeJS.ProcessEnv, io: Ou
       run(
         async (
           token: string | undefined,
-          opts: { dbFile?: string; file?: string; maxLineBytes: string; url: string; key?: string },
+          opts: {
+            dbFile?: string;
+            databaseUrl?: string;
+            file?: string;
+            maxLineBytes: string;
+            url: string;
+            key?: string;
+          },
         ) => {
           let result: { ok: boolean; [k: string]: unknown };
           if (opts.file) {
@@ -407,10 +426,10 @@ export function addHttpCommands(program: Command, env: NodeJS.ProcessEnv, io: Ou
             }
           } else if (!token) {
             throw new BadUsage('give a session token, or --file');
-          } else if (opts.dbFile) {
-            const store = openDatabaseFile(opts.dbFile, io);
+          } else if (opts.dbFile || opts.databaseUrl) {
+            const store = await openCommandStorage({ dbFile: opts.dbFile ?? '', databaseUrl: opts.databaseUrl }, io);
             try {
-              result = await createAuditStore(store.db).verify(token);
+              result = await store.audit.verify(token);
             } finally {
               await store.close();
             }

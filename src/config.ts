@@ -8,6 +8,8 @@ export interface Config {
   port: number;
   host: string;
   dbFile: string;
+  /** PostgreSQL's URL (postgres://…): when set, the store is there and dbFile is unused; '' for SQLite. */
+  databaseUrl: string;
   longPollTimeoutMs: number;
   maxBodyBytes: number;
   /** A results_imported event's body: an observation framework's results for one API. */
@@ -61,6 +63,15 @@ function nonEmpty(value: string, name: string): string {
   return value.trim();
 }
 
+function postgresUrl(value: string, name: string): string {
+  const url = value.trim();
+  if (url === '') return '';
+  if (!/^postgres(ql)?:\/\//.test(url)) {
+    throw new ConfigError(`${name} must be a PostgreSQL URL, postgres://user:password@host:port/database.`);
+  }
+  return url;
+}
+
 function onOff(value: string, name: string): boolean {
   if (value !== 'on' && value !== 'off') throw new ConfigError(`${name} must be on or off, not "${value}".`);
   return value === 'on';
@@ -95,6 +106,15 @@ export const SETTINGS: Setting[] = [
     description: 'SQLite database file (its folder is created when missing)',
     fallback: './data/wave-sessions.db',
     parse: nonEmpty,
+  },
+  {
+    key: 'databaseUrl',
+    env: 'DATABASE_URL',
+    flag: '--database-url',
+    description:
+      'PostgreSQL instead of the SQLite file, for several servers on one database (postgres://user:password@host/db)',
+    fallback: '',
+    parse: postgresUrl,
   },
   {
     key: 'longPollTimeoutMs',

@@ -15,9 +15,9 @@ import {
   serializeEvents,
   type Watcher,
 } from './notifier.js';
-import type { ChangeFeed } from './store/changes.js';
 import type { NewSessionRow } from './store/database.js';
 import type { EventSource, EventStore, Idempotency, StoredEvent } from './store/event-store.js';
+import type { Storage } from './store/storage.js';
 
 export interface WaitOptions {
   /** The client's cursor; undefined waits for the next append. */
@@ -38,7 +38,7 @@ export function createEventLog({
 }: {
   events: EventStore;
   /** The store's committed changes: the notifier's only source. */
-  changes: ChangeFeed;
+  changes: Pick<Storage, 'subscribe'>;
   notifier: Notifier;
   /** Caps on waiting polls, in all and per session; a poll past them that would wait answers 503. */
   maxWaiting?: number;
@@ -59,6 +59,10 @@ export function createEventLog({
         // the session's waiters answer [] at once
         notifier.release(change.token);
         notifier.announce(change);
+        break;
+      case 'missed':
+        // every waiter reads the log again, and waits again if nothing is new
+        notifier.remindAll();
         break;
       case 'keys':
         break;

@@ -55,10 +55,11 @@ async function main(): Promise<void> {
     process.exit(2);
   }
   // loaded to serve only: a command of the tool starts without loading them
-  const [{ createLogger, flushLogs }, { startServer }, { ServerLockedError }] = await Promise.all([
+  const [{ createLogger, flushLogs }, { startServer }, { ServerLockedError }, { redactUrl }] = await Promise.all([
     import('./logger.js'),
     import('./server.js'),
     import('./store/server-lock.js'),
+    import('./store/postgres.js'),
   ]);
   const logger = createLogger(config.logLevel);
   let running;
@@ -69,8 +70,12 @@ async function main(): Promise<void> {
     // another server holds the file: a refusal, like a bad configuration
     process.exit(error instanceof ServerLockedError ? 2 : 1);
   }
-  // the file a relative DB_FILE names depends on the folder the server starts in
-  if (config.dbFile !== ':memory:') process.stderr.write(`wave-sessions: database ${path.resolve(config.dbFile)}\n`);
+  // which store, and where: the file a relative DB_FILE names depends on the folder the server starts in
+  if (running.storage.kind === 'postgres') {
+    process.stderr.write(`wave-sessions: database PostgreSQL ${running.storage.location}\n`);
+  } else if (config.dbFile !== ':memory:') {
+    process.stderr.write(`wave-sessions: database ${path.resolve(config.dbFile)}\n`);
+  }
   const stop = (signal: string) => {
     logger.info({ signal }, 'shutting down');
     setTimeout(() => {
@@ -93,7 +98,11 @@ async function main(): Promise<void> {
   process.once('SIGTERM', () => stop('SIGTERM'));
   process.once('SIGINT', () => stop('SIGINT'));
   // announced once a signal would be handled: a service manager (or a test) may stop it as soon as it reads this
-  logger.info({ config, url: running.url, pid: process.pid }, `listening on ${running.url}`);
+  const logged = { ...config, databaseUrl: config.databaseUrl && redactUrl(config.databaseUrl) };
+  logger.info(
+    { config: logged, store: running.storage.kind, url: running.url, pid: process.pid },
+    `listening on ${running.url}`,
+  );
 }
 
 void main();

@@ -178,6 +178,21 @@ export function createNotifier({
       wakeSome();
     },
 
+    /**
+     * Wakes every waiter with an empty batch, from which each reads the log
+     * again (and waits again when it finds nothing new): for changes that
+     * may have been committed without being told.
+     */
+    remindAll(): void {
+      const nothing: Batch = { events: [], body: () => EMPTY_ANSWER };
+      for (const [token, set] of [...waiters]) {
+        waiters.delete(token);
+        count -= set.size;
+        pending.push({ wakes: [...set], batch: nothing, next: 0 });
+      }
+      wakeSome();
+    },
+
     /** Answers every waiter with nothing, so clients poll again (shutdown). */
     releaseAll(): void {
       const all = [...waiters.values()];

@@ -16,17 +16,9 @@ import { createEventLog } from './event-log.js';
 import { createAccess } from './http/auth.js';
 import { createRequestDeadline } from './http/request-deadline.js';
 import { createStreams } from './http/stream-routes.js';
-import { createAuditStore } from './store/audit-store.js';
-import { type ChangeFeed, createChangeFeed } from './store/changes.js';
-import { createImporter } from './store/import.js';
-import { createKeyStore } from './store/key-store.js';
 import { createMetrics } from './metrics.js';
 import { createNotifier } from './notifier.js';
-import { createEventStore } from './store/event-store.js';
-import { migrateToLatest } from './store/migrate.js';
-import { createSessionStore } from './store/session-store.js';
-import { lockServerFile } from './store/server-lock.js';
-import { openSqlite } from './store/sqlite.js';
+import { openStorage, type Storage } from './store/storage.js';
 
 const MAX_EVENTS_PER_ANSWER = 1000;
 const EXPIRY_SWEEP_MS = 1000;
@@ -36,7 +28,9 @@ export interface RunningServer {
   url: string;
   server: http.Server;
   /** Follows the store's committed changes, as the notifier does. */
-  subscribe: ChangeFeed['subscribe'];
+  subscribe: Storage['subscribe'];
+  /** The server's storage, for tests that reach under the HTTP API. */
+  storage: Storage;
   /** The Koa app, for tests that read the routes its routers serve. */
   app: Koa;
   /** Stops accepting, answers waiting polls with [], finishes requests in flight, closes the database. */
@@ -65,40 +59,22 @@ function webRoot(): string | null {
 }
 
 export async function startServer(config: Config, logger: Logger): Promise<RunningServer> {
-  let store;
-  try {
-    store = openSqlite(config.dbFile);
-  } catch (error) {
-    throw new Error(`cannot open the database file ${config.dbFile}: ${(error as Error).message}`);
-  }
-  // one server per file; a second one stops here, before it migrates anything
-  let lock;
-  try {
-    lock = await lockServerFile(config.dbFile);
-  } catch (error) {
-    await store.close();
-    throw error;
-  }
-  try {
-    await migrateToLatest(store.db as never);
-  } catch (error) {
-    await store.close();
-    lock.release();
-    throw new Error(`cannot migrate the database file ${config.dbFile}: ${(error as Error).message}`);
-  }
-  // every committed change, told by the store: the notifier's only source
-  const changes = createChangeFeed((err) => logger.error({ err }, 'a follower of the changes failed'));
-  const importer = createImporter(store, changes);
+  const store = await openStorage({
+    databaseUrl: config.databaseUrl,
+    dbFile: config.dbFile,
+    onListenerError: (err) => logger.error({ err }, 'a follower of the changes failed'),
+    onListenState: ({ connected, error }) => {
+      // a lost connection delays wake-ups from other servers; the waiters read again once it is back
+      if (connected) logger.info('listening to the other servers again');
+      else logger.warn({ err: error }, 'lost the connection that hears the other servers; reconnecting');
+    },
+  });
+  const { imports: importer, sessions, events } = store;
   // what a crash left staged is seen by no reader; it goes before any request comes
   const unstaged = await importer.removeStagedImports();
   if (unstaged.imports > 0) {
     logger.info(unstaged, `removed ${unstaged.events} events staged by ${unstaged.imports} unfinished imports`);
   }
-  const sessions = createSessionStore(store, changes);
-  const events = createEventStore(store, {
-    onListenerError: (err) => logger.error({ err }, 'a commit listener failed'),
-    changes,
-  });
   const notifier = createNotifier({
     onWatcherError: (err) => logger.error({ err }, 'a follower of every session failed'),
   });
@@ -123,12 +99,12 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
   });
   const eventLog = createEventLog({
     events,
-    changes,
+    changes: store,
     notifier,
     maxWaiting: config.maxWaitingPolls,
     maxWaitingPerSession: config.maxWaitingPollsPerSession,
   });
-  const access = createAccess({ enabled: config.accessControl, keys: createKeyStore(store.db, changes) });
+  const access = createAccess({ enabled: config.accessControl, keys: store.keys });
   const streams = createStreams({
     eventLog,
     access,
@@ -143,7 +119,7 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
   const requestDeadline = createRequestDeadline(config.requestTimeoutMs);
   const app = createApp({
     access,
-    audit: createAuditStore(store.db),
+    audit: store.audit,
     importLines: (lines) => importer.importExport(lines),
     streams,
     webRoot: webRoot(),
@@ -197,7 +173,6 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
   } catch (error) {
     // a port in use, say: nothing is left open behind the failed start
     await store.close();
-    lock.release();
     throw error;
   }
   const { port } = server.address() as AddressInfo;
@@ -253,7 +228,8 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
   return {
     url: `http://${host}:${port}`,
     server,
-    subscribe: (listener) => changes.subscribe(listener),
+    subscribe: (listener) => store.subscribe(listener),
+    storage: store,
     app,
     close: () =>
       (closing ??= (async () => {
@@ -270,7 +246,6 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
         await closed;
         clearTimeout(cut);
         await store.close();
-        lock.release();
       })()),
   };
 }

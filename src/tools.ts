@@ -7,26 +7,34 @@
 import { Command, CommanderError, Option } from 'commander';
 import BetterSqlite3 from 'better-sqlite3';
 import type { Role } from './store/database.js';
-import { createKeyStore, ROLES } from './store/key-store.js';
-import { migrateToLatest } from './store/migrate.js';
-import { createSessionStore } from './store/session-store.js';
-import { addHttpCommands, databaseFile, openDatabaseFile, type Output } from './cli.js';
+import { ROLES } from './store/key-store.js';
+import type { Storage } from './store/storage.js';
+import { addHttpCommands, databaseFile, openCommandStorage, type Output } from './cli.js';
 
 const dbOption = (env: NodeJS.ProcessEnv) =>
   new Option('--db-file <file>', 'the SQLite database file (env DB_FILE)').default(
     env.DB_FILE ?? './data/wave-sessions.db',
   );
+const urlOption = (env: NodeJS.ProcessEnv) =>
+  new Option('--database-url <url>', 'PostgreSQL instead of the file (env DATABASE_URL)').default(
+    env.DATABASE_URL || undefined,
+  );
 
-async function withKeys<T>(
-  file: string,
+/** Where a maintenance command works: the options --db-file and --database-url. */
+interface Where {
+  dbFile: string;
+  databaseUrl?: string;
+}
+
+async function withStorage<T>(
+  where: Where,
   io: Output,
-  fn: (keys: ReturnType<typeof createKeyStore>) => Promise<T>,
+  fn: (storage: Storage) => Promise<T>,
   { mayCreate = false } = {},
 ): Promise<T> {
-  const store = openDatabaseFile(file, io, { mayCreate });
+  const store = await openCommandStorage(where, io, { mayCreate });
   try {
-    await migrateToLatest(store.db as never);
-    return await fn(createKeyStore(store.db));
+    return await fn(store);
   } finally {
     await store.close();
   }
@@ -83,8 +91,9 @@ export async function runTool(argv: readonly string[], env: NodeJS.ProcessEnv, i
     .addOption(new Option('--role <role>', 'what the key may do').choices(ROLES).makeOptionMandatory())
     .requiredOption('--name <name>', 'who or what uses the key')
     .addOption(dbOption(env))
-    .action(async (opts: { role: Role; name: string; dbFile: string }) => {
-      const { id, key } = await withKeys(opts.dbFile, io, (k) => k.addKey(opts.role, opts.name, Date.now()), {
+    .addOption(urlOption(env))
+    .action(async (opts: { role: Role; name: string } & Where) => {
+      const { id, key } = await withStorage(opts, io, (s) => s.keys.addKey(opts.role, opts.name, Date.now()), {
         mayCreate: true,
       });
       io.out(`key ${id} (${opts.role}, ${opts.name}):`);
@@ -94,8 +103,9 @@ export async function runTool(argv: readonly string[], env: NodeJS.ProcessEnv, i
     .command('list')
     .description('list keys (never their secrets)')
     .addOption(dbOption(env))
-    .action(async (opts: { dbFile: string }) => {
-      const list = await withKeys(opts.dbFile, io, (k) => k.listKeys());
+    .addOption(urlOption(env))
+    .action(async (opts: Where) => {
+      const list = await withStorage(opts, io, (s) => s.keys.listKeys());
       for (const k of list) {
         const revoked = k.revokedAt === null ? '' : `  revoked ${new Date(k.revokedAt).toISOString()}`;
         io.out(`${k.id}  ${k.role.padEnd(6)}  ${new Date(k.createdAt).toISOString()}  ${k.name}${revoked}`);
@@ -106,8 +116,9 @@ export async function runTool(argv: readonly string[], env: NodeJS.ProcessEnv, i
     .description('revoke a key: it stops working at once')
     .argument('<id>', 'the key id, as `keys list` shows it')
     .addOption(dbOption(env))
-    .action(async (id: string, opts: { dbFile: string }) => {
-      if (await withKeys(opts.dbFile, io, (k) => k.revokeKey(id, Date.now()))) {
+    .addOption(urlOption(env))
+    .action(async (id: string, opts: Where) => {
+      if (await withStorage(opts, io, (s) => s.keys.revokeKey(id, Date.now()))) {
         io.out(`key ${id} revoked`);
       } else {
         io.err(`no live key ${id}`);
@@ -122,33 +133,38 @@ export async function runTool(argv: readonly string[], env: NodeJS.ProcessEnv, i
     .requiredOption('--days <days>', 'how many days to keep (env RETENTION_DAYS)', env.RETENTION_DAYS)
     .option('--dry-run', 'only list what would go')
     .addOption(dbOption(env))
-    .action(async (opts: { days: string; dryRun?: boolean; dbFile: string }) => {
+    .addOption(urlOption(env))
+    .action(async (opts: { days: string; dryRun?: boolean } & Where) => {
       const days = Number(opts.days);
       if (!/^\d+$/.test(opts.days) || days < 1) {
         io.err('--days must be a whole number of at least 1');
         code = 2;
         return;
       }
-      const store = openDatabaseFile(opts.dbFile, io);
-      try {
-        await migrateToLatest(store.db as never);
-        const gone = await createSessionStore(store).pruneSessions(
-          Date.now() - days * 24 * 3600 * 1000,
-          opts.dryRun ?? false,
-        );
-        for (const g of gone) io.out(`${opts.dryRun ? 'would delete' : 'deleted'} ${g.token} (${g.events} events)`);
-        io.out(`${gone.length} session${gone.length === 1 ? '' : 's'} ${opts.dryRun ? 'would go' : 'deleted'}`);
-      } finally {
-        await store.close();
-      }
+      const gone = await withStorage(opts, io, (s) =>
+        s.sessions.pruneSessions(Date.now() - days * 24 * 3600 * 1000, opts.dryRun ?? false),
+      );
+      for (const g of gone) io.out(`${opts.dryRun ? 'would delete' : 'deleted'} ${g.token} (${g.events} events)`);
+      io.out(`${gone.length} session${gone.length === 1 ? '' : 's'} ${opts.dryRun ? 'would go' : 'deleted'}`);
     });
 
   program
     .command('check')
     .summary("check the database file's integrity")
-    .description("check the database file's integrity (SQLite integrity_check)")
+    .description(
+      "check the database file's integrity (SQLite integrity_check); on PostgreSQL, that it is reachable and migrated",
+    )
     .addOption(dbOption(env))
-    .action((opts: { dbFile: string }) => {
+    .addOption(urlOption(env))
+    .action(async (opts: Where) => {
+      if (opts.databaseUrl) {
+        // PostgreSQL checks its own pages as it reads them; pg_amcheck goes deeper
+        await withStorage(opts, io, async (s) => {
+          await s.sessions.listSessions(0, 1);
+          io.out(`${s.location}: ok`);
+        });
+        return;
+      }
       const db = new BetterSqlite3(databaseFile(opts.dbFile, io), { readonly: true, fileMustExist: true });
       try {
         const rows = db.pragma('integrity_check') as { integrity_check: string }[];

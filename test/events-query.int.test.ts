@@ -2,8 +2,6 @@
 // session's label and status, and observation outcome, paged without gaps.
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createAuditStore } from '../src/store/audit-store.js';
-import { openSqlite } from '../src/store/sqlite.js';
 import { createSession, pushEvent, request } from './helpers/client.js';
 import { startTestServer, type TestServer } from './helpers/server.js';
 
@@ -87,13 +85,13 @@ describe('the plan of a cross-session query', () => {
     const result = { test: '/a/t.html', status: 'OK', message: null, subtests: [{ name: 's', status: 'FAIL' }] };
     await pushEvent(server.baseUrl, a, 'test_result', result);
     expect(ids((await find('?result=FAIL')).records)).toEqual(['a2', 'a4']);
-    const store = openSqlite(server.dbFile);
-    try {
-      const audit = createAuditStore(store.db);
+    const store = server.storage;
+    {
+      const { audit } = store;
       const plans = [
-        store.explain(audit.eventsQuery({ result: 'FAIL', limit: 100 })),
-        store.explain(audit.eventsQuery({ label: 'lab-x', types: ['observation_completed'], limit: 100 })),
-        store.explain(audit.eventsQuery({ types: ['note'], since: 0, limit: 100 })),
+        await store.explain(audit.eventsQuery({ result: 'FAIL', limit: 100 })),
+        await store.explain(audit.eventsQuery({ label: 'lab-x', types: ['observation_completed'], limit: 100 })),
+        await store.explain(audit.eventsQuery({ types: ['note'], since: 0, limit: 100 })),
       ];
       for (const plan of plans) {
         // every step searches an index; none scans the events table whole
@@ -102,11 +100,9 @@ describe('the plan of a cross-session query', () => {
       }
       expect(plans[0]!.join('\n')).toMatch(/SEARCH r USING PRIMARY KEY \(result=\?\)/);
       // the session list's counts read a session's events with verdicts alone, through their partial index
-      expect(store.explain(audit.verdictEvents(a)).join('\n')).toMatch(
+      expect((await store.explain(audit.verdictEvents(a))).join('\n')).toMatch(
         /SEARCH events USING INDEX events_verdicts \(token=\?\)/,
       );
-    } finally {
-      await store.close();
     }
   });
 });

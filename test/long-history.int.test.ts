@@ -30,7 +30,7 @@ describe(`a session of ${EVENTS.toLocaleString('en-US')} events`, () => {
   it('is read in pages with the event loop free between them', async () => {
     const store = openSqlite(server.dbFile);
     try {
-      const audit = createAuditStore(store.db);
+      const audit = createAuditStore(store);
       let pages = 0;
       let pagesWhenOtherWorkRan = -1;
       setImmediate(() => (pagesWhenOtherWorkRan = pages));
@@ -49,10 +49,10 @@ describe(`a session of ${EVENTS.toLocaleString('en-US')} events`, () => {
   it('verifies the chain up to the head it began with while an append commits between its pages', async () => {
     const store = openSqlite(server.dbFile);
     try {
-      const audit = createAuditStore(store.db);
+      const audit = createAuditStore(store);
       // an append as the server makes one: the event and the session's head in one transaction
       setImmediate(() => {
-        void store.writeTransaction(async (trx) => {
+        void store.write(async ({ db: trx }) => {
           const next = EVENTS + 1;
           await trx
             .insertInto('events')
@@ -78,10 +78,10 @@ describe(`a session of ${EVENTS.toLocaleString('en-US')} events`, () => {
     fs.copyFileSync(server.dbFile, copy);
     const store = openSqlite(copy);
     try {
-      const audit = createAuditStore(store.db);
+      const audit = createAuditStore(store);
       // retention deletes the session and its events between two pages
       setImmediate(() => {
-        void store.writeTransaction(async (trx) => {
+        void store.write(async ({ db: trx }) => {
           await trx.deleteFrom('events').where('token', '=', token).execute();
           await trx.deleteFrom('sessions').where('token', '=', token).execute();
         });

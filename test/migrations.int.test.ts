@@ -14,7 +14,7 @@ import { openSqlite } from '../src/store/sqlite.js';
 import { poll, request } from './helpers/client.js';
 import { startTestServer, tempDbFile } from './helpers/server.js';
 
-const MIGRATIONS = fileURLToPath(new URL('../migrations', import.meta.url));
+const MIGRATIONS = fileURLToPath(new URL('../migrations/sqlite', import.meta.url));
 const CREATE_SCHEMA = '2026-11-23T13-00_create_schema';
 const STAGED_IMPORTS = '2026-12-01T10-00_staged_imports';
 const SCOPE_KEYS = '2026-12-01T11-00_scope_idempotency_keys';

@@ -13,8 +13,6 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { KNOWN_TYPES, parseEventBody } from '../src/domain/event-types.js';
 import { validateNewSession } from '../src/domain/session-config.js';
 import { operations } from '../src/http/openapi/operations.js';
-import { createKeyStore } from '../src/store/key-store.js';
-import { openSqlite } from '../src/store/sqlite.js';
 import { createSession, pushEvent, request } from './helpers/client.js';
 import { checkSchema } from './helpers/json-schema.js';
 import { startTestServer, type TestServer } from './helpers/server.js';
@@ -372,14 +370,8 @@ describe('the roles the document names', () => {
 
   beforeAll(async () => {
     guarded = await startTestServer({ accessControl: true, longPollTimeoutMs: 200 });
-    const store = openSqlite(guarded.dbFile);
-    try {
-      const keyStore = createKeyStore(store.db);
-      for (const role of ['reader', 'writer', 'admin'] as const) {
-        keys[role] = (await keyStore.addKey(role, `${role} key`, Date.now())).key;
-      }
-    } finally {
-      await store.close();
+    for (const role of ['reader', 'writer', 'admin'] as const) {
+      keys[role] = (await guarded.storage.keys.addKey(role, `${role} key`, Date.now())).key;
     }
   });
   afterAll(async () => {

@@ -67,8 +67,8 @@ describe('the database file', () => {
   it('applies migrations once: a second run finds nothing to do', async () => {
     const store = openSqlite(tempDbFile());
     try {
-      expect((await migrateToLatest(store.db as never)).length).toBeGreaterThan(0);
-      expect(await migrateToLatest(store.db as never)).toEqual([]);
+      expect((await migrateToLatest(store.db as never, 'sqlite')).length).toBeGreaterThan(0);
+      expect(await migrateToLatest(store.db as never, 'sqlite')).toEqual([]);
     } finally {
       await store.close();
     }

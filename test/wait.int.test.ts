@@ -5,22 +5,18 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { TooManyPollsError } from '../src/domain/errors.js';
 import { createEventLog } from '../src/event-log.js';
 import { createNotifier } from '../src/notifier.js';
-import { createEventStore } from '../src/store/event-store.js';
-import { migrateToLatest } from '../src/store/migrate.js';
-import { openSqlite, type SqliteStore } from '../src/store/sqlite.js';
-import { createSessionStore } from '../src/store/session-store.js';
 import { createSession, poll, pushEvent } from './helpers/client.js';
 import { waitFor } from './helpers/wait.js';
 import { readMetric } from './helpers/metrics.js';
-import { startTestServer, tempDbFile, type TestServer } from './helpers/server.js';
-import { createChangeFeed } from '../src/store/changes.js';
+import { openTestStorage, startTestServer, tempDbFile, type TestServer } from './helpers/server.js';
+import type { Storage } from '../src/store/storage.js';
 import { sessionRow } from './helpers/session-row.js';
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 const source = { address: null, userAgent: null, keyId: null };
 
 let server: TestServer | undefined;
-let store: SqliteStore | undefined;
+let store: Storage | undefined;
 afterEach(async () => {
   await server?.close();
   await store?.close();
@@ -114,12 +110,10 @@ describe('ends of a wait', () => {
 
 describe('no lost wake-up', () => {
   it('delivers an event committed between reading the log and starting to wait', async () => {
-    store = openSqlite(tempDbFile());
-    await migrateToLatest(store.db as never);
-    const sessions = createSessionStore(store);
-    const changes = createChangeFeed();
-    const realEvents = createEventStore(store, { changes });
-    await sessions.createSession(sessionRow('t'));
+    store = await openTestStorage(tempDbFile());
+    const changes = store;
+    const realEvents = store.events;
+    await store.sessions.createSession(sessionRow('t'));
     const notifier = createNotifier();
     // Given a log whose head read is overtaken by an append: the head it
     // reports is already stale when the poll starts to wait
@@ -152,11 +146,10 @@ describe('no lost wake-up', () => {
   });
 
   it('delivers an event committed after the poll began but before it read the head (no last_event)', async () => {
-    store = openSqlite(tempDbFile());
-    await migrateToLatest(store.db as never);
-    await createSessionStore(store).createSession(sessionRow('u'));
-    const changes = createChangeFeed();
-    const realEvents = createEventStore(store, { changes });
+    store = await openTestStorage(tempDbFile());
+    await store.sessions.createSession(sessionRow('u'));
+    const changes = store;
+    const realEvents = store.events;
     const notifier = createNotifier();
     // Given an append that commits after the poll subscribed and before its head read
     let racing = true;
@@ -185,14 +178,12 @@ describe('no lost wake-up', () => {
 
 describe('caps on waiting', () => {
   it("refuse a poll past them, but not a running stream's next wait, which the caps on streams bound", async () => {
-    store = openSqlite(tempDbFile());
-    await migrateToLatest(store.db as never);
-    await createSessionStore(store).createSession(sessionRow('s'));
-    const changes = createChangeFeed();
+    store = await openTestStorage(tempDbFile());
+    await store.sessions.createSession(sessionRow('s'));
     const notifier = createNotifier();
     const eventLog = createEventLog({
-      events: createEventStore(store, { changes }),
-      changes,
+      events: store.events,
+      changes: store,
       notifier,
       maxWaitingPerSession: 2,
     });

@@ -1,20 +1,52 @@
-// The statements that write one event row and index its outcomes (verdicts),
-// shared by pushes (event-store.ts) and imports (import.ts), so that both
-// write the log the same way. Run inside a write transaction.
+// One event row and the outcomes (verdicts) it indexes: what pushes
+// (event-store.ts) and imports (import.ts) write, so that both write the log
+// the same way on either engine.
 
 import { sql } from 'kysely';
+import type BetterSqlite3 from 'better-sqlite3';
+import type { Compilable, Kysely } from 'kysely';
 import type { AuditRecord } from '../domain/audit.js';
 import { eventOutcomes } from '../domain/verdicts.js';
-import type { SqliteStore } from './sqlite.js';
+import type { Database, EventsTable, ObservationResultsTable } from './database.js';
 
 /** An event's record as it is hashed, with its hash: what one row holds. */
 export type HashedRecord = AuditRecord & { hash: string };
 
-/** Prepares the statements once; the function writes one row and its outcomes. */
-export function prepareAppendRow({ db, prepare }: Pick<SqliteStore, 'db' | 'prepare'>): (row: HashedRecord) => void {
+/** The `events` row of a record. */
+export function eventRow(row: HashedRecord): EventsTable {
+  return {
+    token: row.token,
+    number: row.number,
+    type: row.type,
+    data: row.data,
+    received_at: row.received_at,
+    source_address: row.source_address,
+    source_user_agent: row.source_user_agent,
+    source_key: row.source_key,
+    hash: row.hash,
+    invalid_reason: row.invalid_reason ?? null,
+  };
+}
+
+/** The `observation_results` rows of a record: none for data that matches no shape. */
+export function outcomeRows(row: HashedRecord): ObservationResultsTable[] {
+  if (row.valid === false) return [];
+  return eventOutcomes(row.type, row.data).map((result) => ({
+    result,
+    received_at: row.received_at,
+    token: row.token,
+    number: row.number,
+  }));
+}
+
+/** SQLite: prepares the statements once; the function writes one row and its outcomes, synchronously. */
+export function prepareAppendRow(
+  builder: Kysely<Database>,
+  prepare: (query: Compilable) => BetterSqlite3.Statement,
+): (row: HashedRecord) => void {
   const p = sql<never>`?`;
   const insertEvent = prepare(
-    db.insertInto('events').values({
+    builder.insertInto('events').values({
       token: p,
       number: p,
       type: p,
@@ -28,25 +60,22 @@ export function prepareAppendRow({ db, prepare }: Pick<SqliteStore, 'db' | 'prep
     }),
   );
   const insertOutcome = prepare(
-    db.insertInto('observation_results').values({ result: p, received_at: p, token: p, number: p }),
+    builder.insertInto('observation_results').values({ result: p, received_at: p, token: p, number: p }),
   );
   return (row) => {
+    const e = eventRow(row);
     insertEvent.run(
-      row.token,
-      row.number,
-      row.type,
-      row.data,
-      row.received_at,
-      row.source_address,
-      row.source_user_agent,
-      row.source_key,
-      row.hash,
-      row.invalid_reason ?? null,
+      e.token,
+      e.number,
+      e.type,
+      e.data,
+      e.received_at,
+      e.source_address,
+      e.source_user_agent,
+      e.source_key,
+      e.hash,
+      e.invalid_reason,
     );
-    // data that matches no shape has no outcomes to index
-    if (row.valid === false) return;
-    for (const result of eventOutcomes(row.type, row.data)) {
-      insertOutcome.run(result, row.received_at, row.token, row.number);
-    }
+    for (const o of outcomeRows(row)) insertOutcome.run(o.result, o.received_at, o.token, o.number);
   };
 }

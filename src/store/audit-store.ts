@@ -2,10 +2,11 @@
 // hashes, page by page, and the verification of a session's hash chain. All
 // of a session's history stays readable after it is deleted.
 
-import { type Kysely, sql } from 'kysely';
+import { sql } from 'kysely';
 import { type AuditRecord, chainHash, GENESIS_HASH, validityOf } from '../domain/audit.js';
 import { SessionNotFoundError } from '../domain/errors.js';
-import type { Database, EventRow, SessionRow } from './database.js';
+import type { Backend } from './backend.js';
+import type { EventRow, SessionRow } from './database.js';
 
 export interface HistoryFilter {
   types?: string[];
@@ -51,7 +52,7 @@ const PAGE = 1000;
  */
 const VERDICT_TYPES = ['observation_completed', 'test_result', 'results_imported'] as const;
 
-export function createAuditStore(db: Kysely<Database>) {
+export function createAuditStore({ db, kind }: Pick<Backend, 'db' | 'kind'>) {
   async function readAnySession(token: string): Promise<SessionRow> {
     const row = await db.selectFrom('sessions').selectAll().where('token', '=', token).executeTakeFirst();
     if (!row) throw new SessionNotFoundError(token);
@@ -154,11 +155,12 @@ export function createAuditStore(db: Kysely<Database>) {
     /**
      * A session's events with verdicts, oldest first, read through their
      * partial index: without statistics SQLite would take the primary key,
-     * which reads the session's whole log.
+     * which reads the session's whole log. PostgreSQL plans by its statistics.
      */
     verdictEvents(token: string) {
+      const index = kind === 'sqlite' ? sql` indexed by events_verdicts` : sql``;
       const query = sql<Pick<EventRow, 'number' | 'type' | 'data' | 'received_at' | 'invalid_reason'>>`
-        select number, type, data, received_at, invalid_reason from events indexed by events_verdicts
+        select number, type, data, received_at, invalid_reason from events${index}
         where token = ${token} and type in (${sql.join(VERDICT_TYPES.map((t) => sql.lit(t)))})
         order by number`;
       return {

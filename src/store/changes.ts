@@ -16,7 +16,13 @@ export type StorageChange =
   | { kind: 'labels'; token: string; labels: readonly string[] }
   | { kind: 'deleted'; token: string; reason: GoneReason }
   /** An access key was added or revoked. */
-  | { kind: 'keys' };
+  | { kind: 'keys' }
+  /**
+   * Changes may have been committed without being told (PostgreSQL: the
+   * connection that hears other servers was lost, and is back): whoever waits
+   * for a change reads the store again.
+   */
+  | { kind: 'missed' };
 
 export type ChangeListener = (change: StorageChange) => void;
 
@@ -46,6 +52,3 @@ export function createChangeFeed(onListenerError: (error: unknown) => void = () 
     },
   };
 }
-
-/** A feed that nobody follows: for the command-line tool's maintenance commands. */
-export const NO_FEED: ChangeFeed = { subscribe: () => () => {}, emit: () => {} };

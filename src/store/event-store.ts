@@ -6,7 +6,6 @@
 // events of a batch are published together. The primary key (token, number)
 // is the safety net.
 
-import { sql } from 'kysely';
 import { DomainError, PreconditionFailedError, SessionNotFoundError } from '../domain/errors.js';
 import { type AuditRecord, chainHash, validityOf } from '../domain/audit.js';
 import type { EventInput } from '../domain/event-types.js';
@@ -18,10 +17,12 @@ import {
   type PushableStatus,
 } from '../domain/session-status.js';
 import type { DeletedReason, NewSessionRow, SessionRow } from './database.js';
-import { type HashedRecord, prepareAppendRow } from './append-row.js';
-import { isExpired, priorAnswer, type StoredKey } from './session-store.js';
-import type { SqliteStore } from './sqlite.js';
-import { type ChangeFeed, NO_FEED, type StorageChange } from './changes.js';
+import type { HashedRecord } from './append-row.js';
+import type { Backend, BatchNeeds, BatchReads, BatchWrites, StoredKey } from './backend.js';
+import { type Idempotency, isExpired, priorAnswer } from './rules.js';
+
+export type { Idempotency } from './rules.js';
+import type { StorageChange } from './changes.js';
 
 export interface StoredEvent {
   token: string;
@@ -46,17 +47,6 @@ export interface EventSource {
 interface Decision {
   event: EventInput | null;
   deleteAs?: DeletedReason;
-}
-
-/** A write made with an Idempotency-Key: its answer is stored with it. */
-export interface Idempotency {
-  /** 'session:<token>' or 'create': the same key in another scope is another key. */
-  scope: string;
-  key: string;
-  /** Identifies the request; the same key with another fingerprint is refused. */
-  fingerprint: string;
-  /** The JSON body of the answer, from the session after the write and its event. */
-  render(session: SessionRow, event: StoredEvent | null): string;
 }
 
 export interface WriteResult {
@@ -107,11 +97,8 @@ function evolveSession(session: SessionRow, input: EventInput, now: number): Ses
   };
 }
 
-/**
- * Called after each commit with its events, oldest first, and the sessions it
- * created (before their first event, automatic creation on a push).
- */
-export type CommitListener = (events: readonly StoredEvent[], created: readonly SessionRow[]) => void;
+/** Called after each commit of this server with its events, oldest first. */
+export type CommitListener = (events: readonly StoredEvent[]) => void;
 
 /** The changes a commit makes: sessions created (first), events appended per session, sessions resumed. */
 function changesOf(
@@ -144,196 +131,127 @@ function changesOf(
   return changes;
 }
 
+/** Whether the session row is live: not deleted, and not a pending session past its expiration date. */
+const live = (row: SessionRow | undefined, now: number): SessionRow | null =>
+  row && row.deleted_at === null && !isExpired(row, now) ? row : null;
+
+/**
+ * Decides every write of `batch` against the rows the engine read, in order,
+ * each seeing the writes before it: what to write, each write's outcome, and
+ * the changes to tell. Pure: the engine may run it again on a retry.
+ */
+function planBatch(
+  batch: readonly Write[],
+  reads: BatchReads,
+): { writes: BatchWrites; result: (WriteResult | DomainError)[] } {
+  const created: SessionRow[] = [];
+  const rows: HashedRecord[] = [];
+  const newKeys: BatchWrites['keys'] = [];
+  // the sessions the batch touched, as they will be after it
+  const sessions = new Map<string, SessionRow | undefined>();
+  const dirty = new Set<string>();
+  // keys used earlier in this batch, not yet in the table, by scope and key
+  const keys = new Map<string, StoredKey>();
+  const keyId = ({ scope, key }: Idempotency) => JSON.stringify([scope, key]);
+  const rowOf = (token: string): SessionRow | undefined => {
+    if (!sessions.has(token)) sessions.set(token, reads.session(token));
+    return sessions.get(token);
+  };
+
+  const outcomes = batch.map((write): WriteResult | DomainError => {
+    try {
+      const { idempotency } = write;
+      if (idempotency) {
+        const batched = keys.get(keyId(idempotency));
+        const prior = priorAnswer(batched ? [batched] : reads.keys(idempotency.scope, idempotency.key), idempotency);
+        if (prior !== undefined) return { event: null, session: null, response: prior };
+      }
+      const row = rowOf(write.token);
+      // an expired session is gone; the sweep deletes it and releases its waiters
+      let session = live(row, write.now);
+      // a token never seen (no row, deleted or not, and no import of it) is
+      // created here, in the same transaction as its first event: two first
+      // pushes at once create one session, and a refused push creates none
+      let creating: SessionRow | null = null;
+      if (!session && write.createWith && !row && !reads.staged(write.token)) {
+        creating = { deleted_at: null, deleted_reason: null, ...write.createWith } as SessionRow;
+        session = creating;
+      }
+      if (!session) throw new SessionNotFoundError(write.token);
+      const decision = write.decide(session);
+      let next = session;
+      let stored: StoredEvent | null = null;
+      if (decision.event) {
+        next = evolveSession(session, decision.event, write.now);
+        const { type, data, invalidReason } = decision.event;
+        stored = { token: write.token, number: next.last_event, type, data, receivedAt: write.now };
+        if (invalidReason !== undefined) stored.invalidReason = invalidReason;
+        const record: AuditRecord = {
+          token: write.token,
+          number: stored.number,
+          type,
+          data,
+          received_at: write.now,
+          source_address: write.source.address,
+          source_user_agent: write.source.userAgent,
+          source_key: write.source.keyId,
+          ...validityOf(invalidReason),
+        };
+        next = { ...next, head_hash: chainHash(session.head_hash, record) };
+        rows.push({ ...record, hash: next.head_hash });
+      }
+      // kept only now: everything that can refuse the write has run
+      if (creating) created.push(creating);
+      if (decision.deleteAs) next = { ...next, deleted_at: write.now, deleted_reason: decision.deleteAs };
+      if (next !== session || creating) {
+        sessions.set(write.token, next);
+        if (next !== session) dirty.add(write.token);
+      }
+      let response: string | null = null;
+      if (idempotency) {
+        response = idempotency.render(next, stored);
+        const { scope, key, fingerprint } = idempotency;
+        newKeys.push({ scope, key, fingerprint, response, created_at: write.now });
+        keys.set(keyId(idempotency), { scope, fingerprint, response });
+      }
+      return { event: stored, session: next, response };
+    } catch (error) {
+      // a refused write changes nothing; anything else fails the whole batch
+      if (error instanceof DomainError) return error;
+      throw error;
+    }
+  });
+
+  const createdTokens = new Set(created.map((c) => c.token));
+  const updated: SessionRow[] = [];
+  for (const token of dirty) {
+    const row = sessions.get(token)!;
+    // a session created by this batch is inserted as it is after the batch
+    if (createdTokens.has(token)) created[created.findIndex((c) => c.token === token)] = row;
+    else updated.push(row);
+  }
+  const committed: StoredEvent[] = [];
+  for (const outcome of outcomes) if (!(outcome instanceof DomainError) && outcome.event) committed.push(outcome.event);
+  return {
+    writes: { created, rows, updated, keys: newKeys, changes: changesOf(created, committed, outcomes) },
+    result: outcomes,
+  };
+}
+
+/** The rows a batch reads: its sessions and its idempotency keys. */
+const needsOf = (batch: readonly Write[]): BatchNeeds => ({
+  tokens: [...new Set(batch.map((w) => w.token))],
+  keys: batch.flatMap((w) => (w.idempotency ? [{ scope: w.idempotency.scope, key: w.idempotency.key }] : [])),
+});
+
 export function createEventStore(
-  store: SqliteStore,
-  {
-    onListenerError = () => {},
-    changes = NO_FEED,
-  }: { onListenerError?: (error: unknown) => void; changes?: ChangeFeed } = {},
+  backend: Backend,
+  { onListenerError = () => {} }: { onListenerError?: (error: unknown) => void } = {},
 ) {
-  const { db, prepare, runExclusive } = store;
+  const { db } = backend;
   const commitListeners: CommitListener[] = [];
-  const p = sql<never>`?`;
-  const selectSession = prepare(
-    db.selectFrom('sessions').selectAll().where('token', '=', p).where('deleted_at', 'is', null),
-  );
-  const appendRow = prepareAppendRow(store);
-  // any row, deleted ones too, and imports in progress: such a token is never created on a push
-  const selectAnyRow = prepare(db.selectFrom('sessions').select('token').where('token', '=', p));
-  const selectStaged = prepare(db.selectFrom('staged_imports').select('token').where('token', '=', p));
-  const insertSession = prepare(
-    db.insertInto('sessions').values({
-      token: p,
-      status: p,
-      config: p,
-      labels: p,
-      is_public: p,
-      user_agent: p,
-      browser_name: p,
-      browser_version: p,
-      date_created: p,
-      date_started: p,
-      date_finished: p,
-      expiration_date: p,
-      last_event: p,
-      deleted_at: p,
-      deleted_reason: p,
-      head_hash: p,
-    }),
-  );
-  const updateSession = prepare(
-    db
-      .updateTable('sessions')
-      .set({
-        status: p,
-        date_started: p,
-        date_finished: p,
-        expiration_date: p,
-        last_event: p,
-        deleted_at: p,
-        deleted_reason: p,
-        head_hash: p,
-      })
-      .where('token', '=', p),
-  );
-
-  // the key in the write's scope, and in '' (rows from before keys had scopes)
-  const selectKeys = prepare(
-    db
-      .selectFrom('idempotency_keys')
-      .select(['scope', 'fingerprint', 'response'])
-      .where('scope', 'in', [p, sql<never>`''`])
-      .where('key', '=', p),
-  );
-  const insertKey = prepare(
-    db.insertInto('idempotency_keys').values({ scope: p, key: p, fingerprint: p, response: p, created_at: p }),
-  );
-
   let queue: Write[] = [];
   let scheduled = false;
-
-  /** Runs every write of `batch` in one transaction; returns each write's outcome and the sessions created. */
-  function applyBatch(batch: Write[]): { outcomes: (WriteResult | DomainError)[]; created: SessionRow[] } {
-    const created: SessionRow[] = [];
-    // the sessions the batch touched, as they will be after it
-    const sessions = new Map<string, SessionRow | null>();
-    const dirty = new Set<string>();
-    // keys used earlier in this batch, not yet readable from the table, by scope and key
-    const keys = new Map<string, StoredKey>();
-    const keyId = ({ scope, key }: Idempotency) => JSON.stringify([scope, key]);
-    const lookup = (token: string, now: number): SessionRow | null => {
-      if (!sessions.has(token)) {
-        const row = (selectSession.get(token) as SessionRow | undefined) ?? null;
-        // an expired session is gone; the sweep deletes it and releases its waiters
-        sessions.set(token, row && !isExpired(row, now) ? row : null);
-      }
-      const session = sessions.get(token) ?? null;
-      return session && session.deleted_at === null ? session : null;
-    };
-
-    const outcomes = batch.map((write): WriteResult | DomainError => {
-      try {
-        const { idempotency } = write;
-        if (idempotency) {
-          const batched = keys.get(keyId(idempotency));
-          const prior = priorAnswer(
-            batched ? [batched] : (selectKeys.all(idempotency.scope, idempotency.key) as StoredKey[]),
-            idempotency,
-          );
-          if (prior !== undefined) return { event: null, session: null, response: prior };
-        }
-        let session = lookup(write.token, write.now);
-        // a token never seen (no row, deleted or not, and no import of it) is
-        // created here, in the same transaction as its first event: two first
-        // pushes at once create one session, and a refused push creates none
-        let creating: SessionRow | null = null;
-        if (!session && write.createWith && !selectAnyRow.get(write.token) && !selectStaged.get(write.token)) {
-          creating = { deleted_at: null, deleted_reason: null, ...write.createWith } as SessionRow;
-          session = creating;
-        }
-        if (!session) throw new SessionNotFoundError(write.token);
-        const decision = write.decide(session);
-        let next = session;
-        let stored: StoredEvent | null = null;
-        let row: HashedRecord | null = null;
-        if (decision.event) {
-          next = evolveSession(session, decision.event, write.now);
-          const { type, data, invalidReason } = decision.event;
-          stored = { token: write.token, number: next.last_event, type, data, receivedAt: write.now };
-          if (invalidReason !== undefined) stored.invalidReason = invalidReason;
-          const record: AuditRecord = {
-            token: write.token,
-            number: stored.number,
-            type,
-            data,
-            received_at: write.now,
-            source_address: write.source.address,
-            source_user_agent: write.source.userAgent,
-            source_key: write.source.keyId,
-            ...validityOf(invalidReason),
-          };
-          next = { ...next, head_hash: chainHash(session.head_hash, record) };
-          row = { ...record, hash: next.head_hash };
-        }
-        // written only now: everything that can refuse the write has run
-        if (creating) {
-          const c = creating;
-          insertSession.run(
-            c.token,
-            c.status,
-            c.config,
-            c.labels,
-            c.is_public,
-            c.user_agent,
-            c.browser_name,
-            c.browser_version,
-            c.date_created,
-            c.date_started,
-            c.date_finished,
-            c.expiration_date,
-            c.last_event,
-            c.deleted_at,
-            c.deleted_reason,
-            c.head_hash,
-          );
-          created.push(c);
-        }
-        if (row) appendRow(row);
-        if (decision.deleteAs) next = { ...next, deleted_at: write.now, deleted_reason: decision.deleteAs };
-        if (next !== session) {
-          sessions.set(write.token, next);
-          dirty.add(write.token);
-        }
-        let response: string | null = null;
-        if (idempotency) {
-          response = idempotency.render(next, stored);
-          insertKey.run(idempotency.scope, idempotency.key, idempotency.fingerprint, response, write.now);
-          keys.set(keyId(idempotency), { scope: idempotency.scope, fingerprint: idempotency.fingerprint, response });
-        }
-        return { event: stored, session: next, response };
-      } catch (error) {
-        // a refused write changed nothing; anything else fails the whole batch
-        if (error instanceof DomainError) return error;
-        throw error;
-      }
-    });
-
-    for (const token of dirty) {
-      const s = sessions.get(token)!;
-      updateSession.run(
-        s.status,
-        s.date_started,
-        s.date_finished,
-        s.expiration_date,
-        s.last_event,
-        s.deleted_at,
-        s.deleted_reason,
-        s.head_hash,
-        token,
-      );
-    }
-    return { outcomes, created };
-  }
 
   function takeQueue(): Write[] {
     const taken = queue;
@@ -345,11 +263,15 @@ export function createEventStore(
   async function flush(): Promise<void> {
     let batch: Write[] | undefined;
     let outcomes: (WriteResult | DomainError)[];
-    let created: SessionRow[];
     try {
-      // taken inside, so that writes queued while waiting for the connection
-      // join; kept across a retry of the same batch
-      ({ outcomes, created } = await runExclusive(() => applyBatch((batch ??= takeQueue()))));
+      // the queue is taken once the engine is ready to write, so that writes
+      // queued while it waited for its connection join; the changes are told
+      // by the engine after the commit, before the writers are answered: a
+      // client that pushes, then polls, finds its event
+      outcomes = await backend.appendBatch(
+        () => needsOf((batch ??= takeQueue())),
+        (reads) => planBatch(batch!, reads),
+      );
     } catch (error) {
       // the transaction never began (busy) or rolled back: fail what it held
       for (const write of batch ?? takeQueue()) write.reject(error);
@@ -364,14 +286,12 @@ export function createEventStore(
       for (const listener of commitListeners) {
         // a listener's failure must not keep committed writes from their answers
         try {
-          listener(committed, created);
+          listener(committed);
         } catch (error) {
           onListenerError(error);
         }
       }
     }
-    // told before the writers are answered: a client that pushes, then polls, finds its event woken
-    for (const change of changesOf(created, committed, outcomes)) changes.emit(change);
     batch!.forEach((write, i) => {
       const outcome = outcomes[i]!;
       if (outcome instanceof DomainError) write.reject(outcome);

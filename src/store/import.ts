@@ -23,7 +23,6 @@
 
 import { type AuditRecord, chainHash, GENESIS_HASH, validityOf } from '../domain/audit.js';
 import { ConflictError, ValidationError } from '../domain/errors.js';
-import { sql } from 'kysely';
 import { z } from 'zod';
 import { KNOWN_SINCE_RECORD_MODE, mayBeRecordedInvalid, parseEventBody } from '../domain/event-types.js';
 import { MAX_BODY_DEPTH, nestingDepth } from '../domain/json-depth.js';
@@ -37,10 +36,11 @@ import {
   type StatusDates,
 } from '../domain/session-status.js';
 import type { NewSessionRow } from './database.js';
-import { type HashedRecord, prepareAppendRow } from './append-row.js';
+import type { HashedRecord } from './append-row.js';
+import type { Kysely } from 'kysely';
+import type { Backend } from './backend.js';
+import type { Database } from './database.js';
 import { indexLabels, isExpired } from './session-store.js';
-import { type ChangeFeed, NO_FEED } from './changes.js';
-import type { SqliteStore } from './sqlite.js';
 
 /** An export that does not verify, with the first line at fault. */
 export class InvalidExportError extends Error {}
@@ -289,20 +289,12 @@ interface Staging {
  * Imports over a store: each staged in short transactions, then published
  * in one. `staged()` is the number of events staged by imports in progress.
  */
-export function createImporter(store: SqliteStore, changes: ChangeFeed = NO_FEED) {
-  const { db, prepare, runExclusive, writeTransaction } = store;
-  const p = sql<never>`?`;
-  const appendRow = prepareAppendRow(store);
-  const selectSession = prepare(db.selectFrom('sessions').select('token').where('token', '=', p));
-  const selectStaged = prepare(db.selectFrom('staged_imports').select('started_at').where('token', '=', p));
-  const insertStaged = prepare(db.insertInto('staged_imports').values({ token: p, started_at: p }));
-  const deleteEvents = prepare(
-    db.deleteFrom('events').where('token', '=', p).where('number', '>', p).where('number', '<=', p),
-  );
-  const deleteOutcomes = prepare(
-    db.deleteFrom('observation_results').where('token', '=', p).where('number', '>', p).where('number', '<=', p),
-  );
-  const deleteStaged = prepare(db.deleteFrom('staged_imports').where('token', '=', p).where('started_at', '=', p));
+export function createImporter(backend: Backend) {
+  const hasSession = async (trx: Kysely<Database>, token: string) =>
+    (await trx.selectFrom('sessions').select('token').where('token', '=', token).executeTakeFirst()) !== undefined;
+  const stagedAt = async (trx: Kysely<Database>, token: string) =>
+    (await trx.selectFrom('staged_imports').select('started_at').where('token', '=', token).executeTakeFirst())
+      ?.started_at;
   let staged = 0;
   /** Tokens that an import of this process is staging or publishing: never removed by a retry. */
   const owned = new Set<string>();
@@ -321,16 +313,15 @@ export function createImporter(store: SqliteStore, changes: ChangeFeed = NO_FEED
     );
 
   /** Whether `staging`'s row is there, its own. */
-  function stillStaged({ token, startedAt }: Staging): boolean {
-    const row = selectStaged.get(token) as { started_at: number } | undefined;
-    return row?.started_at === startedAt;
+  async function stillStaged(trx: Kysely<Database>, { token, startedAt }: Staging): Promise<boolean> {
+    return (await stagedAt(trx, token)) === startedAt;
   }
 
   /** Whether `staging`'s rows are its own to remove: its row is there, or no import's is and no session has the token. */
-  function mayRemove({ token, startedAt }: Staging): boolean {
-    const row = selectStaged.get(token) as { started_at: number } | undefined;
-    if (row) return row.started_at === startedAt;
-    return !selectSession.get(token);
+  async function mayRemove(trx: Kysely<Database>, { token, startedAt }: Staging): Promise<boolean> {
+    const at = await stagedAt(trx, token);
+    if (at !== undefined) return at === startedAt;
+    return !(await hasSession(trx, token));
   }
 
   /**
@@ -340,15 +331,27 @@ export function createImporter(store: SqliteStore, changes: ChangeFeed = NO_FEED
    */
   async function unstage(staging: Staging, count: number): Promise<void> {
     for (let from = 0; from < count; from += REMOVE_BATCH) {
-      const removed = await runExclusive(() => {
-        if (!mayRemove(staging)) return false;
-        deleteEvents.run(staging.token, from, from + REMOVE_BATCH);
-        deleteOutcomes.run(staging.token, from, from + REMOVE_BATCH);
+      const removed = await backend.write(async ({ db: trx }) => {
+        if (!(await mayRemove(trx, staging))) return false;
+        for (const table of ['events', 'observation_results'] as const) {
+          await trx
+            .deleteFrom(table)
+            .where('token', '=', staging.token)
+            .where('number', '>', from)
+            .where('number', '<=', from + REMOVE_BATCH)
+            .execute();
+        }
         return true;
       });
       if (!removed) return;
     }
-    await runExclusive(() => deleteStaged.run(staging.token, staging.startedAt));
+    await backend.write(({ db: trx }) =>
+      trx
+        .deleteFrom('staged_imports')
+        .where('token', '=', staging.token)
+        .where('started_at', '=', staging.startedAt)
+        .execute(),
+    );
   }
 
   /** Removes `staging` now, or remembers it for retryRemovals. */
@@ -397,12 +400,12 @@ export function createImporter(store: SqliteStore, changes: ChangeFeed = NO_FEED
               throw inProgress(token);
             }
             const startedAt = Date.now();
-            await runExclusive(() => {
-              if (selectSession.get(token)) throw exists(token);
-              if (selectStaged.get(token)) {
-                throw inProgress(token);
-              }
-              insertStaged.run(token, startedAt);
+            await backend.write(async ({ db: trx }) => {
+              if (await hasSession(trx, token)) throw exists(token);
+              if ((await stagedAt(trx, token)) !== undefined) throw inProgress(token);
+              // on PostgreSQL, of two servers staging the same token at once
+              // one inserts; the other's transaction starts again and finds it
+              await trx.insertInto('staged_imports').values({ token, started_at: startedAt }).execute();
             });
             staging = { token, startedAt };
             owned.add(token);
@@ -410,10 +413,10 @@ export function createImporter(store: SqliteStore, changes: ChangeFeed = NO_FEED
           },
           write: async (events) => {
             const mine = staging!;
-            await runExclusive(() => {
+            await backend.write(async ({ db: trx, appendRows }) => {
               // removed meanwhile by another process (its start removes what it takes for a crash's)
-              if (!stillStaged(mine)) throw interrupted(mine.token);
-              for (const e of events) appendRow(e);
+              if (!(await stillStaged(trx, mine))) throw interrupted(mine.token);
+              await appendRows(events);
             });
             written += events.length;
             staged += events.length;
@@ -421,7 +424,7 @@ export function createImporter(store: SqliteStore, changes: ChangeFeed = NO_FEED
         });
         const row = read.session;
         const mine = staging!;
-        await writeTransaction(async (trx) => {
+        await backend.write(async ({ db: trx, tell }) => {
           // the staging must still be this import's whole: else events may be missing
           const gone = await trx
             .deleteFrom('staged_imports')
@@ -433,21 +436,15 @@ export function createImporter(store: SqliteStore, changes: ChangeFeed = NO_FEED
             throw exists(row.token);
           }
           await trx.insertInto('sessions').values(row).execute();
-          await indexLabels(trx, row.token, JSON.parse(row.labels) as string[]);
+          const labels = JSON.parse(row.labels) as string[];
+          await indexLabels(trx, row.token, labels);
+          // a session that was live when exported appears live; a deleted or expired one only in the audit trail
+          const expiry = { status: row.status, expiration_date: row.expiration_date ?? null };
+          if (row.deleted_at == null && !isExpired(expiry, Date.now())) {
+            tell({ kind: 'created', token: row.token, status: row.status, labels, dateCreated: row.date_created });
+          }
         });
         staging = null;
-        // a session that was live when exported appears live; a deleted or expired one only in the audit trail
-        const expiry = { status: row.status, expiration_date: row.expiration_date ?? null };
-        if (row.deleted_at == null && !isExpired(expiry, Date.now())) {
-          const labels = JSON.parse(row.labels) as string[];
-          changes.emit({
-            kind: 'created',
-            token: row.token,
-            status: row.status,
-            labels,
-            dateCreated: row.date_created,
-          });
-        }
         return { token: row.token, events: read.events, head_hash: read.head };
       } catch (error) {
         if (staging !== null) await unstageOrRemember(staging, written);
@@ -466,7 +463,7 @@ export function createImporter(store: SqliteStore, changes: ChangeFeed = NO_FEED
 
     /** Removes what imports left staged (a crash); returns how much. */
     async removeStagedImports(): Promise<{ imports: number; events: number }> {
-      return writeTransaction(async (trx) => {
+      return backend.write(async ({ db: trx }) => {
         const tokens = await trx.selectFrom('staged_imports').select('token').execute();
         let events = 0;
         for (const { token } of tokens) {

@@ -2,9 +2,8 @@
 // as its sha256; checked in constant time; revoked, never deleted.
 
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
-import type { Kysely } from 'kysely';
-import type { Database, Role } from './database.js';
-import { type ChangeFeed, NO_FEED } from './changes.js';
+import type { Backend } from './backend.js';
+import type { Role } from './database.js';
 
 export const ROLES: readonly Role[] = ['admin', 'writer', 'reader'];
 const KEY_FORMAT = /^wsk_([0-9a-f]{12})\.([A-Za-z0-9_-]{32})$/;
@@ -19,17 +18,20 @@ export interface KeyInfo {
   revokedAt: number | null;
 }
 
-export function createKeyStore(db: Kysely<Database>, changes: ChangeFeed = NO_FEED) {
+export function createKeyStore(backend: Pick<Backend, 'db' | 'write'>) {
+  const { db } = backend;
   return {
     /** Creates a key; the returned `key` is the only time its secret is seen. */
     async addKey(role: Role, name: string, now: number): Promise<{ id: string; key: string }> {
       const id = randomBytes(6).toString('hex');
       const secret = randomBytes(24).toString('base64url');
-      await db
-        .insertInto('api_keys')
-        .values({ id, name, role, secret_hash: hashOf(secret).toString('hex'), created_at: now, revoked_at: null })
-        .execute();
-      changes.emit({ kind: 'keys' });
+      await backend.write(async ({ db: trx, tell }) => {
+        await trx
+          .insertInto('api_keys')
+          .values({ id, name, role, secret_hash: hashOf(secret).toString('hex'), created_at: now, revoked_at: null })
+          .execute();
+        tell({ kind: 'keys' });
+      });
       return { id, key: `wsk_${id}.${secret}` };
     },
 
@@ -46,15 +48,17 @@ export function createKeyStore(db: Kysely<Database>, changes: ChangeFeed = NO_FE
 
     /** Revokes a key; false when there is no such live key. */
     async revokeKey(id: string, now: number): Promise<boolean> {
-      const result = await db
-        .updateTable('api_keys')
-        .set({ revoked_at: now })
-        .where('id', '=', id)
-        .where('revoked_at', 'is', null)
-        .executeTakeFirst();
-      const revoked = Number(result.numUpdatedRows) === 1;
-      if (revoked) changes.emit({ kind: 'keys' });
-      return revoked;
+      return backend.write(async ({ db: trx, tell }) => {
+        const result = await trx
+          .updateTable('api_keys')
+          .set({ revoked_at: now })
+          .where('id', '=', id)
+          .where('revoked_at', 'is', null)
+          .executeTakeFirst();
+        const revoked = Number(result.numUpdatedRows) === 1;
+        if (revoked) tell({ kind: 'keys' });
+        return revoked;
+      });
     },
 
     /** The live key that `presented` is, or null. */

@@ -3,13 +3,12 @@
 
 import type { ExpressionBuilder, Kysely } from 'kysely';
 import { canonicalJson } from '../domain/audit.js';
-import { ConflictError, IdempotencyKeyReusedError, SessionNotFoundError } from '../domain/errors.js';
+import { ConflictError, SessionNotFoundError } from '../domain/errors.js';
 import type { SessionConfig } from '../domain/session-config.js';
 import type { SessionStatus } from '../domain/session-status.js';
 import type { Database, NewSessionRow, SessionRow } from './database.js';
-import type { Idempotency } from './event-store.js';
-import type { SqliteStore } from './sqlite.js';
-import { type ChangeFeed, NO_FEED } from './changes.js';
+import type { Backend } from './backend.js';
+import { type Idempotency, isExpired, priorAnswer } from './rules.js';
 
 export interface Session {
   token: string;
@@ -57,11 +56,6 @@ export function toSession(row: SessionRow): Session {
   };
 }
 
-/** A pending session past its expiration date, to be deleted. */
-export function isExpired(row: Pick<SessionRow, 'status' | 'expiration_date'>, now: number): boolean {
-  return row.status === 'pending' && row.expiration_date !== null && row.expiration_date <= now;
-}
-
 /**
  * Reads a live session, or throws SessionNotFoundError; a pending session
  * past its expiration date is gone already for every caller.
@@ -93,30 +87,10 @@ export async function indexLabels(trx: Kysely<Database>, token: string, labels: 
   }
 }
 
-/** A stored idempotency key as the lookup of a write reads it. */
-export interface StoredKey {
-  scope: string;
-  fingerprint: string;
-  response: string;
-}
+export { isExpired } from './rules.js';
 
-/**
- * The stored answer for a write with `idempotency`, from the rows with its key
- * in its scope or in '' (written before keys had scopes); undefined when the
- * key is new. Throws when the key was used in its scope for another request.
- * A row without a scope answers only a retry of its own request: its
- * fingerprint names the session, but another request could be for another one.
- */
-export function priorAnswer(rows: readonly StoredKey[], idempotency: Idempotency): string | undefined {
-  const scoped = rows.find((row) => row.scope === idempotency.scope);
-  if (scoped) {
-    if (scoped.fingerprint !== idempotency.fingerprint) throw new IdempotencyKeyReusedError();
-    return scoped.response;
-  }
-  return rows.find((row) => row.scope === '' && row.fingerprint === idempotency.fingerprint)?.response;
-}
-
-export function createSessionStore({ db, writeTransaction }: SqliteStore, changes: ChangeFeed = NO_FEED) {
+export function createSessionStore(backend: Backend) {
+  const { db } = backend;
   return {
     /**
      * Creates a session. With an Idempotency-Key, a repeat of the same request
@@ -131,7 +105,7 @@ export function createSessionStore({ db, writeTransaction }: SqliteStore, change
       row: NewSessionRow,
       idempotency?: Idempotency,
     ): Promise<{ response: string; created: boolean }> {
-      const result = await writeTransaction(async (trx) => {
+      return backend.write(async ({ db: trx, tell }) => {
         if (idempotency) {
           const rows = await trx
             .selectFrom('idempotency_keys')
@@ -185,13 +159,12 @@ export function createSessionStore({ db, writeTransaction }: SqliteStore, change
             })
             .execute();
         }
+        if (created) {
+          const labels = JSON.parse(row.labels) as string[];
+          tell({ kind: 'created', token: row.token, status: row.status, labels, dateCreated: row.date_created });
+        }
         return { response, created };
       });
-      if (result.created) {
-        const labels = JSON.parse(row.labels) as string[];
-        changes.emit({ kind: 'created', token: row.token, status: row.status, labels, dateCreated: row.date_created });
-      }
-      return result;
     },
 
     async readSession(token: string, now: number): Promise<Session> {
@@ -204,11 +177,9 @@ export function createSessionStore({ db, writeTransaction }: SqliteStore, change
       now: number,
       update: (session: Session) => { config?: SessionConfig; labels?: string[] },
     ): Promise<Session> {
-      let labels: string[] | undefined;
-      const updated = await writeTransaction(async (trx) => {
+      return backend.write(async ({ db: trx, tell }) => {
         const current = toSession(await readLiveSession(trx, token, now));
         const change = update(current);
-        labels = change.labels;
         if (!change.config && !change.labels) return current;
         await trx
           .updateTable('sessions')
@@ -218,40 +189,43 @@ export function createSessionStore({ db, writeTransaction }: SqliteStore, change
           })
           .where('token', '=', token)
           .execute();
-        if (change.labels) await indexLabels(trx, token, change.labels);
+        if (change.labels) {
+          await indexLabels(trx, token, change.labels);
+          tell({ kind: 'labels', token, labels: change.labels });
+        }
         return { ...current, ...change };
       });
-      if (labels) changes.emit({ kind: 'labels', token, labels });
-      return updated;
     },
 
     /** Deletes a session for the API; its events are kept for the audit trail. */
     async deleteSession(token: string, now: number): Promise<void> {
-      await writeTransaction(async (trx) => {
+      await backend.write(async ({ db: trx, tell }) => {
         await readLiveSession(trx, token, now);
         await trx
           .updateTable('sessions')
           .set({ deleted_at: now, deleted_reason: 'deleted' })
           .where('token', '=', token)
           .execute();
+        tell({ kind: 'deleted', token, reason: 'deleted' });
       });
-      changes.emit({ kind: 'deleted', token, reason: 'deleted' });
     },
 
     /** Deletes every pending session whose expiration date has passed; returns their tokens. */
     async expireSessions(now: number): Promise<string[]> {
-      const rows = await writeTransaction((trx) =>
-        trx
+      // on PostgreSQL the update locks each row: of several servers sweeping
+      // at once, one expires a session and tells it, the others skip it
+      return backend.write(async ({ db: trx, tell }) => {
+        const rows = await trx
           .updateTable('sessions')
           .set({ deleted_at: now, deleted_reason: 'expired' })
           .where('deleted_at', 'is', null)
           .where('status', '=', 'pending')
           .where('expiration_date', '<=', now)
           .returning('token')
-          .execute(),
-      );
-      for (const { token } of rows) changes.emit({ kind: 'deleted', token, reason: 'expired' });
-      return rows.map((r) => r.token);
+          .execute();
+        for (const { token } of rows) tell({ kind: 'deleted', token, reason: 'expired' });
+        return rows.map((r) => r.token);
+      });
     },
 
     /**
@@ -260,28 +234,38 @@ export function createSessionStore({ db, writeTransaction }: SqliteStore, change
      * `dryRun` false their events too, for good. Returns their tokens.
      */
     async pruneSessions(cutoff: number, dryRun: boolean): Promise<{ token: string; events: number }[]> {
-      const doomed = await writeTransaction(async (trx) => {
-        const doomed = await trx
+      const finished = (eb: ExpressionBuilder<Database, 'sessions'>) =>
+        eb.and([
+          eb('status', 'in', ['completed', 'aborted']),
+          eb('date_finished', '<', cutoff),
+          eb('labels', 'not like', '%"hold"%'),
+        ]);
+      if (dryRun) {
+        return db
           .selectFrom('sessions')
           .select(['token', 'last_event as events'])
-          .where('status', 'in', ['completed', 'aborted'])
-          .where('date_finished', '<', cutoff)
-          .where('labels', 'not like', '%"hold"%')
+          .where(finished)
           .orderBy('date_finished')
           .execute();
-        if (!dryRun) {
-          // everything the session owns; a staged import has no session row, so none is touched
-          for (const { token } of doomed) {
-            await trx.deleteFrom('events').where('token', '=', token).execute();
-            await trx.deleteFrom('observation_results').where('token', '=', token).execute();
-            await trx.deleteFrom('session_labels').where('token', '=', token).execute();
-            await trx.deleteFrom('sessions').where('token', '=', token).execute();
-          }
+      }
+      return backend.write(async ({ db: trx, tell }) => {
+        // the session rows go first, each deleted by one server only, whichever
+        // prunes it; then everything they owned (a staged import has no
+        // session row, so none is touched)
+        const doomed = await trx
+          .deleteFrom('sessions')
+          .where(finished)
+          .returning(['token', 'last_event as events', 'date_finished'])
+          .execute();
+        doomed.sort((a, b) => (a.date_finished ?? 0) - (b.date_finished ?? 0));
+        for (const { token } of doomed) {
+          await trx.deleteFrom('events').where('token', '=', token).execute();
+          await trx.deleteFrom('observation_results').where('token', '=', token).execute();
+          await trx.deleteFrom('session_labels').where('token', '=', token).execute();
+          tell({ kind: 'deleted', token, reason: 'pruned' });
         }
-        return doomed;
+        return doomed.map(({ token, events }) => ({ token, events }));
       });
-      if (!dryRun) for (const { token } of doomed) changes.emit({ kind: 'deleted', token, reason: 'pruned' });
-      return doomed;
     },
 
     async listPublicTokens(): Promise<string[]> {

@@ -1,38 +1,21 @@
-// Everything that is SQLite-only: opening the file, the pragmas that make a
-// commit durable, write transactions that take the lock up front, and running
-// Kysely-written statements synchronously for the append path. A PostgreSQL
-// store replaces this file.
+// The SQLite engine (the default): opening the file, the pragmas that make a
+// commit durable, write transactions that take the lock up front, and the
+// append batch run as synchronous prepared statements, its reads fetched as
+// it decides. One server per file (server-lock.ts); postgres.ts is the engine
+// for several servers.
 
 import fs from 'node:fs';
 import path from 'node:path';
 import BetterSqlite3 from 'better-sqlite3';
-import { type Compilable, Kysely, SqliteDialect, sql } from 'kysely';
+import { Kysely, SqliteDialect, sql } from 'kysely';
 import { StorageBusyError, StorageFullError } from '../domain/errors.js';
-import type { Database } from './database.js';
+import { prepareAppendRow } from './append-row.js';
+import type { Backend, BatchWrites, StoredKey } from './backend.js';
+import { createChangeFeed, type StorageChange } from './changes.js';
+import type { Database, SessionRow } from './database.js';
 
-export interface SqliteStore {
-  db: Kysely<Database>;
-  /**
-   * Runs `fn` in a transaction that holds the write lock from its first
-   * statement (BEGIN IMMEDIATE), so a read-then-write never has to upgrade
-   * its lock, and commits it to disk before resolving.
-   */
-  writeTransaction: <T>(fn: (trx: Kysely<Database>) => Promise<T>) => Promise<T>;
-  /**
-   * Prepares a query written with Kysely, whose values are `?` placeholders
-   * (sql`?`), as a statement that runs synchronously inside `runExclusive`.
-   */
-  prepare: (query: Compilable) => BetterSqlite3.Statement;
-  /**
-   * Runs the synchronous `fn` in one BEGIN IMMEDIATE transaction, between
-   * Kysely's own queries (it waits for Kysely's connection), and resolves
-   * once the transaction is committed to disk. If `fn` throws, nothing of it
-   * is kept.
-   */
-  runExclusive: <T>(fn: () => T) => Promise<T>;
-  /** SQLite's query plan of a Kysely query, one line per step. */
-  explain: (query: Compilable) => string[];
-  close: () => Promise<void>;
+export interface SqliteStore extends Backend {
+  readonly kind: 'sqlite';
 }
 
 /** SQLite's errors that callers can act on, as domain errors; others pass through. */
@@ -67,7 +50,11 @@ async function retryingWhileBusy<T>(attempt: () => Promise<T>, waitMs: number): 
 
 export function openSqlite(
   file: string,
-  { busyWaitMs = 5000, mustExist = false }: { busyWaitMs?: number; mustExist?: boolean } = {},
+  {
+    busyWaitMs = 5000,
+    mustExist = false,
+    onListenerError = () => {},
+  }: { busyWaitMs?: number; mustExist?: boolean; onListenerError?: (error: unknown) => void } = {},
 ): SqliteStore {
   if (file !== ':memory:') {
     const folder = path.dirname(path.resolve(file));
@@ -95,51 +82,164 @@ export function openSqlite(
   raw.pragma('cache_size = -32768');
   // Kysely's driver prepares every query it runs; a query's SQL text is the
   // same each time, so its compiled statement is kept and reused
-  const statements = new Map<string, BetterSqlite3.Statement>();
+  const cache = new Map<string, BetterSqlite3.Statement>();
   const database = {
     close: () => raw.close(),
     prepare: (text: string) => {
-      let statement = statements.get(text);
+      let statement = cache.get(text);
       if (!statement) {
         statement = raw.prepare(text);
-        if (statements.size < 1000) statements.set(text, statement);
+        if (cache.size < 1000) cache.set(text, statement);
       }
       return statement;
     },
   };
   const db = new Kysely<Database>({ dialect: new SqliteDialect({ database }) });
 
+  const changes = createChangeFeed(onListenerError);
+  const tellAll = (told: readonly StorageChange[]) => {
+    for (const change of told) changes.emit(change);
+  };
+  const prepare = (text: string) => raw.prepare(text);
+  const p = sql<never>`?`;
+  const compiled = (query: { compile(): { sql: string } }) => prepare(query.compile().sql);
+  // prepared on first use, once the migrations have made the tables
+  const prepareStatements = () => {
+    const appendRow = prepareAppendRow(db, compiled);
+    const selectSession = compiled(db.selectFrom('sessions').selectAll().where('token', '=', p));
+    const selectStaged = compiled(db.selectFrom('staged_imports').select('token').where('token', '=', p));
+    const selectKeys = compiled(
+      db
+        .selectFrom('idempotency_keys')
+        .select(['scope', 'fingerprint', 'response'])
+        .where('scope', 'in', [p, sql<never>`''`])
+        .where('key', '=', p),
+    );
+    const insertKey = compiled(
+      db.insertInto('idempotency_keys').values({ scope: p, key: p, fingerprint: p, response: p, created_at: p }),
+    );
+    const sessionColumns = [
+      'token',
+      'status',
+      'config',
+      'labels',
+      'is_public',
+      'user_agent',
+      'browser_name',
+      'browser_version',
+      'date_created',
+      'date_started',
+      'date_finished',
+      'expiration_date',
+      'last_event',
+      'deleted_at',
+      'deleted_reason',
+      'head_hash',
+    ] as const;
+    const insertSession = compiled(
+      db.insertInto('sessions').values(Object.fromEntries(sessionColumns.map((c) => [c, p])) as never),
+    );
+    const updatedColumns = [
+      'status',
+      'date_started',
+      'date_finished',
+      'expiration_date',
+      'last_event',
+      'deleted_at',
+      'deleted_reason',
+      'head_hash',
+    ] as const;
+    const updateSession = compiled(
+      db
+        .updateTable('sessions')
+        .set(Object.fromEntries(updatedColumns.map((c) => [c, p])) as never)
+        .where('token', '=', p),
+    );
+    const writeBatch = (writes: BatchWrites) => {
+      for (const row of writes.created) insertSession.run(...sessionColumns.map((c) => row[c]));
+      for (const row of writes.rows) appendRow(row);
+      for (const row of writes.updated) updateSession.run(...updatedColumns.map((c) => row[c]), row.token);
+      for (const k of writes.keys) insertKey.run(k.scope, k.key, k.fingerprint, k.response, k.created_at);
+    };
+    return { appendRow, selectSession, selectStaged, selectKeys, writeBatch };
+  };
+  let prepared: ReturnType<typeof prepareStatements> | undefined;
+  const statements = () => (prepared ??= prepareStatements());
+
+  /** Runs `fn` in one BEGIN IMMEDIATE transaction, holding Kysely's only connection; committed when it resolves. */
+  const transaction = <T>(fn: (trx: Kysely<Database>) => Promise<T>) =>
+    retryingWhileBusy(
+      () =>
+        db.connection().execute(async (conn) => {
+          await sql`begin immediate`.execute(conn);
+          try {
+            const result = await fn(conn);
+            await sql`commit`.execute(conn);
+            return result;
+          } catch (error) {
+            if (raw.inTransaction) await sql`rollback`.execute(conn);
+            throw error;
+          }
+        }),
+      busyWaitMs,
+    );
+
   return {
+    kind: 'sqlite',
+    location: file === ':memory:' ? file : path.resolve(file),
     db,
-    writeTransaction: (fn) =>
-      // connection() holds Kysely's single SQLite connection for the whole
-      // transaction, so no other query interleaves with it.
-      retryingWhileBusy(
+    async write(fn) {
+      let told: StorageChange[] = [];
+      const result = await transaction((trx) => {
+        told = [];
+        return fn({
+          db: trx,
+          // the statements run on the transaction's connection, synchronously
+          appendRows: (rows) => {
+            const { appendRow } = statements();
+            for (const row of rows) appendRow(row);
+            return Promise.resolve();
+          },
+          tell: (change) => void told.push(change),
+        });
+      });
+      tellAll(told);
+      return result;
+    },
+    async appendBatch(start, plan) {
+      // read as the plan asks, each row once: the transaction holds the write lock throughout
+      const { writes, result } = await retryingWhileBusy(
         () =>
-          db.connection().execute(async (conn) => {
-            await sql`begin immediate`.execute(conn);
-            try {
-              const result = await fn(conn);
-              await sql`commit`.execute(conn);
-              return result;
-            } catch (error) {
-              if (raw.inTransaction) await sql`rollback`.execute(conn);
-              throw error;
-            }
-          }),
+          db.connection().execute(
+            () =>
+              new Promise<ReturnType<typeof plan>>((resolve) =>
+                resolve(
+                  raw
+                    .transaction(() => {
+                      const { selectSession, selectStaged, selectKeys, writeBatch } = statements();
+                      start();
+                      const planned = plan({
+                        session: (token) => selectSession.get(token) as SessionRow | undefined,
+                        staged: (token) => selectStaged.get(token) !== undefined,
+                        keys: (scope, key) => selectKeys.all(scope, key) as StoredKey[],
+                      });
+                      writeBatch(planned.writes);
+                      return planned;
+                    })
+                    .immediate(),
+                ),
+              ),
+          ),
         busyWaitMs,
-      ),
-    prepare: (query) => raw.prepare(query.compile().sql),
-    // a throw inside the executor rejects the promise
-    runExclusive: (fn) =>
-      retryingWhileBusy(
-        () => db.connection().execute(() => new Promise((resolve) => resolve(raw.transaction(fn).immediate()))),
-        busyWaitMs,
-      ),
+      );
+      tellAll(writes.changes);
+      return result;
+    },
+    subscribe: (listener) => changes.subscribe(listener),
     explain: (query) => {
       const { sql: text, parameters } = query.compile();
       const steps = raw.prepare(`explain query plan ${text}`).all(...parameters) as { detail: string }[];
-      return steps.map((step) => step.detail);
+      return Promise.resolve(steps.map((step) => step.detail));
     },
     close: () => db.destroy(),
   };

@@ -1,5 +1,8 @@
 // startTestServer(): a real server on port 0 over a real SQLite file in a
-// temporary folder; restart() reopens the same file.
+// temporary folder; restart() reopens the same file. In the PostgreSQL pass
+// (WAVE_TEST_BACKEND=postgres, TEST_DATABASE_URL set), each such file names a
+// database of its own instead, created on first use and dropped when the
+// test file ends (test/helpers/postgres-setup.ts).
 
 import fs from 'node:fs';
 import type http from 'node:http';
@@ -9,6 +12,10 @@ import type Koa from 'koa';
 import { pino } from 'pino';
 import { type Config, defaultStreamsPerSession } from '../../src/config.js';
 import { startServer, type RunningServer } from '../../src/server.js';
+import { openStorage, type Storage } from '../../src/store/storage.js';
+import { databaseUrlFor } from './backend.js';
+
+export { TEST_BACKEND } from './backend.js';
 
 export interface TestServer {
   baseUrl: string;
@@ -19,6 +26,8 @@ export interface TestServer {
   subscribe: RunningServer['subscribe'];
   /** The server's Koa app (this process's), for tests that read its routes. */
   app: Koa;
+  /** The storage of the server running now, for tests that reach under the HTTP API. */
+  storage: Storage;
   /** Closes the server and starts a new one on the same database file. */
   restart(): Promise<void>;
   close(): Promise<void>;
@@ -29,11 +38,21 @@ export function tempDbFile(): string {
   return path.join(dir, 'db', 'wave-sessions.db');
 }
 
+/**
+ * A storage of the test's backend over `dbFile` (a database of its own on
+ * PostgreSQL), migrated. `serve`: follows other servers' changes.
+ */
+export async function openTestStorage(dbFile: string, { serve = false } = {}): Promise<Storage> {
+  return openStorage({ dbFile, databaseUrl: await databaseUrlFor(dbFile), serve });
+}
+
 export async function startTestServer(overrides: Partial<Config> = {}): Promise<TestServer> {
+  const dbFile = overrides.dbFile ?? tempDbFile();
   const config: Config = {
     port: 0,
     host: '127.0.0.1',
-    dbFile: overrides.dbFile ?? tempDbFile(),
+    dbFile,
+    databaseUrl: await databaseUrlFor(dbFile),
     longPollTimeoutMs: 5000,
     maxBodyBytes: 1024 * 1024,
     maxResultsBytes: 16 * 1024 * 1024,
@@ -62,6 +81,7 @@ export async function startTestServer(overrides: Partial<Config> = {}): Promise<
     http: running.server,
     subscribe: (listener) => running.subscribe(listener),
     app: running.app,
+    storage: running.storage,
     async restart() {
       await running.close();
       // a new port: the test process's HTTP client pools connections per
@@ -70,6 +90,7 @@ export async function startTestServer(overrides: Partial<Config> = {}): Promise<
       handle.baseUrl = running.url;
       handle.http = running.server;
       handle.app = running.app;
+      handle.storage = running.storage;
     },
     close: () => running.close(),
   };

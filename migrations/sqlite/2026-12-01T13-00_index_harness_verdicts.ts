@@ -8,7 +8,7 @@
 // session list's counts read those alone, not the whole log.
 
 import { type Kysely, sql } from 'kysely';
-import { eventOutcomes } from '../src/domain/verdicts.js';
+import { eventOutcomes } from '../../src/domain/verdicts.js';
 
 interface Row {
   token: string;
