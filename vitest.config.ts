@@ -3,7 +3,9 @@ import { defineConfig } from 'vitest/config';
 // With TEST_DATABASE_URL (a PostgreSQL server where the tests may create
 // databases), the integration suites run a second time on PostgreSQL, each
 // test file in databases of its own. The suites below have no meaning there:
-// they test the SQLite file itself, or pieces that use no storage.
+// they test the SQLite file itself, or pieces that use no storage. The
+// suites named *.pg.test.ts run in the PostgreSQL pass alone: several
+// servers on one database.
 export const SQLITE_ONLY = [
   'test/migrations.int.test.ts',
   'test/store.int.test.ts',
@@ -26,12 +28,12 @@ export default defineConfig({
     ? {
         ...common,
         projects: [
-          { test: { ...common, name: 'sqlite', include: ['test/**/*.test.ts'] } },
+          { test: { ...common, name: 'sqlite', include: ['test/**/*.test.ts'], exclude: ['test/**/*.pg.test.ts'] } },
           {
             test: {
               ...common,
               name: 'postgres',
-              include: ['test/**/*.int.test.ts'],
+              include: ['test/**/*.int.test.ts', 'test/**/*.pg.test.ts'],
               exclude: SQLITE_ONLY,
               env: { WAVE_TEST_BACKEND: 'postgres' },
               setupFiles: ['test/helpers/postgres-setup.ts'],
@@ -39,5 +41,5 @@ export default defineConfig({
           },
         ],
       }
-    : { ...common, include: ['test/**/*.test.ts'] },
+    : { ...common, include: ['test/**/*.test.ts'], exclude: ['test/**/*.pg.test.ts'] },
 });
