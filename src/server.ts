@@ -23,6 +23,8 @@ import { openStorage, type Storage } from './store/storage.js';
 const MAX_EVENTS_PER_ANSWER = 1000;
 const EXPIRY_SWEEP_MS = 1000;
 const SHUTDOWN_GRACE_MS = 3000;
+/** An import whose staging nobody has written to for this long was cut off by a crash (PostgreSQL). */
+const ABANDONED_IMPORT_MS = 10 * 60 * 1000;
 
 export interface RunningServer {
   url: string;
@@ -70,11 +72,18 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
     },
   });
   const { imports: importer, sessions, events } = store;
-  // what a crash left staged is seen by no reader; it goes before any request comes
-  const unstaged = await importer.removeStagedImports();
-  if (unstaged.imports > 0) {
-    logger.info(unstaged, `removed ${unstaged.events} events staged by ${unstaged.imports} unfinished imports`);
-  }
+  // what a crash left staged is seen by no reader; it goes before any request
+  // comes. With several servers on the database, another's import may be
+  // running: only what no import has touched for a while goes, then and on
+  // each sweep.
+  const shared = store.kind === 'postgres';
+  const removeLeftovers = async () => {
+    const unstaged = await importer.removeStagedImports(shared ? Date.now() - ABANDONED_IMPORT_MS : Infinity);
+    if (unstaged.imports > 0) {
+      logger.info(unstaged, `removed ${unstaged.events} events staged by ${unstaged.imports} unfinished imports`);
+    }
+  };
+  await removeLeftovers();
   const notifier = createNotifier({
     onWatcherError: (err) => logger.error({ err }, 'a follower of every session failed'),
   });
@@ -198,6 +207,11 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
     // what refused imports could not remove (a full or locked database) is tried again
     importer.retryRemovals().catch((err: unknown) => logger.error({ err }, 'removing staged imports failed'));
   }, EXPIRY_SWEEP_MS);
+  // what a crashed server's imports left, once abandoned (PostgreSQL: the others run on)
+  const leftovers = setInterval(() => {
+    if (shared) removeLeftovers().catch((err: unknown) => logger.error({ err }, 'removing staged imports failed'));
+  }, 60_000);
+  leftovers.unref();
   sweep.unref();
 
   let closing: Promise<void> | undefined;
@@ -234,6 +248,7 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
     close: () =>
       (closing ??= (async () => {
         clearInterval(sweep);
+        clearInterval(leftovers);
         clearInterval(deadlineSweep);
         clearInterval(retention);
         const closed = new Promise<void>((resolve) => server.close(() => resolve()));

@@ -157,6 +157,43 @@ describe('two servers on one database', () => {
   });
 });
 
+describe('imports staged by another server', () => {
+  it("are left alone by a server's start while they are written to, and removed once abandoned", async () => {
+    const dbFile = tempDbFile();
+    const first = await startTestServer({ dbFile });
+    servers.push(first);
+    // Given two stagings: one an import is writing now, one untouched for an hour (its server crashed)
+    const admin = new pg.Client({ connectionString: await databaseUrlFor(dbFile) });
+    await admin.connect();
+    try {
+      const now = Date.now();
+      for (const [token, touched] of [
+        ['running', now],
+        ['abandoned', now - 3600_000],
+      ] as const) {
+        await admin.query('insert into staged_imports (token, started_at, touched_at) values ($1, $2, $3)', [
+          token,
+          touched,
+          touched,
+        ]);
+        await admin.query(
+          `insert into events (token, number, type, data, received_at, hash) values ($1, 1, 'note', '1', $2, 'h')`,
+          [token, touched],
+        );
+      }
+      // When another server starts on the database
+      servers.push(await startTestServer({ dbFile }));
+      // Then the abandoned staging is gone, events and all, and the running one stays whole
+      const left = await admin.query('select token from staged_imports order by token');
+      expect(left.rows).toEqual([{ token: 'running' }]);
+      const events = await admin.query('select token from events order by token');
+      expect(events.rows).toEqual([{ token: 'running' }]);
+    } finally {
+      await admin.end();
+    }
+  });
+});
+
 describe('the connection that hears the other servers', () => {
   it('when lost, is made again, and a push made meanwhile still wakes the waiters', async () => {
     const [a, b] = await twoServers({ longPollTimeoutMs: 15_000 });

@@ -92,7 +92,8 @@ export async function up(trx: Kysely<unknown>): Promise<void> {
 
     await sql`create table staged_imports (
       token text collate "C" primary key,
-      started_at bigint not null
+      started_at bigint not null,
+      touched_at bigint
     )`.execute(trx);
   }
 }

@@ -97,6 +97,12 @@ export interface ObservationResultsTable {
 export interface StagedImportsTable {
   token: string;
   started_at: number;
+  /**
+   * When the import last wrote a batch (ms); null for rows from before it was
+   * kept. With several servers on one database, another server's start or
+   * sweep removes only stagings left this long untouched.
+   */
+  touched_at: number | null;
 }
 
 export interface Database {

@@ -16,7 +16,9 @@
 // is the stall that batching avoids. Any refusal removes what was staged,
 // again in short transactions; what cannot be removed then (a full or locked
 // database) is tried again every second (retryRemovals), and what a crash
-// leaves is removed at the next start (removeStagedImports). An import checks
+// leaves is removed at the next start (removeStagedImports); with several
+// servers on one database (PostgreSQL), only what no import has touched for
+// a while, since another server's import may be running. An import checks
 // in each of its transactions that its `staged_imports` row is still its own,
 // and publishes only by deleting that row: a staging that another process
 // removed meanwhile never becomes a session with events missing.
@@ -312,11 +314,6 @@ export function createImporter(backend: Backend) {
       'IMPORT_INTERRUPTED',
     );
 
-  /** Whether `staging`'s row is there, its own. */
-  async function stillStaged(trx: Kysely<Database>, { token, startedAt }: Staging): Promise<boolean> {
-    return (await stagedAt(trx, token)) === startedAt;
-  }
-
   /** Whether `staging`'s rows are its own to remove: its row is there, or no import's is and no session has the token. */
   async function mayRemove(trx: Kysely<Database>, { token, startedAt }: Staging): Promise<boolean> {
     const at = await stagedAt(trx, token);
@@ -405,7 +402,10 @@ export function createImporter(backend: Backend) {
               if ((await stagedAt(trx, token)) !== undefined) throw inProgress(token);
               // on PostgreSQL, of two servers staging the same token at once
               // one inserts; the other's transaction starts again and finds it
-              await trx.insertInto('staged_imports').values({ token, started_at: startedAt }).execute();
+              await trx
+                .insertInto('staged_imports')
+                .values({ token, started_at: startedAt, touched_at: startedAt })
+                .execute();
             });
             staging = { token, startedAt };
             owned.add(token);
@@ -415,7 +415,13 @@ export function createImporter(backend: Backend) {
             const mine = staging!;
             await backend.write(async ({ db: trx, appendRows }) => {
               // removed meanwhile by another process (its start removes what it takes for a crash's)
-              if (!(await stillStaged(trx, mine))) throw interrupted(mine.token);
+              const touched = await trx
+                .updateTable('staged_imports')
+                .set({ touched_at: Date.now() })
+                .where('token', '=', mine.token)
+                .where('started_at', '=', mine.startedAt)
+                .executeTakeFirst();
+              if (Number(touched.numUpdatedRows) !== 1) throw interrupted(mine.token);
               await appendRows(events);
             });
             written += events.length;
@@ -461,17 +467,26 @@ export function createImporter(backend: Backend) {
       }
     },
 
-    /** Removes what imports left staged (a crash); returns how much. */
-    async removeStagedImports(): Promise<{ imports: number; events: number }> {
+    /**
+     * Removes what imports left staged (a crash): every staging, or with
+     * `untouchedSince` those that no import has written to since then (an
+     * import of another server on the same database may be running). Returns how much.
+     */
+    async removeStagedImports(untouchedSince = Infinity): Promise<{ imports: number; events: number }> {
       return backend.write(async ({ db: trx }) => {
-        const tokens = await trx.selectFrom('staged_imports').select('token').execute();
+        let stale = trx.selectFrom('staged_imports').select('token');
+        if (untouchedSince !== Infinity) {
+          stale = stale.where((eb) => eb.or([eb('touched_at', 'is', null), eb('touched_at', '<', untouchedSince)]));
+        }
+        // locked on PostgreSQL, and skipped when another server removes them now
+        const tokens = await (backend.kind === 'postgres' ? stale.forUpdate().skipLocked() : stale).execute();
         let events = 0;
         for (const { token } of tokens) {
           const gone = await trx.deleteFrom('events').where('token', '=', token).executeTakeFirst();
           events += Number(gone.numDeletedRows);
           await trx.deleteFrom('observation_results').where('token', '=', token).execute();
         }
-        await trx.deleteFrom('staged_imports').execute();
+        for (const { token } of tokens) await trx.deleteFrom('staged_imports').where('token', '=', token).execute();
         return { imports: tokens.length, events };
       });
     },
