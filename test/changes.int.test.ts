@@ -1,6 +1,6 @@
 // The store's change feed: every committed change, told by the store itself
 // after its commit, whatever made it (a route, the expiry sweep, retention,
-// an import, the keys): the notifier's only source.
+// an import, the keys): the only source of the waiters and the all-sessions feed.
 
 import { randomUUID } from 'node:crypto';
 import BetterSqlite3 from 'better-sqlite3';

@@ -7,7 +7,7 @@ import { parseNewSession } from '../domain/session-config.js';
 import { isUuidToken } from '../domain/token.js';
 import type { EventLog } from '../event-log.js';
 import type { EventSource } from '../store/event-store.js';
-import { serializeEvent } from '../notifier.js';
+import { serializeEvent } from '../events-wire.js';
 import type { Access } from './auth.js';
 import { HttpError } from './errors.js';
 import { readIdempotency } from './idempotency.js';
