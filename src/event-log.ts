@@ -8,10 +8,10 @@
 
 import type { EventInput } from './domain/event-types.js';
 import { SessionNotFoundError, TooManyPollsError } from './domain/errors.js';
+import type { SessionToCreate } from './domain/new-session.js';
 import type { ControlAction } from './domain/session-status.js';
 import { answerFromBatch, type Batch, EMPTY_ANSWER, eventsFromBatch, serializeEvents } from './events-wire.js';
 import type { SessionsFeed, Watcher } from './sessions-feed.js';
-import type { NewSessionRow } from './store/database.js';
 import type { EventSource, EventStore, Idempotency, StoredEvent } from './store/event-store.js';
 import type { Storage } from './store/storage.js';
 import type { Waiters } from './waiters.js';
@@ -172,7 +172,7 @@ export function createEventLog({
       token: string,
       input: EventInput,
       source: EventSource,
-      options?: { expectedLastEvent?: number; idempotency?: Idempotency; createWith?: NewSessionRow },
+      options?: { expectedLastEvent?: number; idempotency?: Idempotency; createWith?: SessionToCreate },
     ) => events.appendEvent(token, input, source, now(), options),
 
     control: (token: string, action: ControlAction, source: EventSource, idempotency?: Idempotency) =>

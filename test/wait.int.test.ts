@@ -11,7 +11,7 @@ import { waitFor } from './helpers/wait.js';
 import { readMetric } from './helpers/metrics.js';
 import { openTestStorage, startTestServer, tempDbFile, type TestServer } from './helpers/server.js';
 import type { Storage } from '../src/store/storage.js';
-import { sessionRow } from './helpers/session-row.js';
+import { sessionToCreate } from './helpers/new-session.js';
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 const source = { address: null, userAgent: null, keyId: null };
@@ -114,7 +114,7 @@ describe('no lost wake-up', () => {
     store = await openTestStorage(tempDbFile());
     const changes = store;
     const realEvents = store.events;
-    await store.sessions.createSession(sessionRow('t'));
+    await store.sessions.createSession(sessionToCreate('t'), Date.now());
     const waiters = createWaiters();
     // Given a log whose head read is overtaken by an append: the head it
     // reports is already stale when the poll starts to wait
@@ -148,7 +148,7 @@ describe('no lost wake-up', () => {
 
   it('delivers an event committed after the poll began but before it read the head (no last_event)', async () => {
     store = await openTestStorage(tempDbFile());
-    await store.sessions.createSession(sessionRow('u'));
+    await store.sessions.createSession(sessionToCreate('u'), Date.now());
     const changes = store;
     const realEvents = store.events;
     const waiters = createWaiters();
@@ -180,7 +180,7 @@ describe('no lost wake-up', () => {
 describe('caps on waiting', () => {
   it("refuse a poll past them, but not a running stream's next wait, which the caps on streams bound", async () => {
     store = await openTestStorage(tempDbFile());
-    await store.sessions.createSession(sessionRow('s'));
+    await store.sessions.createSession(sessionToCreate('s'), Date.now());
     const waiters = createWaiters();
     const eventLog = createEventLog({
       events: store.events,

@@ -12,7 +12,6 @@ import type { Access } from './auth.js';
 import { HttpError } from './errors.js';
 import { readIdempotency } from './idempotency.js';
 import { readIntegerParam } from './query.js';
-import { newSessionRow } from './new-session.js';
 
 export interface EventsRouteOptions {
   eventLog: EventLog;
@@ -23,7 +22,6 @@ export interface EventsRouteOptions {
   access: Access;
   /** A push on an unknown token in UUID form creates a pending session first (AUTO_CREATE_SESSIONS). */
   autoCreateSessions: boolean;
-  now?: () => number;
 }
 
 export function sourceOf(ctx: Context): EventSource {
@@ -67,7 +65,6 @@ export function mountEventRoutes(
     access,
     eventValidation = 'record',
     autoCreateSessions,
-    now = Date.now,
   }: EventsRouteOptions,
 ) {
   router.get('/sessions/:token/events', async (ctx) => {
@@ -107,7 +104,7 @@ export function mountEventRoutes(
     // creating needs what a create call needs
     const createWith =
       autoCreateSessions && isUuidToken(token) && access.allows(ctx, 'writer')
-        ? newSessionRow(token, parseNewSession(undefined), ctx.get('User-Agent') || null, now())
+        ? { ...parseNewSession(undefined), token, userAgent: ctx.get('User-Agent') || null }
         : undefined;
     const result = await eventLog.append(token, input, sourceOf(ctx), {
       expectedLastEvent: readExpectedLastEvent(ctx),

@@ -19,7 +19,6 @@ import { sourceOf } from './events-routes.js';
 import type { Access } from './auth.js';
 import { HttpError } from './errors.js';
 import { readIdempotency } from './idempotency.js';
-import { newSessionRow } from './new-session.js';
 import { isoOrNull, readIntegerParam, readOneParam, readStatusParam } from './query.js';
 
 /** The body of a resume call: the token of the session the clients move to, passed on as given. */
@@ -155,10 +154,10 @@ export function mountSessionRoutes(
   router.post('/sessions', access.allow('writer'), async (ctx) => {
     const input = validateNewSession(ctx.request.body);
     const named = readNamedToken(ctx.request.body);
-    const row = newSessionRow(named ?? randomUUID(), input, ctx.get('User-Agent') || null, now());
-    const idempotency = readIdempotency(ctx, (session) => JSON.stringify({ token: session.token }));
+    const session = { ...input, token: named ?? randomUUID(), userAgent: ctx.get('User-Agent') || null };
+    const idempotency = readIdempotency(ctx, (created) => JSON.stringify({ token: created.token }));
     // the store tells of a creation; a replayed create, or one for a session that exists already, of nothing
-    const { response } = await sessions.createSession(row, idempotency);
+    const { response } = await sessions.createSession(session, now(), idempotency);
     sendRaw(ctx, response);
   });
 

@@ -16,10 +16,12 @@ import {
   evolveStatus,
   type PushableStatus,
 } from '../domain/session-status.js';
-import type { DeletedReason, NewSessionRow, SessionRow } from './database.js';
+import type { SessionToCreate } from '../domain/new-session.js';
+import type { DeletedReason, SessionRow } from './database.js';
 import type { HashedRecord } from './append-row.js';
 import type { Backend, BatchNeeds, BatchReads, BatchWrites, StoredKey } from './backend.js';
 import { type Idempotency, isExpired, priorAnswer } from './rules.js';
+import { newSessionRow } from './session-store.js';
 
 export type { Idempotency } from './rules.js';
 import type { StorageChange } from './changes.js';
@@ -60,7 +62,7 @@ export interface WriteResult {
 interface Write {
   token: string;
   /** The session to create first when the token names none yet (automatic creation on a push). */
-  createWith?: NewSessionRow | undefined;
+  createWith?: SessionToCreate | undefined;
   /** Sees the session as of the writes before it in the batch; may throw a DomainError. */
   decide(session: SessionRow): Decision;
   idempotency: Idempotency | undefined;
@@ -174,7 +176,7 @@ function planBatch(
       // pushes at once create one session, and a refused push creates none
       let creating: SessionRow | null = null;
       if (!session && write.createWith && !row && !reads.staged(write.token)) {
-        creating = { deleted_at: null, deleted_reason: null, ...write.createWith } as SessionRow;
+        creating = newSessionRow(write.createWith, write.now);
         session = creating;
       }
       if (!session) throw new SessionNotFoundError(write.token);
@@ -310,7 +312,7 @@ export function createEventStore(
     source: EventSource,
     now: number,
     idempotency: Idempotency | undefined,
-    createWith: NewSessionRow | undefined,
+    createWith: SessionToCreate | undefined,
     decide: Write['decide'],
   ): Promise<WriteResult> {
     return new Promise((resolve, reject) => {
@@ -338,7 +340,7 @@ export function createEventStore(
         expectedLastEvent,
         idempotency,
         createWith,
-      }: { expectedLastEvent?: number; idempotency?: Idempotency; createWith?: NewSessionRow } = {},
+      }: { expectedLastEvent?: number; idempotency?: Idempotency; createWith?: SessionToCreate } = {},
     ): Promise<WriteResult> {
       return enqueue(token, source, now, idempotency, createWith, (session) => {
         if (expectedLastEvent !== undefined && session.last_event !== expectedLastEvent) {

@@ -2,11 +2,12 @@
 // store keeps in step with the log. All SQL for the sessions table is here.
 
 import type { ExpressionBuilder, Kysely } from 'kysely';
-import { canonicalJson } from '../domain/audit.js';
+import { canonicalJson, GENESIS_HASH } from '../domain/audit.js';
 import { ConflictError, SessionNotFoundError } from '../domain/errors.js';
+import { parseBrowser, type SessionToCreate } from '../domain/new-session.js';
 import type { SessionConfig } from '../domain/session-config.js';
 import type { SessionStatus } from '../domain/session-status.js';
-import type { Database, NewSessionRow, SessionRow } from './database.js';
+import type { Database, SessionRow } from './database.js';
 import type { Backend } from './backend.js';
 import { type Idempotency, isExpired, priorAnswer } from './rules.js';
 
@@ -56,6 +57,29 @@ export function toSession(row: SessionRow): Session {
   };
 }
 
+/** The row a session starts as, created at `now`: pending, no events yet, the hash chain at its genesis. */
+export function newSessionRow(session: SessionToCreate, now: number): SessionRow {
+  const browser = parseBrowser(session.userAgent);
+  return {
+    token: session.token,
+    status: 'pending',
+    config: JSON.stringify(session.config),
+    labels: JSON.stringify(session.labels),
+    is_public: session.isPublic ? 1 : 0,
+    user_agent: session.userAgent,
+    browser_name: browser.name,
+    browser_version: browser.version,
+    date_created: now,
+    date_started: null,
+    date_finished: null,
+    expiration_date: session.expirationDate,
+    last_event: 0,
+    deleted_at: null,
+    deleted_reason: null,
+    head_hash: GENESIS_HASH,
+  };
+}
+
 /**
  * Reads a live session, or throws SessionNotFoundError; a pending session
  * past its expiration date is gone already for every caller.
@@ -93,18 +117,20 @@ export function createSessionStore(backend: Backend) {
   const { db } = backend;
   return {
     /**
-     * Creates a session. With an Idempotency-Key, a repeat of the same request
+     * Creates `session` at `now`. With an Idempotency-Key, a repeat of the same request
      * answers the first answer and creates nothing. A token that exists
      * already is created again only in the sense that the answer is the same:
-     * when its stored configuration is `row.config`, nothing is written and
+     * when its stored configuration is the same, nothing is written and
      * the answer is `{token}`; otherwise, or when the session was deleted
      * (deleted, expired, resumed) or is being imported, it throws a
      * ConflictError. Returns the answer, and whether a session was created.
      */
     async createSession(
-      row: NewSessionRow,
+      session: SessionToCreate,
+      now: number,
       idempotency?: Idempotency,
     ): Promise<{ response: string; created: boolean }> {
+      const row = newSessionRow(session, now);
       return backend.write(async ({ db: trx, tell }) => {
         if (idempotency) {
           const rows = await trx
@@ -145,8 +171,8 @@ export function createSessionStore(backend: Backend) {
           await indexLabels(trx, row.token, JSON.parse(row.labels) as string[]);
           created = true;
         }
-        const session = await readLiveSession(trx, row.token, row.date_created);
-        const response = idempotency ? idempotency.render(session, null) : JSON.stringify({ token: row.token });
+        const live = await readLiveSession(trx, row.token, row.date_created);
+        const response = idempotency ? idempotency.render(live, null) : JSON.stringify({ token: row.token });
         if (idempotency) {
           await trx
             .insertInto('idempotency_keys')
