@@ -5,12 +5,12 @@
 // Nothing here waits or holds state: src/waiters.ts hands the batches out,
 // the routes in src/http/ send what this file makes of them.
 
+import { eventJson } from './domain/write-answers.js';
 import type { StoredEvent } from './store/event-store.js';
 
-/** One event as the events API shows it: `{type, data, number}`. */
+/** One event as the events API shows it: `{type, data, number}`, the same text its push was answered with. */
 export function serializeEvent(e: StoredEvent): string {
-  // data is already JSON text (as stored): splice it in rather than parse it again
-  return `{"type":${JSON.stringify(e.type)},"data":${e.data},"number":${e.number}}`;
+  return eventJson(e);
 }
 
 /** The JSON array of `{type, data, number}` the events API answers with. */

@@ -7,7 +7,6 @@ import { parseNewSession } from '../domain/session-config.js';
 import { isUuidToken } from '../domain/token.js';
 import type { EventLog } from '../event-log.js';
 import type { EventSource } from '../store/event-store.js';
-import { serializeEvent } from '../events-wire.js';
 import type { Access } from './auth.js';
 import { HttpError } from './errors.js';
 import { readIdempotency } from './idempotency.js';
@@ -108,9 +107,9 @@ export function mountEventRoutes(
         : undefined;
     const result = await eventLog.append(token, input, sourceOf(ctx), {
       expectedLastEvent: readExpectedLastEvent(ctx),
-      idempotency: readIdempotency(ctx, (_session, event) => serializeEvent(event!)),
+      idempotency: readIdempotency(ctx),
       ...(createWith && { createWith }),
     });
-    sendJson(ctx, Buffer.from(result.response ?? serializeEvent(result.event!)));
+    sendJson(ctx, Buffer.from(result.answer));
   });
 }

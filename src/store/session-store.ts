@@ -5,6 +5,7 @@ import type { ExpressionBuilder, Kysely } from 'kysely';
 import { canonicalJson, GENESIS_HASH } from '../domain/audit.js';
 import { ConflictError, SessionNotFoundError } from '../domain/errors.js';
 import { parseBrowser, type SessionToCreate } from '../domain/new-session.js';
+import { createAnswer } from '../domain/write-answers.js';
 import type { SessionConfig } from '../domain/session-config.js';
 import type { SessionStatus } from '../domain/session-status.js';
 import type { Database, SessionRow } from './database.js';
@@ -129,7 +130,7 @@ export function createSessionStore(backend: Backend) {
       session: SessionToCreate,
       now: number,
       idempotency?: Idempotency,
-    ): Promise<{ response: string; created: boolean }> {
+    ): Promise<{ answer: string; created: boolean }> {
       const row = newSessionRow(session, now);
       return backend.write(async ({ db: trx, tell }) => {
         if (idempotency) {
@@ -140,7 +141,7 @@ export function createSessionStore(backend: Backend) {
             .where('key', '=', idempotency.key)
             .execute();
           const prior = priorAnswer(rows, idempotency);
-          if (prior !== undefined) return { response: prior, created: false };
+          if (prior !== undefined) return { answer: prior, created: false };
         }
         const existing = await trx.selectFrom('sessions').selectAll().where('token', '=', row.token).executeTakeFirst();
         let created = false;
@@ -171,8 +172,8 @@ export function createSessionStore(backend: Backend) {
           await indexLabels(trx, row.token, JSON.parse(row.labels) as string[]);
           created = true;
         }
-        const live = await readLiveSession(trx, row.token, row.date_created);
-        const response = idempotency ? idempotency.render(live, null) : JSON.stringify({ token: row.token });
+        // the answer is stored with the key, complete at commit: a replay answers exactly these bytes
+        const answer = createAnswer(row.token);
         if (idempotency) {
           await trx
             .insertInto('idempotency_keys')
@@ -180,7 +181,7 @@ export function createSessionStore(backend: Backend) {
               scope: idempotency.scope,
               key: idempotency.key,
               fingerprint: idempotency.fingerprint,
-              response,
+              response: answer,
               created_at: row.date_created,
             })
             .execute();
@@ -189,7 +190,7 @@ export function createSessionStore(backend: Backend) {
           const labels = JSON.parse(row.labels) as string[];
           tell({ kind: 'created', token: row.token, status: row.status, labels, dateCreated: row.date_created });
         }
-        return { response, created };
+        return { answer, created };
       });
     },
 
