@@ -1,23 +1,20 @@
 // The event log as the HTTP layer sees it: every append is committed by the
-// store, which then tells its changes; the notifier learns of them from the
-// store's change feed alone, and a long poll waits for the first batch past
-// its cursor without ever missing one.
+// store, which then tells its changes; this file passes them on to the
+// waiters of long polls and streams (src/waiters.ts) and to the all-sessions
+// feed (src/sessions-feed.ts), from the store's change feed alone, whichever
+// engine and whichever server made the change. A long poll waits for the
+// first batch past its cursor without ever missing one, and answers it in the
+// events API's wire format (src/events-wire.ts).
 
 import type { EventInput } from './domain/event-types.js';
 import { SessionNotFoundError, TooManyPollsError } from './domain/errors.js';
+import type { SessionToCreate } from './domain/new-session.js';
 import type { ControlAction } from './domain/session-status.js';
-import {
-  answerFromBatch,
-  type Batch,
-  EMPTY_ANSWER,
-  eventsFromBatch,
-  type Notifier,
-  serializeEvents,
-  type Watcher,
-} from './notifier.js';
-import type { NewSessionRow } from './store/database.js';
+import { answerFromBatch, type Batch, EMPTY_ANSWER, eventsFromBatch, serializeEvents } from './events-wire.js';
+import type { SessionsFeed, Watcher } from './sessions-feed.js';
 import type { EventSource, EventStore, Idempotency, StoredEvent } from './store/event-store.js';
 import type { Storage } from './store/storage.js';
+import type { Waiters } from './waiters.js';
 
 export interface WaitOptions {
   /** The client's cursor; undefined waits for the next append. */
@@ -31,15 +28,17 @@ export interface WaitOptions {
 export function createEventLog({
   events,
   changes,
-  notifier,
+  waiters,
+  feed,
   maxWaiting = Infinity,
   maxWaitingPerSession = Infinity,
   now = Date.now,
 }: {
   events: EventStore;
-  /** The store's committed changes: the notifier's only source. */
+  /** The store's committed changes: the only source of the waiters and the feed. */
   changes: Pick<Storage, 'subscribe'>;
-  notifier: Notifier;
+  waiters: Waiters;
+  feed: SessionsFeed;
   /** Caps on waiting polls, in all and per session; a poll past them that would wait answers 503. */
   maxWaiting?: number;
   maxWaitingPerSession?: number;
@@ -48,21 +47,26 @@ export function createEventLog({
   // each commit wakes each session's waiters once, with all of its events in the batch
   changes.subscribe((change) => {
     switch (change.kind) {
-      case 'appended':
-        notifier.publish(change.token, change.events);
+      case 'appended': {
+        // (another server's events may have been pruned before they were read)
+        if (change.events.length === 0) break;
+        const { token, events } = change;
+        feed.announce({ kind: 'appended', token, events });
+        waiters.publish(token, events);
         break;
+      }
       case 'created':
       case 'labels':
-        notifier.announce(change);
+        feed.announce(change);
         break;
       case 'deleted':
         // the session's waiters answer [] at once
-        notifier.release(change.token);
-        notifier.announce(change);
+        waiters.release(change.token);
+        feed.announce(change);
         break;
       case 'missed':
         // every waiter reads the log again, and waits again if nothing is new
-        notifier.remindAll();
+        waiters.remindAll();
         break;
       case 'keys':
         break;
@@ -85,7 +89,7 @@ export function createEventLog({
     const onAbort = () => finish(null);
     const timer = setTimeout(onAbort, timeoutMs);
     signal.addEventListener('abort', onAbort);
-    const unsubscribe = notifier.subscribe(token, finish);
+    const unsubscribe = waiters.subscribe(token, finish);
     if (signal.aborted) finish(null);
     return {
       woken,
@@ -96,8 +100,7 @@ export function createEventLog({
     };
   }
 
-  const full = (token: string) =>
-    notifier.waiting() >= maxWaiting || notifier.waitingFor(token) >= maxWaitingPerSession;
+  const full = (token: string) => waiters.waiting() >= maxWaiting || waiters.waitingFor(token) >= maxWaitingPerSession;
   const tooMany = () =>
     new TooManyPollsError(
       `Too many long polls are waiting (at most ${maxWaiting} in all, ${maxWaitingPerSession} per session); poll again shortly.`,
@@ -169,7 +172,7 @@ export function createEventLog({
       token: string,
       input: EventInput,
       source: EventSource,
-      options?: { expectedLastEvent?: number; idempotency?: Idempotency; createWith?: NewSessionRow },
+      options?: { expectedLastEvent?: number; idempotency?: Idempotency; createWith?: SessionToCreate },
     ) => events.appendEvent(token, input, source, now(), options),
 
     control: (token: string, action: ControlAction, source: EventSource, idempotency?: Idempotency) =>
@@ -219,7 +222,7 @@ export function createEventLog({
     logState: (token: string) => events.readLogState(token, now()),
 
     /** Follows every session: creations, appends (status changes among them), deletions. */
-    watch: (watcher: Watcher) => notifier.watch(watcher),
+    watch: (watcher: Watcher) => feed.watch(watcher),
   };
 }
 

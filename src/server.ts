@@ -17,8 +17,9 @@ import { createAccess } from './http/auth.js';
 import { createRequestDeadline } from './http/request-deadline.js';
 import { createStreams } from './http/stream-routes.js';
 import { createMetrics } from './metrics.js';
-import { createNotifier } from './notifier.js';
+import { createSessionsFeed } from './sessions-feed.js';
 import { openStorage, type Storage } from './store/storage.js';
+import { createWaiters } from './waiters.js';
 
 const MAX_EVENTS_PER_ANSWER = 1000;
 const EXPIRY_SWEEP_MS = 1000;
@@ -29,7 +30,7 @@ const ABANDONED_IMPORT_MS = 10 * 60 * 1000;
 export interface RunningServer {
   url: string;
   server: http.Server;
-  /** Follows the store's committed changes, as the notifier does. */
+  /** Follows the store's committed changes, as the waiters and the all-sessions feed do. */
   subscribe: Storage['subscribe'];
   /** The server's storage, for tests that reach under the HTTP API. */
   storage: Storage;
@@ -84,11 +85,12 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
     }
   };
   await removeLeftovers();
-  const notifier = createNotifier({
+  const waiters = createWaiters();
+  const feed = createSessionsFeed({
     onWatcherError: (err) => logger.error({ err }, 'a follower of every session failed'),
   });
   const metrics = createMetrics(
-    () => notifier.waiting(),
+    () => waiters.waiting(),
     () => streams.open(),
   );
   new Gauge({
@@ -109,7 +111,8 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
   const eventLog = createEventLog({
     events,
     changes: store,
-    notifier,
+    waiters,
+    feed,
     maxWaiting: config.maxWaitingPolls,
     maxWaitingPerSession: config.maxWaitingPollsPerSession,
   });
@@ -252,7 +255,7 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
         clearInterval(deadlineSweep);
         clearInterval(retention);
         const closed = new Promise<void>((resolve) => server.close(() => resolve()));
-        notifier.releaseAll();
+        waiters.releaseAll();
         streams.closeAll();
         // idle sockets close now, busy ones once their answer is out; whatever
         // still lingers after the grace period is cut

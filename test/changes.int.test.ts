@@ -1,6 +1,6 @@
 // The store's change feed: every committed change, told by the store itself
 // after its commit, whatever made it (a route, the expiry sweep, retention,
-// an import, the keys): the notifier's only source.
+// an import, the keys): the only source of the waiters and the all-sessions feed.
 
 import { randomUUID } from 'node:crypto';
 import BetterSqlite3 from 'better-sqlite3';
@@ -11,7 +11,7 @@ import { createSession, pushEvent, request } from './helpers/client.js';
 import { buildExport } from './helpers/export.js';
 import { openTestStorage, startTestServer, tempDbFile, type TestServer } from './helpers/server.js';
 import { waitFor } from './helpers/wait.js';
-import { sessionRow } from './helpers/session-row.js';
+import { sessionToCreate } from './helpers/new-session.js';
 
 /** What another connection to the file sees of a change: the change is committed when it is told. */
 function committedState(dbFile: string, change: StorageChange): unknown {
@@ -113,12 +113,14 @@ describe('the changes of the maintenance writes', () => {
   it('tells of sessions expired and pruned, not of a dry run, and of keys added and revoked', async () => {
     const { seen } = await open();
     const { sessions } = store;
-    await sessions.createSession(sessionRow('expiring', { date_created: 1000, expiration_date: 2000 }));
-    await sessions.createSession(sessionRow('done', { date_created: 1000, status: 'completed', date_finished: 1500 }));
+    await sessions.createSession(sessionToCreate('expiring', { expirationDate: 2000 }), 1000);
+    await sessions.createSession(sessionToCreate('done'), 1000);
+    const source = { address: null, userAgent: null, keyId: null };
+    await store.events.appendEvent('done', { type: 'status', data: '"completed"' }, source, 1500);
     seen.length = 0;
 
     expect(await sessions.expireSessions(3000)).toEqual(['expiring']);
-    expect(await sessions.pruneSessions(2000, true)).toEqual([{ token: 'done', events: 0 }]);
+    expect(await sessions.pruneSessions(2000, true)).toEqual([{ token: 'done', events: 1 }]);
     expect(seen).toEqual([{ kind: 'deleted', token: 'expiring', reason: 'expired' }]);
     await sessions.pruneSessions(2000, false);
     expect(seen.slice(1)).toEqual([{ kind: 'deleted', token: 'done', reason: 'pruned' }]);

@@ -98,6 +98,44 @@ describe('Idempotency-Key', () => {
     expect((await poll(server.baseUrl, token, '?last_event=0')).body.map((e) => e.data)).toEqual(['running', 'paused']);
   });
 
+  it('a replay answers the very text of the first answer, for every kind of write, also after a restart', async () => {
+    // Given one write of each kind with a key, the first answers of which are the API's own
+    const created = await create('text-create');
+    const token = created.body.token;
+    const writes: [string, unknown, string][] = [
+      ['/api/sessions', { labels: ['x'] }, 'text-create'],
+      [`/api/sessions/${token}/events`, { type: 'a', data: { z: [1, 'é'], a: null } }, 'text-push'],
+      [`/api/sessions/${token}/start`, undefined, 'text-start'],
+      [`/api/sessions/${token}/resume`, { resume_token: 'elsewhere' }, 'text-resume'],
+    ];
+    const send = ([path, body, key]: [string, unknown, string]) =>
+      request(server.baseUrl, 'POST', path, body, withKey(key));
+    const firsts = [created.text];
+    for (const write of writes.slice(1)) {
+      const first = await send(write);
+      expect(first.status).toBe(200);
+      firsts.push(first.text);
+      // the start's answer is the session's status, as GET .../status shows it
+      if (write[2] === 'text-start') {
+        expect(first.text).toBe((await request(server.baseUrl, 'GET', `/api/sessions/${token}/status`)).text);
+      }
+    }
+    expect(firsts.slice(0, 2)).toEqual([
+      JSON.stringify({ token }),
+      `{"type":"a","data":{"z":[1,"é"],"a":null},"number":1}`,
+    ]);
+    expect(firsts[3]).toBe('{}');
+    // When each is sent again, before and after a restart, the session gone meanwhile
+    for (const round of ['again', 'after a restart']) {
+      if (round !== 'again') await server.restart();
+      for (const [i, write] of writes.entries()) {
+        const replay = await send(write);
+        // Then each answers the first answer's bytes
+        expect([replay.status, replay.text], `${write[2]} ${round}`).toEqual([200, firsts[i]]);
+      }
+    }
+  });
+
   it('the same key on another session is another key, for pushes', async () => {
     // Given key dev-1 used for a push on session A
     const a = (await create()).body.token;

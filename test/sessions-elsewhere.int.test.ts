@@ -231,6 +231,24 @@ describe('AUTO_CREATE_SESSIONS', () => {
       expect(s.messages.filter((m) => m.event === 'created' && m.data.includes(token))).toHaveLength(1);
     });
 
+    it("records the first pusher's browser, and a hash chain that verifies from its genesis", async () => {
+      const token = uuid1();
+      const ua =
+        'Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.6099.109 Safari/537.36';
+      const pushed = await request(
+        server.baseUrl,
+        'POST',
+        `/api/sessions/${token}/events`,
+        { type: 'note', data: 1 },
+        { 'User-Agent': ua },
+      );
+      expect(pushed.status).toBe(200);
+      const config = await request<Record<string, unknown>>(server.baseUrl, 'GET', `/api/sessions/${token}`);
+      expect(config.body).toMatchObject({ user_agent: ua, browser: { name: 'Chrome', version: '120.0.6099' } });
+      const verified = await request(server.baseUrl, 'GET', `/api/sessions/${token}/verify`);
+      expect(verified.body).toMatchObject({ ok: true, events: 1 });
+    });
+
     it('creates one session for concurrent first pushes, whose events take 1, 2, ...', async () => {
       const token = uuid1();
       const pushes = await Promise.all(

@@ -4,13 +4,14 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { TooManyPollsError } from '../src/domain/errors.js';
 import { createEventLog } from '../src/event-log.js';
-import { createNotifier } from '../src/notifier.js';
+import { createSessionsFeed } from '../src/sessions-feed.js';
+import { createWaiters } from '../src/waiters.js';
 import { createSession, poll, pushEvent } from './helpers/client.js';
 import { waitFor } from './helpers/wait.js';
 import { readMetric } from './helpers/metrics.js';
 import { openTestStorage, startTestServer, tempDbFile, type TestServer } from './helpers/server.js';
 import type { Storage } from '../src/store/storage.js';
-import { sessionRow } from './helpers/session-row.js';
+import { sessionToCreate } from './helpers/new-session.js';
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 const source = { address: null, userAgent: null, keyId: null };
@@ -113,8 +114,8 @@ describe('no lost wake-up', () => {
     store = await openTestStorage(tempDbFile());
     const changes = store;
     const realEvents = store.events;
-    await store.sessions.createSession(sessionRow('t'));
-    const notifier = createNotifier();
+    await store.sessions.createSession(sessionToCreate('t'), Date.now());
+    const waiters = createWaiters();
     // Given a log whose head read is overtaken by an append: the head it
     // reports is already stale when the poll starts to wait
     let racing = true;
@@ -129,7 +130,7 @@ describe('no lost wake-up', () => {
         return state;
       },
     };
-    const eventLog = createEventLog({ events, changes, notifier });
+    const eventLog = createEventLog({ events, changes, waiters, feed: createSessionsFeed() });
     // When a poll waits for the next event
     const controller = new AbortController();
     const started = Date.now();
@@ -142,15 +143,15 @@ describe('no lost wake-up', () => {
     // Then it gets the raced event rather than waiting for the timeout
     expect(JSON.parse(body.toString())).toEqual([{ type: 'raced', data: 1, number: 1 }]);
     expect(Date.now() - started).toBeLessThan(2500);
-    expect(notifier.waiting()).toBe(0);
+    expect(waiters.waiting()).toBe(0);
   });
 
   it('delivers an event committed after the poll began but before it read the head (no last_event)', async () => {
     store = await openTestStorage(tempDbFile());
-    await store.sessions.createSession(sessionRow('u'));
+    await store.sessions.createSession(sessionToCreate('u'), Date.now());
     const changes = store;
     const realEvents = store.events;
-    const notifier = createNotifier();
+    const waiters = createWaiters();
     // Given an append that commits after the poll subscribed and before its head read
     let racing = true;
     const events = {
@@ -163,7 +164,7 @@ describe('no lost wake-up', () => {
         return realEvents.readLogState(token, now);
       },
     };
-    const eventLog = createEventLog({ events, changes, notifier });
+    const eventLog = createEventLog({ events, changes, waiters, feed: createSessionsFeed() });
     // When a poll without last_event starts
     const body = await eventLog.waitForEvents('u', {
       lastEvent: undefined,
@@ -179,26 +180,27 @@ describe('no lost wake-up', () => {
 describe('caps on waiting', () => {
   it("refuse a poll past them, but not a running stream's next wait, which the caps on streams bound", async () => {
     store = await openTestStorage(tempDbFile());
-    await store.sessions.createSession(sessionRow('s'));
-    const notifier = createNotifier();
+    await store.sessions.createSession(sessionToCreate('s'), Date.now());
+    const waiters = createWaiters();
     const eventLog = createEventLog({
       events: store.events,
       changes: store,
-      notifier,
+      waiters,
+      feed: createSessionsFeed(),
       maxWaitingPerSession: 2,
     });
     const wait = { lastEvent: 0, limit: 10, timeoutMs: 10_000 };
     // Given two polls waiting on the session: its cap
     const polls = new AbortController();
     const waiting = [1, 2].map(() => eventLog.waitForEvents('s', { ...wait, signal: polls.signal }));
-    await waitFor('two polls waiting', () => notifier.waitingFor('s') === 2);
+    await waitFor('two polls waiting', () => waiters.waitingFor('s') === 2);
     // Then a third poll is refused
     await expect(eventLog.waitForEvents('s', { ...wait, signal: polls.signal })).rejects.toBeInstanceOf(
       TooManyPollsError,
     );
     // And a stream's next wait waits, and gets the next event
     const next = eventLog.nextEvents('s', { ...wait, signal: new AbortController().signal });
-    await waitFor("the stream's wait beside them", () => notifier.waitingFor('s') === 3);
+    await waitFor("the stream's wait beside them", () => waiters.waitingFor('s') === 3);
     await eventLog.append('s', { type: 'x', data: '1' }, source);
     expect((await next).map((e) => e.number)).toEqual([1]);
     polls.abort();

@@ -7,12 +7,10 @@ import { parseNewSession } from '../domain/session-config.js';
 import { isUuidToken } from '../domain/token.js';
 import type { EventLog } from '../event-log.js';
 import type { EventSource } from '../store/event-store.js';
-import { serializeEvent } from '../notifier.js';
 import type { Access } from './auth.js';
 import { HttpError } from './errors.js';
 import { readIdempotency } from './idempotency.js';
 import { readIntegerParam } from './query.js';
-import { newSessionRow } from './new-session.js';
 
 export interface EventsRouteOptions {
   eventLog: EventLog;
@@ -23,7 +21,6 @@ export interface EventsRouteOptions {
   access: Access;
   /** A push on an unknown token in UUID form creates a pending session first (AUTO_CREATE_SESSIONS). */
   autoCreateSessions: boolean;
-  now?: () => number;
 }
 
 export function sourceOf(ctx: Context): EventSource {
@@ -67,7 +64,6 @@ export function mountEventRoutes(
     access,
     eventValidation = 'record',
     autoCreateSessions,
-    now = Date.now,
   }: EventsRouteOptions,
 ) {
   router.get('/sessions/:token/events', async (ctx) => {
@@ -107,13 +103,13 @@ export function mountEventRoutes(
     // creating needs what a create call needs
     const createWith =
       autoCreateSessions && isUuidToken(token) && access.allows(ctx, 'writer')
-        ? newSessionRow(token, parseNewSession(undefined), ctx.get('User-Agent') || null, now())
+        ? { ...parseNewSession(undefined), token, userAgent: ctx.get('User-Agent') || null }
         : undefined;
     const result = await eventLog.append(token, input, sourceOf(ctx), {
       expectedLastEvent: readExpectedLastEvent(ctx),
-      idempotency: readIdempotency(ctx, (_session, event) => serializeEvent(event!)),
+      idempotency: readIdempotency(ctx),
       ...(createWith && { createWith }),
     });
-    sendJson(ctx, Buffer.from(result.response ?? serializeEvent(result.event!)));
+    sendJson(ctx, Buffer.from(result.answer));
   });
 }

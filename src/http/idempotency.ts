@@ -1,22 +1,18 @@
 // Idempotency-Key: a write repeated with the same key and request answers
 // what the first answered and stores nothing new; the same key with another
 // request is refused (422). A key is scoped to the session written to (or to
-// creations) and to the API key that sends it. The store keeps the key with
-// the write itself.
+// creations) and to the API key that sends it. The store keeps the key, and
+// the answer, with the write itself.
 
 import { createHash } from 'node:crypto';
 import type { Context } from 'koa';
-import type { SessionRow } from '../store/database.js';
-import type { Idempotency, StoredEvent } from '../store/event-store.js';
+import type { Idempotency } from '../store/event-store.js';
 import { HttpError } from './errors.js';
 
 export const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,255}$/;
 
-/** The request's Idempotency-Key, with its fingerprint and how to render the answer; undefined without one. */
-export function readIdempotency(
-  ctx: Context,
-  render: (session: SessionRow, event: StoredEvent | null) => string,
-): Idempotency | undefined {
+/** The request's Idempotency-Key, scoped, with the request's fingerprint; undefined without one. */
+export function readIdempotency(ctx: Context): Idempotency | undefined {
   const key = ctx.get('Idempotency-Key');
   if (!key) return undefined;
   if (!IDEMPOTENCY_KEY.test(key)) {
@@ -42,6 +38,5 @@ export function readIdempotency(
     scope: token === null ? 'create' : `session:${token}`,
     key: scoped,
     fingerprint: createHash('sha256').update(request).digest('hex'),
-    render,
   };
 }

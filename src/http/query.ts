@@ -26,8 +26,8 @@ export function readIntegerParam(ctx: Context, name: string, { min }: { min: num
   return Number(raw);
 }
 
-/** A time in ms as the API shows it: ISO 8601 with ms, or null. */
-export const isoOrNull = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
+/** A time in ms as the API shows it: ISO 8601 with ms, or null (defined with the answers of writes). */
+export { isoOrNull } from '../domain/write-answers.js';
 
 /** A query parameter given at most once; undefined when absent or empty. */
 export function readOneParam(ctx: Context, name: string): string | undefined {

@@ -14,12 +14,12 @@ import { isUuidToken, UUID_FORM } from '../domain/token.js';
 import type { ControlAction } from '../domain/session-status.js';
 import type { EventLog } from '../event-log.js';
 import type { AuditStore } from '../store/audit-store.js';
-import { type Session, type SessionFilter, type SessionStore, toSession } from '../store/session-store.js';
+import { statusBody } from '../domain/write-answers.js';
+import type { Session, SessionFilter, SessionStore } from '../store/session-store.js';
 import { sourceOf } from './events-routes.js';
 import type { Access } from './auth.js';
 import { HttpError } from './errors.js';
 import { readIdempotency } from './idempotency.js';
-import { newSessionRow } from './new-session.js';
 import { isoOrNull, readIntegerParam, readOneParam, readStatusParam } from './query.js';
 
 /** The body of a resume call: the token of the session the clients move to, passed on as given. */
@@ -51,16 +51,6 @@ function configBody(session: Session) {
     date_created: isoOrNull(session.dateCreated),
     labels: session.labels,
     type: session.config.type,
-  };
-}
-
-function statusBody(session: Session) {
-  return {
-    token: session.token,
-    status: session.status,
-    date_started: isoOrNull(session.dateStarted),
-    date_finished: isoOrNull(session.dateFinished),
-    expiration_date: isoOrNull(session.expirationDate),
   };
 }
 
@@ -155,11 +145,10 @@ export function mountSessionRoutes(
   router.post('/sessions', access.allow('writer'), async (ctx) => {
     const input = validateNewSession(ctx.request.body);
     const named = readNamedToken(ctx.request.body);
-    const row = newSessionRow(named ?? randomUUID(), input, ctx.get('User-Agent') || null, now());
-    const idempotency = readIdempotency(ctx, (session) => JSON.stringify({ token: session.token }));
+    const session = { ...input, token: named ?? randomUUID(), userAgent: ctx.get('User-Agent') || null };
     // the store tells of a creation; a replayed create, or one for a session that exists already, of nothing
-    const { response } = await sessions.createSession(row, idempotency);
-    sendRaw(ctx, response);
+    const { answer } = await sessions.createSession(session, now(), readIdempotency(ctx));
+    sendRaw(ctx, answer);
   });
 
   router.get('/sessions', access.allow('reader'), async (ctx) => {
@@ -262,9 +251,8 @@ export function mountSessionRoutes(
 
   for (const action of ['start', 'pause', 'stop'] as const satisfies readonly ControlAction[]) {
     router.post(`/sessions/:token/${action}`, access.allow('writer'), async (ctx) => {
-      const idempotency = readIdempotency(ctx, (session) => JSON.stringify(statusBody(toSession(session))));
-      const result = await eventLog.control(token(ctx), action, sourceOf(ctx), idempotency);
-      sendRaw(ctx, result.response ?? JSON.stringify(statusBody(toSession(result.session!))));
+      const result = await eventLog.control(token(ctx), action, sourceOf(ctx), readIdempotency(ctx));
+      sendRaw(ctx, result.answer);
     });
   }
 
@@ -273,12 +261,7 @@ export function mountSessionRoutes(
     if (!body.success) {
       throw new ValidationError('The body must be {"resume_token": "<token>"}.', 'INVALID_RESUME_TOKEN');
     }
-    await eventLog.resume(
-      token(ctx),
-      body.data.resume_token,
-      sourceOf(ctx),
-      readIdempotency(ctx, () => '{}'),
-    );
-    sendJson(ctx, {});
+    const result = await eventLog.resume(token(ctx), body.data.resume_token, sourceOf(ctx), readIdempotency(ctx));
+    sendRaw(ctx, result.answer);
   });
 }

@@ -9,6 +9,7 @@
 import { DomainError, PreconditionFailedError, SessionNotFoundError } from '../domain/errors.js';
 import { type AuditRecord, chainHash, validityOf } from '../domain/audit.js';
 import type { EventInput } from '../domain/event-types.js';
+import { controlAnswer, pushAnswer, RESUME_ANSWER, type SessionStatusView } from '../domain/write-answers.js';
 import {
   assertLegalTransition,
   type ControlAction,
@@ -16,10 +17,12 @@ import {
   evolveStatus,
   type PushableStatus,
 } from '../domain/session-status.js';
-import type { DeletedReason, NewSessionRow, SessionRow } from './database.js';
+import type { SessionToCreate } from '../domain/new-session.js';
+import type { DeletedReason, SessionRow } from './database.js';
 import type { HashedRecord } from './append-row.js';
 import type { Backend, BatchNeeds, BatchReads, BatchWrites, StoredKey } from './backend.js';
 import { type Idempotency, isExpired, priorAnswer } from './rules.js';
+import { newSessionRow } from './session-store.js';
 
 export type { Idempotency } from './rules.js';
 import type { StorageChange } from './changes.js';
@@ -53,16 +56,21 @@ export interface WriteResult {
   event: StoredEvent | null;
   /** The session after the write; null when the answer is a replay. */
   session: SessionRow | null;
-  /** The stored answer, for a write with an Idempotency-Key (replayed or new). */
-  response: string | null;
+  /**
+   * The JSON body to answer with (src/domain/write-answers.ts): for a write
+   * with an Idempotency-Key, the text stored with the key, replayed or new.
+   */
+  answer: string;
 }
 
 interface Write {
   token: string;
   /** The session to create first when the token names none yet (automatic creation on a push). */
-  createWith?: NewSessionRow | undefined;
+  createWith?: SessionToCreate | undefined;
   /** Sees the session as of the writes before it in the batch; may throw a DomainError. */
   decide(session: SessionRow): Decision;
+  /** The write's answer, from the session after it and its event. */
+  answer(session: SessionRow, event: StoredEvent | null): string;
   idempotency: Idempotency | undefined;
   source: EventSource;
   now: number;
@@ -71,6 +79,14 @@ interface Write {
 }
 
 const statusEvent = (status: PushableStatus): EventInput => ({ type: 'status', data: JSON.stringify(status) });
+
+const statusOf = (row: SessionRow): SessionStatusView => ({
+  token: row.token,
+  status: row.status,
+  dateStarted: row.date_started,
+  dateFinished: row.date_finished,
+  expirationDate: row.expiration_date,
+});
 
 /** The session after `input` is appended at `now`; throws on an illegal status move. */
 function evolveSession(session: SessionRow, input: EventInput, now: number): SessionRow {
@@ -164,7 +180,7 @@ function planBatch(
       if (idempotency) {
         const batched = keys.get(keyId(idempotency));
         const prior = priorAnswer(batched ? [batched] : reads.keys(idempotency.scope, idempotency.key), idempotency);
-        if (prior !== undefined) return { event: null, session: null, response: prior };
+        if (prior !== undefined) return { event: null, session: null, answer: prior };
       }
       const row = rowOf(write.token);
       // an expired session is gone; the sweep deletes it and releases its waiters
@@ -174,7 +190,7 @@ function planBatch(
       // pushes at once create one session, and a refused push creates none
       let creating: SessionRow | null = null;
       if (!session && write.createWith && !row && !reads.staged(write.token)) {
-        creating = { deleted_at: null, deleted_reason: null, ...write.createWith } as SessionRow;
+        creating = newSessionRow(write.createWith, write.now);
         session = creating;
       }
       if (!session) throw new SessionNotFoundError(write.token);
@@ -207,14 +223,14 @@ function planBatch(
         sessions.set(write.token, next);
         if (next !== session) dirty.add(write.token);
       }
-      let response: string | null = null;
+      // rendered now, complete at commit: a replay answers exactly these bytes
+      const answer = write.answer(next, stored);
       if (idempotency) {
-        response = idempotency.render(next, stored);
         const { scope, key, fingerprint } = idempotency;
-        newKeys.push({ scope, key, fingerprint, response, created_at: write.now });
-        keys.set(keyId(idempotency), { scope, fingerprint, response });
+        newKeys.push({ scope, key, fingerprint, response: answer, created_at: write.now });
+        keys.set(keyId(idempotency), { scope, fingerprint, response: answer });
       }
-      return { event: stored, session: next, response };
+      return { event: stored, session: next, answer };
     } catch (error) {
       // a refused write changes nothing; anything else fails the whole batch
       if (error instanceof DomainError) return error;
@@ -305,16 +321,9 @@ export function createEventStore(
     setImmediate(() => void flush());
   }
 
-  function enqueue(
-    token: string,
-    source: EventSource,
-    now: number,
-    idempotency: Idempotency | undefined,
-    createWith: NewSessionRow | undefined,
-    decide: Write['decide'],
-  ): Promise<WriteResult> {
+  function enqueue(write: Omit<Write, 'resolve' | 'reject'>): Promise<WriteResult> {
     return new Promise((resolve, reject) => {
-      queue.push({ token, createWith, decide, idempotency, source, now, resolve, reject });
+      queue.push({ ...write, resolve, reject });
       if (!scheduled) schedule();
     });
   }
@@ -338,15 +347,23 @@ export function createEventStore(
         expectedLastEvent,
         idempotency,
         createWith,
-      }: { expectedLastEvent?: number; idempotency?: Idempotency; createWith?: NewSessionRow } = {},
+      }: { expectedLastEvent?: number; idempotency?: Idempotency; createWith?: SessionToCreate } = {},
     ): Promise<WriteResult> {
-      return enqueue(token, source, now, idempotency, createWith, (session) => {
-        if (expectedLastEvent !== undefined && session.last_event !== expectedLastEvent) {
-          throw new PreconditionFailedError(
-            `The session's newest event is ${session.last_event}, not ${expectedLastEvent}: nothing was stored.`,
-          );
-        }
-        return { event: input };
+      return enqueue({
+        token,
+        source,
+        now,
+        idempotency,
+        createWith,
+        decide: (session) => {
+          if (expectedLastEvent !== undefined && session.last_event !== expectedLastEvent) {
+            throw new PreconditionFailedError(
+              `The session's newest event is ${session.last_event}, not ${expectedLastEvent}: nothing was stored.`,
+            );
+          }
+          return { event: input };
+        },
+        answer: (_session, event) => pushAnswer(event!),
       });
     },
 
@@ -358,9 +375,16 @@ export function createEventStore(
       now: number,
       idempotency?: Idempotency,
     ): Promise<WriteResult> {
-      return enqueue(token, source, now, idempotency, undefined, (session) => {
-        const next = decideControl(session.status, action);
-        return { event: next === null ? null : statusEvent(next) };
+      return enqueue({
+        token,
+        source,
+        now,
+        idempotency,
+        decide: (session) => {
+          const next = decideControl(session.status, action);
+          return { event: next === null ? null : statusEvent(next) };
+        },
+        answer: (session) => controlAnswer(statusOf(session)),
       });
     },
 
@@ -376,11 +400,17 @@ export function createEventStore(
       idempotency?: Idempotency,
     ): Promise<WriteResult> {
       // like the old server, the resume token is passed on as given
-      return enqueue(token, source, now, idempotency, undefined, (session) =>
-        session.status === 'pending'
-          ? { event: { type: 'resume', data: JSON.stringify(resumeToken) }, deleteAs: 'resumed' }
-          : { event: null },
-      );
+      return enqueue({
+        token,
+        source,
+        now,
+        idempotency,
+        decide: (session) =>
+          session.status === 'pending'
+            ? { event: { type: 'resume', data: JSON.stringify(resumeToken) }, deleteAs: 'resumed' }
+            : { event: null },
+        answer: () => RESUME_ANSWER,
+      });
     },
 
     /**

@@ -4,22 +4,22 @@
 import { IdempotencyKeyReusedError } from '../domain/errors.js';
 import type { StoredKey } from './backend.js';
 import type { SessionRow } from './database.js';
-import type { StoredEvent } from './event-store.js';
 
 /** A pending session past its expiration date, to be deleted. */
 export function isExpired(row: Pick<SessionRow, 'status' | 'expiration_date'>, now: number): boolean {
   return row.status === 'pending' && row.expiration_date !== null && row.expiration_date <= now;
 }
 
-/** A write made with an Idempotency-Key: its answer is stored with it. */
+/**
+ * A write made with an Idempotency-Key: the store keeps the write's answer
+ * (src/domain/write-answers.ts) with the key, in the write's transaction.
+ */
 export interface Idempotency {
   /** 'session:<token>' or 'create': the same key in another scope is another key. */
   scope: string;
   key: string;
   /** Identifies the request; the same key with another fingerprint is refused. */
   fingerprint: string;
-  /** The JSON body of the answer, from the session after the write and its event. */
-  render(session: SessionRow, event: StoredEvent | null): string;
 }
 
 /**

@@ -2,11 +2,13 @@
 // store keeps in step with the log. All SQL for the sessions table is here.
 
 import type { ExpressionBuilder, Kysely } from 'kysely';
-import { canonicalJson } from '../domain/audit.js';
+import { canonicalJson, GENESIS_HASH } from '../domain/audit.js';
 import { ConflictError, SessionNotFoundError } from '../domain/errors.js';
+import { parseBrowser, type SessionToCreate } from '../domain/new-session.js';
+import { createAnswer } from '../domain/write-answers.js';
 import type { SessionConfig } from '../domain/session-config.js';
 import type { SessionStatus } from '../domain/session-status.js';
-import type { Database, NewSessionRow, SessionRow } from './database.js';
+import type { Database, SessionRow } from './database.js';
 import type { Backend } from './backend.js';
 import { type Idempotency, isExpired, priorAnswer } from './rules.js';
 
@@ -56,6 +58,29 @@ export function toSession(row: SessionRow): Session {
   };
 }
 
+/** The row a session starts as, created at `now`: pending, no events yet, the hash chain at its genesis. */
+export function newSessionRow(session: SessionToCreate, now: number): SessionRow {
+  const browser = parseBrowser(session.userAgent);
+  return {
+    token: session.token,
+    status: 'pending',
+    config: JSON.stringify(session.config),
+    labels: JSON.stringify(session.labels),
+    is_public: session.isPublic ? 1 : 0,
+    user_agent: session.userAgent,
+    browser_name: browser.name,
+    browser_version: browser.version,
+    date_created: now,
+    date_started: null,
+    date_finished: null,
+    expiration_date: session.expirationDate,
+    last_event: 0,
+    deleted_at: null,
+    deleted_reason: null,
+    head_hash: GENESIS_HASH,
+  };
+}
+
 /**
  * Reads a live session, or throws SessionNotFoundError; a pending session
  * past its expiration date is gone already for every caller.
@@ -93,18 +118,20 @@ export function createSessionStore(backend: Backend) {
   const { db } = backend;
   return {
     /**
-     * Creates a session. With an Idempotency-Key, a repeat of the same request
+     * Creates `session` at `now`. With an Idempotency-Key, a repeat of the same request
      * answers the first answer and creates nothing. A token that exists
      * already is created again only in the sense that the answer is the same:
-     * when its stored configuration is `row.config`, nothing is written and
+     * when its stored configuration is the same, nothing is written and
      * the answer is `{token}`; otherwise, or when the session was deleted
      * (deleted, expired, resumed) or is being imported, it throws a
      * ConflictError. Returns the answer, and whether a session was created.
      */
     async createSession(
-      row: NewSessionRow,
+      session: SessionToCreate,
+      now: number,
       idempotency?: Idempotency,
-    ): Promise<{ response: string; created: boolean }> {
+    ): Promise<{ answer: string; created: boolean }> {
+      const row = newSessionRow(session, now);
       return backend.write(async ({ db: trx, tell }) => {
         if (idempotency) {
           const rows = await trx
@@ -114,7 +141,7 @@ export function createSessionStore(backend: Backend) {
             .where('key', '=', idempotency.key)
             .execute();
           const prior = priorAnswer(rows, idempotency);
-          if (prior !== undefined) return { response: prior, created: false };
+          if (prior !== undefined) return { answer: prior, created: false };
         }
         const existing = await trx.selectFrom('sessions').selectAll().where('token', '=', row.token).executeTakeFirst();
         let created = false;
@@ -145,8 +172,8 @@ export function createSessionStore(backend: Backend) {
           await indexLabels(trx, row.token, JSON.parse(row.labels) as string[]);
           created = true;
         }
-        const session = await readLiveSession(trx, row.token, row.date_created);
-        const response = idempotency ? idempotency.render(session, null) : JSON.stringify({ token: row.token });
+        // the answer is stored with the key, complete at commit: a replay answers exactly these bytes
+        const answer = createAnswer(row.token);
         if (idempotency) {
           await trx
             .insertInto('idempotency_keys')
@@ -154,7 +181,7 @@ export function createSessionStore(backend: Backend) {
               scope: idempotency.scope,
               key: idempotency.key,
               fingerprint: idempotency.fingerprint,
-              response,
+              response: answer,
               created_at: row.date_created,
             })
             .execute();
@@ -163,7 +190,7 @@ export function createSessionStore(backend: Backend) {
           const labels = JSON.parse(row.labels) as string[];
           tell({ kind: 'created', token: row.token, status: row.status, labels, dateCreated: row.date_created });
         }
-        return { response, created };
+        return { answer, created };
       });
     },
 
