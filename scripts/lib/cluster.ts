@@ -54,8 +54,8 @@ export interface Cluster {
   kill(i: number): Promise<void>;
   /** Starts server `i` again on its port and resolves once it answers. */
   restart(i: number): Promise<void>;
-  /** The last lines server `i` (its current process) and nginx wrote, for a failure's message. */
-  logs(i: number): string;
+  /** The last lines each server (its current process) and nginx wrote, for a failure's message. */
+  logs(): string;
   /** Stops nginx and the servers and removes the temporary folder. */
   close(): Promise<void>;
 }
@@ -176,8 +176,8 @@ function spawnProc(command: string, args: string[], env: NodeJS.ProcessEnv, cwd:
   let tail = '';
   // read and dropped past the last few kilobytes, so that the pipe never fills
   const keep = (chunk: Buffer) => (tail = (tail + chunk.toString('utf8')).slice(-8000));
-  child.stdout!.on('data', keep);
-  child.stderr!.on('data', keep);
+  child.stdout.on('data', keep);
+  child.stderr.on('data', keep);
   const exited = new Promise<void>((resolve) => {
     if (child.exitCode !== null || child.signalCode !== null) resolve();
     else child.once('exit', () => resolve());
@@ -342,7 +342,11 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
       if (proc && !isDown(proc)) throw new Error(`server ${i} is running`);
       await startServerAt(i);
     },
-    logs: (i) => `server ${i}: ${procs[i]?.tail() ?? ''}\nnginx: ${nginx?.tail() ?? ''}${errorLog()}`,
+    logs: () =>
+      [
+        ...procs.map((proc, i) => `server ${i}: ${proc?.tail() ?? ''}`),
+        `nginx: ${nginx?.tail() ?? ''}${errorLog()}`,
+      ].join('\n'),
     close,
   };
 }
