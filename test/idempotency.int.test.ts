@@ -230,6 +230,8 @@ describe('Idempotency-Key', () => {
       delete from kysely_migration where name = '2026-12-01T12-00_invalid_event_reason';
       drop index events_verdicts;
       delete from kysely_migration where name = '2026-12-01T13-00_index_harness_verdicts';
+      alter table staged_imports drop column touched_at;
+      delete from kysely_migration where name = '2026-12-02T10-00_staged_import_touched';
     `);
     db.close();
     // When the server starts on it (and migrates)
