@@ -12,6 +12,7 @@ const EXPECTED: Record<string, number> = {
   ConflictError: 409,
   StorageFullError: 507,
   StorageBusyError: 503,
+  StorageUnavailableError: 503,
   TooManyPollsError: 503,
   PreconditionFailedError: 412,
   IdempotencyKeyReusedError: 422,

@@ -157,6 +157,45 @@ describe('two servers on one database', () => {
   });
 });
 
+describe("a session row that another server's transaction holds", () => {
+  it('answers a push to it 503 after the lock timeout, storing nothing, while reads of other sessions go on', async () => {
+    const [a] = await twoServers();
+    const held = await createSession(a.baseUrl);
+    const other = await createSession(a.baseUrl);
+    const admin = new pg.Client({ connectionString: await databaseUrlFor(a.dbFile) });
+    await admin.connect();
+    try {
+      // Given a transaction elsewhere that holds the session's row (a server hung mid-way)
+      await admin.query('begin');
+      await admin.query('select token from sessions where token = $1 for update', [held]);
+      let pushSettled = false;
+      const push = pushEvent(a.baseUrl, held, 'waits', 1).finally(() => (pushSettled = true));
+      await waitFor('the push waiting on the lock', async () => {
+        const rows = await admin.query(
+          `select count(*)::int as n from pg_stat_activity where datname = current_database() and wait_event_type = 'Lock'`,
+        );
+        return (rows.rows[0] as { n: number }).n === 1;
+      });
+      // Then reads of another session are answered meanwhile
+      for (let i = 0; i < 15; i++) {
+        expect((await request(a.baseUrl, 'GET', `/api/sessions/${other}`)).status).toBe(200);
+      }
+      expect(pushSettled).toBe(false);
+      // and the push is refused once the lock timeout passes
+      const refused = await push;
+      expect(refused.status).toBe(503);
+      expect(refused.body).toMatchObject({ code: 'STORAGE_BUSY' });
+      expect(refused.headers.get('retry-after')).toBe('1');
+    } finally {
+      await admin.query('rollback');
+      await admin.end();
+    }
+    // and once the lock is gone, a push is stored as number 1: the refused one left nothing
+    const next = await pushEvent(a.baseUrl, held, 'stored', 2);
+    expect([next.status, next.body.number]).toEqual([200, 1]);
+  });
+});
+
 describe('imports staged by another server', () => {
   it("are left alone by a server's start while they are written to, and removed once abandoned", async () => {
     const dbFile = tempDbFile();

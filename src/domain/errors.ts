@@ -11,6 +11,7 @@ export type DomainErrorKind =
   | 'conflict'
   | 'storage_full'
   | 'storage_busy'
+  | 'storage_unavailable'
   | 'too_many_polls'
   | 'precondition_failed'
   | 'idempotency_key_reused';
@@ -65,6 +66,18 @@ export class StorageBusyError extends DomainError {
   readonly code = 'STORAGE_BUSY';
   constructor() {
     super('The database is locked by another process: nothing was stored. Try again shortly.');
+  }
+}
+
+/** The database server cannot be reached (PostgreSQL down, the network cut): nothing was done. */
+export class StorageUnavailableError extends DomainError {
+  readonly kind = 'storage_unavailable';
+  readonly code = 'STORAGE_UNAVAILABLE';
+  constructor() {
+    // a connection cut during a commit leaves its outcome unknown: a retry with the same key stores it once
+    super(
+      'The database cannot be reached, and the write may not have been stored. Try again shortly, with the same Idempotency-Key if it had one.',
+    );
   }
 }
 

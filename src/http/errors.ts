@@ -24,6 +24,7 @@ const STATUS_OF: Record<DomainErrorKind, number> = {
   conflict: 409,
   storage_full: 507,
   storage_busy: 503,
+  storage_unavailable: 503,
   too_many_polls: 503,
   precondition_failed: 412,
   idempotency_key_reused: 422,

@@ -8,7 +8,7 @@
 import { randomBytes } from 'node:crypto';
 import { type Compilable, Kysely, PostgresDialect, sql } from 'kysely';
 import pg from 'pg';
-import { ConflictError, StorageBusyError, StorageFullError } from '../domain/errors.js';
+import { ConflictError, StorageBusyError, StorageFullError, StorageUnavailableError } from '../domain/errors.js';
 import { eventRow, outcomeRows } from './append-row.js';
 import type { HashedRecord } from './append-row.js';
 import type { Backend, BatchWrites, StoredKey } from './backend.js';
@@ -44,12 +44,64 @@ const types = {
 const RACE = new Set(['23505', '40001', '40P01']);
 const codeOf = (error: unknown) => (error as { code?: unknown } | null)?.code;
 
-function mapStorageError(error: unknown): unknown {
+/** Node's errors of a connection that failed or broke. */
+const NETWORK = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ETIMEDOUT',
+  'EPIPE',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'ENOTFOUND',
+]);
+
+/** PostgreSQL's errors that callers can act on, as domain errors; others pass through. */
+export function mapStorageError(error: unknown): unknown {
   const code = codeOf(error);
-  // disk full, out of memory, too many connections
+  // disk full
   if (code === '53100') return new StorageFullError();
-  if (code === '53300' || code === '57P03') return new StorageBusyError();
+  // a row lock held past lock_timeout, too many connections
+  if (code === '55P03' || code === '53300') return new StorageBusyError();
+  // the server shutting down or starting, a connection exception (class 08), the network
+  if (typeof code === 'string' && (/^57P0[123]$/.test(code) || code.startsWith('08') || NETWORK.has(code))) {
+    return new StorageUnavailableError();
+  }
+  // pg's own words for a connection that ended under a query, or a pool that could not connect in time
+  const message = error instanceof Error ? error.message : '';
+  if (
+    /^Connection terminated|^timeout exceeded when trying to connect|^Client has encountered a connection error/.test(
+      message,
+    )
+  ) {
+    return new StorageUnavailableError();
+  }
   return error;
+}
+
+/**
+ * The pool as Kysely sees it, with every failure of a connection or a query
+ * told in domain terms: a read while PostgreSQL is away answers 503, as a
+ * write does, not 500.
+ */
+function mappedPool(pool: pg.Pool) {
+  const mapped = <T>(promise: Promise<T>) =>
+    promise.catch((error: unknown) => {
+      throw mapStorageError(error);
+    });
+  return {
+    async connect() {
+      const client = await mapped(pool.connect());
+      const query = client.query.bind(client) as (...args: unknown[]) => Promise<unknown>;
+      return Object.assign(client, {
+        query: (...args: unknown[]) => {
+          const result = query(...args);
+          // a cursor (a streamed read) is not a promise: Kysely reads it itself
+          return result instanceof Promise ? mapped(result) : result;
+        },
+      });
+    },
+    end: () => pool.end(),
+  };
 }
 
 // A change as a notification's payload: small, one line, read by decode.
@@ -138,6 +190,9 @@ async function insertEvents(trx: Kysely<Database>, rows: readonly HashedRecord[]
   }
 }
 
+/** What an empty batch reads: nothing. */
+const NO_READS = { session: () => undefined, staged: () => false, keys: () => [] };
+
 export interface PostgresStore extends Backend {
   readonly kind: 'postgres';
 }
@@ -156,10 +211,25 @@ export interface PostgresOptions {
 
 export async function openPostgres(url: string, options: PostgresOptions = {}): Promise<PostgresStore> {
   const { onListenerError = () => {}, onListenState = () => {}, poolSize = 10, attempts = 5, listen = true } = options;
-  const pool = new pg.Pool({ connectionString: url, max: poolSize, types });
-  // an idle connection that the server drops must not crash the process
+  const pool = new pg.Pool({
+    connectionString: url,
+    max: poolSize,
+    types,
+    // a database that cannot be reached fails a request in seconds, not at the client's timeout
+    connectionTimeoutMillis: 5000,
+    // A row lock held by another server's transaction is waited for up to 5 s,
+    // as SQLite waits for its file (then 503 STORAGE_BUSY); a transaction left
+    // open by a server that hangs mid-way is ended by PostgreSQL after 30 s,
+    // so that its locks never hold up the others for longer.
+    options: '-c lock_timeout=5000 -c idle_in_transaction_session_timeout=30000',
+  });
+  // A connection that breaks emits an error on its client: an idle one's
+  // reaches the pool's listener; one in use has none unless given one here,
+  // and an error without a listener would end the process. Its query fails
+  // on its own, and is answered.
   pool.on('error', (error) => onListenerError(error));
-  const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+  pool.on('connect', (client) => client.on('error', () => {}));
+  const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool: mappedPool(pool) }) });
   // fails here, at the start, when the database cannot be reached
   await sql`select 1`.execute(db);
   const changes = createChangeFeed(onListenerError);
@@ -265,6 +335,8 @@ export async function openPostgres(url: string, options: PostgresOptions = {}): 
     }
     if (writes.keys.length > 0) await trx.insertInto('idempotency_keys').values(writes.keys).execute();
   }
+
+  let appending: Promise<void> = Promise.resolve();
 
   // ---- the changes of other servers, through LISTEN ----
   let listener: pg.Client | null = null;
@@ -372,15 +444,29 @@ export async function openPostgres(url: string, options: PostgresOptions = {}): 
           tell: (change) => void told.push(change),
         }),
       ),
-    appendBatch: (start, plan) =>
-      transaction(async (trx, told) => {
+    appendBatch: (start, plan) => {
+      // One batch at a time per server: the next takes every write queued
+      // while this one commits (group commit), and the pool's other
+      // connections stay free for reads, also when a batch waits for a row
+      // lock that another server holds.
+      const run = appending.then(() => {
         const needs = start();
-        const reads = await readBatch(trx, needs.tokens, needs.keys);
-        const { writes, result } = plan(reads);
-        await writeBatch(trx, writes);
-        told.push(...writes.changes);
-        return result;
-      }),
+        // writes taken by the batch before: nothing to do
+        if (needs.tokens.length === 0) return plan(NO_READS).result;
+        return transaction(async (trx, told) => {
+          const reads = await readBatch(trx, needs.tokens, needs.keys);
+          const { writes, result } = plan(reads);
+          await writeBatch(trx, writes);
+          told.push(...writes.changes);
+          return result;
+        });
+      });
+      appending = run.then(
+        () => {},
+        () => {},
+      );
+      return run;
+    },
     subscribe: (listener) => changes.subscribe(listener),
     explain: async (query: Compilable) => {
       const { sql: text, parameters } = query.compile();
