@@ -19,6 +19,11 @@ export function createMetrics(waitingPolls: () => number, openStreams: () => num
       labelNames: ['type'],
       registers: [registry],
     }),
+    reportEventsFolded: new Counter({
+      name: 'wave_sessions_report_events_folded_total',
+      help: 'Events folded into reports: a report of an unchanged session folds none, one of a grown session only the new ones',
+      registers: [registry],
+    }),
     commits: new Counter({
       name: 'wave_sessions_commits_total',
       help: 'Transactions that committed events (group commit stores several pushes in one)',

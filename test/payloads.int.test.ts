@@ -400,8 +400,10 @@ describe('chains from before events could be recorded invalid', () => {
     const db = new BetterSqlite3(old.dbFile);
     db.exec(`
       alter table events drop column invalid_reason;
+      alter table staged_imports drop column touched_at;
       delete from kysely_migration where name in
-        ('2026-12-01T12-00_invalid_event_reason', '2026-12-01T13-00_index_harness_verdicts');
+        ('2026-12-01T12-00_invalid_event_reason', '2026-12-01T13-00_index_harness_verdicts',
+         '2026-12-02T10-00_staged_import_touched');
     `);
     db.close();
     // When the server starts on it (and migrates)

@@ -68,11 +68,13 @@ const harnessReport = (number: number, result: HarnessResult): HarnessReport => 
 const since = (from: number | null, to: number | null) => (from === null || to === null ? null : to - from);
 
 /**
- * The report of a log; with `at`, of the log up to event `at` alone: its
- * tests, results, counts and timeline as they stood then.
+ * A fold of a session's log into its report, which grows one event at a
+ * time: a report of a longer log folds only the events it has not seen.
  */
-export function buildReport(allEvents: readonly LoggedEvent[], { at }: { at?: number } = {}) {
-  const events = at === undefined ? allEvents : allEvents.filter((e) => e.number <= at);
+export function createReportFold() {
+  let head = 0;
+  let events = 0;
+  let newest: number | null = null;
   const tests = new Map<string, TestReport>();
   const counts = noCounts();
   // per API: its harness results in the order the runner keeps them, and its observations
@@ -102,10 +104,13 @@ export function buildReport(allEvents: readonly LoggedEvent[], { at }: { at?: nu
     return t;
   };
 
-  for (const e of events) {
+  function apply(e: LoggedEvent): void {
+    head = e.number;
+    events += 1;
+    newest = e.received_at;
     if (e.invalid_reason != null) {
       invalid.push({ number: e.number, type: e.type, reason: e.invalid_reason });
-      continue;
+      return;
     }
     const data = e.data as Record<string, unknown> | string | unknown[];
     switch (e.type) {
@@ -166,49 +171,78 @@ export function buildReport(allEvents: readonly LoggedEvent[], { at }: { at?: nu
         break;
     }
   }
-  for (const t of tests.values()) {
-    t.durations = {
-      until_observing: since(t.ready_at, t.observation_ready_at),
-      observing: since(t.observation_ready_at, t.observed_at),
-      total: since(t.ready_at, t.completed_at),
+
+  function report(at?: number) {
+    // a copy of each test: what the fold keeps is not shared with the answers it gives
+    const listed = [...tests.values()].map((t) => ({ ...t, results: [...t.results] }));
+    for (const t of listed) {
+      t.durations = {
+        until_observing: since(t.ready_at, t.observation_ready_at),
+        observing: since(t.observation_ready_at, t.observed_at),
+        total: since(t.ready_at, t.completed_at),
+      };
+    }
+
+    // time in each status, up to the newest event of the log
+    const end = newest;
+    const spent: Partial<Record<SessionStatus, number>> = {};
+    timeline.forEach((step, i) => {
+      const until = timeline[i + 1]?.at ?? end ?? step.at;
+      spent[step.status] = (spent[step.status] ?? 0) + (until - step.at);
+    });
+    const statusAt: SessionStatus = timeline.at(-1)?.status ?? 'pending';
+
+    const apis: Record<string, { harness: Counts; observations: Counts }> = {};
+    const harnessTotals = noCounts();
+    const apiNames = new Set([...[...tests.values()].map((t) => t.api), ...harness.keys(), ...observations.keys()]);
+    for (const name of apiNames) {
+      const harnessCounts = noCounts();
+      for (const { result } of harness.get(name) ?? []) {
+        for (const outcome of harnessOutcomes(result)) {
+          harnessCounts[outcome] += 1;
+          harnessTotals[outcome] += 1;
+        }
+      }
+      apis[name] = { harness: harnessCounts, observations: observations.get(name) ?? noCounts() };
+    }
+
+    return {
+      events,
+      tests: listed,
+      /** The observations' outcomes, over the whole session. */
+      results: { ...counts },
+      harness_results: harnessTotals,
+      apis,
+      status_timeline: [...timeline],
+      invalid_events: [...invalid],
+      time_running_ms: spent.running ?? 0,
+      time_paused_ms: spent.paused ?? 0,
+      status: statusAt,
+      ...(at !== undefined && { at }),
     };
   }
 
-  // time in each status, up to the newest event of the log
-  const end = events.length > 0 ? events[events.length - 1]!.received_at : null;
-  const spent: Partial<Record<SessionStatus, number>> = {};
-  timeline.forEach((step, i) => {
-    const until = timeline[i + 1]?.at ?? end ?? step.at;
-    spent[step.status] = (spent[step.status] ?? 0) + (until - step.at);
-  });
-  const statusAt: SessionStatus = timeline.at(-1)?.status ?? 'pending';
-
-  const apis: Record<string, { harness: Counts; observations: Counts }> = {};
-  const harnessTotals = noCounts();
-  const apiNames = new Set([...[...tests.values()].map((t) => t.api), ...harness.keys(), ...observations.keys()]);
-  for (const name of apiNames) {
-    const harnessCounts = noCounts();
-    for (const { result } of harness.get(name) ?? []) {
-      for (const outcome of harnessOutcomes(result)) {
-        harnessCounts[outcome] += 1;
-        harnessTotals[outcome] += 1;
-      }
-    }
-    apis[name] = { harness: harnessCounts, observations: observations.get(name) ?? noCounts() };
-  }
-
   return {
-    events: events.length,
-    tests: [...tests.values()],
-    /** The observations' outcomes, over the whole session. */
-    results: counts,
-    harness_results: harnessTotals,
-    apis,
-    status_timeline: timeline,
-    invalid_events: invalid,
-    time_running_ms: spent.running ?? 0,
-    time_paused_ms: spent.paused ?? 0,
-    status: statusAt,
-    ...(at !== undefined && { at }),
+    /** The number of the newest event applied; 0 before the first. */
+    get head() {
+      return head;
+    },
+    /** Applies the next event of the log (numbered head + 1). */
+    apply,
+    /** The report of the events applied so far; `at` is shown as asked. */
+    report,
   };
+}
+
+export type ReportFold = ReturnType<typeof createReportFold>;
+export type Report = ReturnType<ReportFold['report']>;
+
+/**
+ * The report of a log; with `at`, of the log up to event `at` alone: its
+ * tests, results, counts and timeline as they stood then.
+ */
+export function buildReport(allEvents: readonly LoggedEvent[], { at }: { at?: number } = {}): Report {
+  const fold = createReportFold();
+  for (const e of allEvents) if (at === undefined || e.number <= at) fold.apply(e);
+  return fold.report(at);
 }

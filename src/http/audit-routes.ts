@@ -9,7 +9,9 @@ import type { Context } from 'koa';
 import { validityOf } from '../domain/audit.js';
 import { ConflictError } from '../domain/errors.js';
 import { OBSERVATION_RESULTS } from '../domain/event-types.js';
-import { buildReport, type LoggedEvent } from '../domain/report.js';
+import type { LoggedEvent, Report } from '../domain/report.js';
+import { createReportCache } from './report-cache.js';
+import type { Metrics } from '../metrics.js';
 import { verdictRows } from '../domain/verdicts.js';
 import type { EventRow, SessionRow } from '../store/database.js';
 import type { AuditStore } from '../store/audit-store.js';
@@ -129,6 +131,31 @@ function csvField(value: string | number | null): string {
 }
 
 /** The file name of an export: a token from an older database may hold any character. */
+/** An event as the report folds it. */
+const loggedEvent = (row: EventRow): LoggedEvent => ({
+  number: row.number,
+  type: row.type,
+  data: storedData(row),
+  received_at: row.received_at,
+  invalid_reason: row.invalid_reason,
+});
+
+/** The JSON answer of a report: its times as ISO 8601. */
+function reportAnswer(session: SessionRow, report: Report): string {
+  return JSON.stringify({
+    token: session.token,
+    ...report,
+    tests: report.tests.map((t) => ({
+      ...t,
+      ready_at: isoOrNull(t.ready_at),
+      observation_ready_at: isoOrNull(t.observation_ready_at),
+      observed_at: isoOrNull(t.observed_at),
+      completed_at: isoOrNull(t.completed_at),
+    })),
+    status_timeline: report.status_timeline.map((s) => ({ ...s, at: isoOrNull(s.at) })),
+  });
+}
+
 export function exportFileName(token: string, extension: string): string {
   return `wave-session-${token.replace(/[^A-Za-z0-9_-]/g, '_')}.${extension}`;
 }
@@ -140,13 +167,21 @@ export function mountAuditRoutes(
     access,
     importLines,
     importCaps,
+    metrics,
   }: {
+    metrics: Pick<Metrics, 'reportEventsFolded'>;
     audit: AuditStore;
     access: Access;
     importLines: ImportLines;
     importCaps: ImportCaps & { untimed(req: IncomingMessage): void };
   },
 ) {
+  const reports = createReportCache({
+    audit,
+    answer: reportAnswer,
+    loggedEvent,
+    onFolded: (count) => metrics.reportEventsFolded.inc(count),
+  });
   // the body is an export (NDJSON), read line by line rather than parsed whole
   router.post('/sessions/import', access.allow('admin'), async (ctx) => {
     ctx.set('Cache-Control', 'no-store');
@@ -238,36 +273,12 @@ export function mountAuditRoutes(
 
   router.get('/sessions/:token/report', access.allow('reader'), async (ctx) => {
     const token = ctx.params.token!;
-    const session = await audit.readAnySession(token);
     const at = readIntegerParam(ctx, 'at', { min: 0 });
-    const events: LoggedEvent[] = [];
-    // the log as of the session read above, like an export; as of event `at` when asked
-    const upTo = at === undefined ? session.last_event : Math.min(at, session.last_event);
-    for await (const page of audit.eventPages(token, 0, upTo)) {
-      for (const row of page) {
-        events.push({
-          number: row.number,
-          type: row.type,
-          data: storedData(row),
-          received_at: row.received_at,
-          invalid_reason: row.invalid_reason,
-        });
-      }
-    }
-    const report = buildReport(events, at === undefined ? {} : { at });
+    // the log as of the session read first, like an export; as of event `at` when asked
+    const body = at === undefined ? await reports.report(token) : await reports.reportAt(token, at);
     ctx.set('Cache-Control', 'no-store');
-    ctx.body = {
-      token,
-      ...report,
-      tests: report.tests.map((t) => ({
-        ...t,
-        ready_at: isoOrNull(t.ready_at),
-        observation_ready_at: isoOrNull(t.observation_ready_at),
-        observed_at: isoOrNull(t.observed_at),
-        completed_at: isoOrNull(t.completed_at),
-      })),
-      status_timeline: report.status_timeline.map((s) => ({ ...s, at: isoOrNull(s.at) })),
-    };
+    ctx.type = 'application/json';
+    ctx.body = body;
   });
 
   router.get('/sessions/:token/verify', access.allow('reader'), async (ctx) => {
