@@ -6,7 +6,6 @@ import { defineConfig } from 'vitest/config';
 // they test the SQLite file itself, or pieces that use no storage.
 export const SQLITE_ONLY = [
   'test/migrations.int.test.ts',
-  'test/store.int.test.ts',
   'test/storage-faults.int.test.ts',
   'test/long-history.int.test.ts',
   'test/process.int.test.ts',
