@@ -8,7 +8,6 @@ export const SQLITE_ONLY = [
   'test/migrations.int.test.ts',
   'test/storage-faults.int.test.ts',
   'test/long-history.int.test.ts',
-  'test/process.int.test.ts',
 ];
 
 const common = {
