@@ -21,6 +21,7 @@ import {
   runnerFixtureAvailable,
   startRunner,
 } from './helpers/runner.js';
+import { backendArgs, backendEnv } from './helpers/backend.js';
 import { tempDbFile } from './helpers/server.js';
 import {
   eventsIn,
@@ -43,9 +44,13 @@ function waitFor<T>(what: string, check: () => T | Promise<T>, timeoutMs = 60_00
   return waitUntil(what, check, timeoutMs, { everyMs: 100 });
 }
 
-/** wave-sessions as its own process on a fixed port (restartable there, on the same file). */
+/** wave-sessions as its own process on a fixed port (restartable there, on the same database). */
 async function startWaveSessions(port: number, dbFile: string, env: Record<string, string> = {}): Promise<Spawned> {
-  const proc = spawnServer(['--port', String(port)], { DB_FILE: dbFile, LONG_POLL_TIMEOUT_MS: '10000', ...env });
+  const proc = spawnServer(['--port', String(port)], {
+    ...(await backendEnv(dbFile)),
+    LONG_POLL_TIMEOUT_MS: '10000',
+    ...env,
+  });
   await waitFor(
     `wave-sessions to listen on ${port} (stderr: ${proc.stderr()})`,
     () => (proc.stdout().includes('"url"') ? true : undefined),
@@ -539,7 +544,18 @@ describe.skipIf(!available)('the runner bridge with access control on', () => {
     // an admin key, made with the CLI before the server starts
     const { stdout } = await promisify(execFile)(
       process.execPath,
-      ['--import', 'tsx', 'src/main.ts', 'keys', 'add', '--role', 'admin', '--name', 'bridge', '--db-file', dbFile],
+      [
+        '--import',
+        'tsx',
+        'src/main.ts',
+        'keys',
+        'add',
+        '--role',
+        'admin',
+        '--name',
+        'bridge',
+        ...(await backendArgs(dbFile)),
+      ],
       { cwd: path.resolve(import.meta.dirname, '..') },
     );
     const key = /^wsk_\S+$/m.exec(stdout)![0];
