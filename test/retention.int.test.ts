@@ -7,6 +7,7 @@ import { runTool } from '../src/tools.js';
 import { createSession, pushEvent, request } from './helpers/client.js';
 import { backendArgs, rawQuery, TEST_BACKEND } from './helpers/backend.js';
 import { startTestServer } from './helpers/server.js';
+import { waitFor } from './helpers/wait.js';
 
 const DAY = 24 * 3600 * 1000;
 
@@ -19,20 +20,25 @@ async function tool(args: string[]) {
 
 describe('retention', () => {
   it('prunes old finished sessions except those on hold, and keeps the rest', async () => {
-    // Given sessions: old and aborted, old and aborted on hold, old but running, recent and aborted
+    // Given sessions: old and aborted, old and aborted on hold (labelled hold
+    // in any case), old but running, recent and aborted
     const server = await startTestServer();
     const oldAborted = await createSession(server.baseUrl);
     const held = await createSession(server.baseUrl, { labels: ['lab-3', 'hold'] });
+    const heldToo = await createSession(server.baseUrl, { labels: ['Hold'] });
     const running = await createSession(server.baseUrl);
     const recent = await createSession(server.baseUrl);
-    for (const t of [oldAborted, held, recent]) await request(server.baseUrl, 'POST', `/api/sessions/${t}/stop`);
+    for (const t of [oldAborted, held, heldToo, recent]) {
+      await request(server.baseUrl, 'POST', `/api/sessions/${t}/stop`);
+    }
     await request(server.baseUrl, 'POST', `/api/sessions/${running}/start`);
     await server.close();
-    await rawQuery(server.dbFile, 'update sessions set date_finished = ?, date_created = ? where token in (?, ?)', [
+    await rawQuery(server.dbFile, 'update sessions set date_finished = ?, date_created = ? where token in (?, ?, ?)', [
       Date.now() - 40 * DAY,
       Date.now() - 41 * DAY,
       oldAborted,
       held,
+      heldToo,
     ]);
     await rawQuery(server.dbFile, 'update sessions set date_created = ? where token = ?', [
       Date.now() - 41 * DAY,
@@ -53,8 +59,12 @@ describe('retention', () => {
     // Then the server with RETENTION_DAYS=30 deletes exactly that one, events included
     const again = await startTestServer({ dbFile: server.dbFile, retentionDays: 30 });
     try {
-      expect((await request(again.baseUrl, 'GET', `/api/sessions/${oldAborted}/history`)).status).toBe(404);
-      for (const t of [held, running, recent]) {
+      // the start's retention runs beside the first requests
+      await waitFor('the retention at start', async () => {
+        const history = await request(again.baseUrl, 'GET', `/api/sessions/${oldAborted}/history`);
+        return history.status === 404;
+      });
+      for (const t of [held, heldToo, running, recent]) {
         expect((await request(again.baseUrl, 'GET', `/api/sessions/${t}/status`)).status).toBe(200);
       }
     } finally {
@@ -87,7 +97,10 @@ describe('retention', () => {
     // When retention prunes it
     const again = await startTestServer({ dbFile: server.dbFile, retentionDays: 30 });
     try {
-      expect((await request(again.baseUrl, 'GET', `/api/sessions/${token}/history`)).status).toBe(404);
+      await waitFor('the retention at start', async () => {
+        const history = await request(again.baseUrl, 'GET', `/api/sessions/${token}/history`);
+        return history.status === 404;
+      });
       for (const table of ['events', 'sessions', 'session_labels', 'observation_results']) {
         const left = await rawQuery(again.dbFile, `select count(*) as n from ${table} where token = ?`, [token]);
         expect([table, left]).toEqual([table, [{ n: 0 }]]);
