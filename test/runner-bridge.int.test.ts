@@ -289,11 +289,11 @@ describe.skipIf(!available)('the runner bridge beside the real WAVE runner', () 
     const into = await createSession();
     const resume = await request(runner.api, 'POST', `/sessions/${resumed}/resume`, { resume_token: into });
     expect(resume.status).toBe(200);
-    await waitFor('the resumed session deleted in wave-sessions', async () => {
-      const res = await request(ws, 'GET', `/api/sessions/${resumed}`);
-      return res.status === 404 ? true : undefined;
-    });
-    expect(await history(resumed)).toEqual([{ type: 'resume', data: into, number: 1 }]);
+    // a 404 alone could be the session's create not mirrored yet: its resume
+    // event is waited for, which commits with the deletion
+    const events = await waitForHistory(resumed, 1);
+    expect(events).toEqual([{ type: 'resume', data: into, number: 1 }]);
+    expect((await request(ws, 'GET', `/api/sessions/${resumed}`)).status).toBe(404);
     expect(fs.existsSync(path.join(runnerDir, 'wave-sessions-spool', 'events.ndjson.dead'))).toBe(false);
   }, 120_000);
 
