@@ -11,8 +11,6 @@ export const SQLITE_ONLY = [
   'test/migrations.int.test.ts',
   // a full disk under the SQLite file, a read-only file, SQLite's write lock
   'test/storage-faults.int.test.ts',
-  // histories filled straight into the SQLite file (scripts/fill-db.ts)
-  'test/long-history.int.test.ts',
   // scripts/crash.ts and scripts/load-drop.ts start their servers on SQLite
   // files; process.int.test.ts kills a server on PostgreSQL too
   'test/crash.int.test.ts',

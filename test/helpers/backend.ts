@@ -15,6 +15,9 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import BetterSqlite3 from 'better-sqlite3';
 import pg from 'pg';
+import type { Backend } from '../../src/store/backend.js';
+import { openPostgres } from '../../src/store/postgres.js';
+import { openSqlite } from '../../src/store/sqlite.js';
 
 export const TEST_BACKEND: 'sqlite' | 'postgres' = process.env.WAVE_TEST_BACKEND === 'postgres' ? 'postgres' : 'sqlite';
 const ADMIN_URL = process.env.TEST_DATABASE_URL ?? '';
@@ -78,6 +81,16 @@ export async function backendArgs(dbFile: string): Promise<string[]> {
   return url ? ['--database-url', url] : ['--db-file', dbFile];
 }
 
+/**
+ * The engine under the stores, on the test's database (migrated by a server
+ * before): for tests that build a store of their own over it. It follows no
+ * other server's changes.
+ */
+export async function openTestBackend(dbFile: string): Promise<Backend> {
+  if (TEST_BACKEND === 'sqlite') return openSqlite(dbFile, { mustExist: true });
+  return openPostgres(await databaseUrlFor(dbFile), { listen: false });
+}
+
 /** Drops every database this test file created (their servers are closed by then). */
 export async function dropTestDatabases(): Promise<void> {
   for (const pool of pools.values()) await pool.end();
@@ -110,6 +123,8 @@ async function poolFor(dbFile: string): Promise<pg.Pool> {
   let pool = pools.get(url);
   if (!pool) {
     pool = new pg.Pool({ connectionString: url, max: 2, types });
+    // an idle connection is cut when its database is dropped at the end of the file
+    pool.on('error', () => {});
     pools.set(url, pool);
   }
   return pool;
