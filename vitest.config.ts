@@ -9,8 +9,6 @@ import { defineConfig } from 'vitest/config';
 export const SQLITE_ONLY = [
   // the SQLite migrations, and files written by older releases' schemas
   'test/migrations.int.test.ts',
-  // a full disk under the SQLite file, a read-only file, SQLite's write lock
-  'test/storage-faults.int.test.ts',
   // scripts/crash.ts and scripts/load-drop.ts start their servers on SQLite
   // files; process.int.test.ts kills a server on PostgreSQL too
   'test/crash.int.test.ts',
