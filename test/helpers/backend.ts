@@ -160,36 +160,6 @@ export async function rawQuery<Row = Record<string, unknown>>(
   return (await pool.query(numbered(text), params as unknown[])).rows as Row[];
 }
 
-/**
- * Statements run in one transaction of their own, from a connection of its
- * own, each with `?` placeholders: as an append or a deletion of the server's
- * would commit them, all or none.
- */
-export async function rawTransaction(dbFile: string, statements: readonly [string, unknown[]][]): Promise<void> {
-  if (TEST_BACKEND === 'sqlite') {
-    const db = new BetterSqlite3(dbFile, { fileMustExist: true });
-    try {
-      db.transaction(() => {
-        for (const [text, params] of statements) db.prepare(text).run(...params);
-      }).immediate();
-    } finally {
-      db.close();
-    }
-    return;
-  }
-  const client = await (await poolFor(dbFile)).connect();
-  try {
-    await client.query('begin');
-    for (const [text, params] of statements) await client.query(numbered(text), params);
-    await client.query('commit');
-  } catch (error) {
-    await client.query('rollback').catch(() => {});
-    throw error;
-  } finally {
-    client.release();
-  }
-}
-
 // a one-query program run in a process of its own, for rawQuerySync on PostgreSQL
 const SYNC_QUERY = `
 import pg from 'pg';
