@@ -1,10 +1,10 @@
 // The audit trail: history with metadata and filters, the hash chain and its
 // verification against a tampered database, and exports.
 
-import BetterSqlite3 from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { chainHash, GENESIS_HASH } from '../src/domain/audit.js';
 import { createSession, pushEvent, request } from './helpers/client.js';
+import { allowEventEdits, rawQuery } from './helpers/backend.js';
 import { startTestServer, type TestServer } from './helpers/server.js';
 
 interface HistoryRecord {
@@ -161,16 +161,18 @@ describe('the hash chain', () => {
 });
 
 describe('verification of a tampered database', () => {
-  async function tampered(edit: (db: BetterSqlite3.Database, t: string) => void) {
+  /** Runs each statement (`?`: the session's token) on the database of a session of 6 events; its verification. */
+  async function tampered(...statements: string[]) {
     const own = await startTestServer();
     const t = await createSession(own.baseUrl);
     for (let i = 1; i <= 6; i++) await pushEvent(own.baseUrl, t, 'step', { i });
-    const db = new BetterSqlite3(own.dbFile);
-    try {
-      db.exec('drop trigger events_append_only');
-      edit(db, t);
-    } finally {
-      db.close();
+    await allowEventEdits(own.dbFile);
+    for (const statement of statements) {
+      await rawQuery(
+        own.dbFile,
+        statement,
+        [...statement.matchAll(/\?/g)].map(() => t),
+      );
     }
     const res = await request<Record<string, unknown>>(own.baseUrl, 'GET', `/api/sessions/${t}/verify`);
     await own.close();
@@ -178,47 +180,34 @@ describe('verification of a tampered database', () => {
   }
 
   it('detects a changed row at its number', async () => {
-    const result = await tampered((db, t) =>
-      db.prepare(`update events set data = '{"i":99}' where token = ? and number = 3`).run(t),
-    );
+    const result = await tampered(`update events set data = '{"i":99}' where token = ? and number = 3`);
     expect(result).toMatchObject({ ok: false, first_bad_number: 3 });
   });
 
   it('detects a removed row', async () => {
-    const result = await tampered((db, t) => db.prepare('delete from events where token = ? and number = 4').run(t));
+    const result = await tampered('delete from events where token = ? and number = 4');
     expect(result).toMatchObject({ ok: false, first_bad_number: 4, reason: 'event 4 is missing' });
   });
 
   it('detects removed rows at the end', async () => {
-    const result = await tampered((db, t) => db.prepare('delete from events where token = ? and number >= 5').run(t));
+    const result = await tampered('delete from events where token = ? and number >= 5');
     expect(result).toMatchObject({ ok: false, first_bad_number: 5 });
   });
 
   it('detects a row added past the newest event', async () => {
-    const result = await tampered((db, t) =>
-      db
-        .prepare(
-          `insert into events (token, number, type, data, received_at, hash) values (?, 7, 'step', '{"i":7}', 0, 'x')`,
-        )
-        .run(t),
+    const result = await tampered(
+      `insert into events (token, number, type, data, received_at, hash) values (?, 7, 'step', '{"i":7}', 0, 'x')`,
     );
     expect(result).toMatchObject({ ok: false, first_bad_number: 7, reason: expect.stringContaining('past') });
   });
 
   it('detects two rows swapped', async () => {
-    const result = await tampered((db, t) => {
-      const a = db.prepare('select data, hash from events where token = ? and number = 2').get(t) as {
-        data: string;
-        hash: string;
-      };
-      const b = db.prepare('select data, hash from events where token = ? and number = 3').get(t) as {
-        data: string;
-        hash: string;
-      };
-      const put = db.prepare('update events set data = ?, hash = ? where token = ? and number = ?');
-      put.run(b.data, b.hash, t, 2);
-      put.run(a.data, a.hash, t, 3);
-    });
+    // row 2 takes row 3's data and hash by way of a number no event has, and row 3 takes row 2's
+    const result = await tampered(
+      'update events set number = 0 where token = ? and number = 2',
+      'update events set number = 2 where token = ? and number = 3',
+      'update events set number = 3 where token = ? and number = 0',
+    );
     expect(result).toMatchObject({ ok: false, first_bad_number: 2 });
   });
 
@@ -226,10 +215,8 @@ describe('verification of a tampered database', () => {
     const own = await startTestServer();
     const t = await createSession(own.baseUrl);
     for (let i = 1; i <= 3; i++) await pushEvent(own.baseUrl, t, 'step', { i });
-    const db = new BetterSqlite3(own.dbFile);
-    db.exec('drop trigger events_append_only');
-    db.prepare(`update events set data = '{"i":' where token = ? and number = 2`).run(t);
-    db.close();
+    await allowEventEdits(own.dbFile);
+    await rawQuery(own.dbFile, `update events set data = '{"i":' where token = ? and number = 2`, [t]);
     try {
       const verified = await request(own.baseUrl, 'GET', `/api/sessions/${t}/verify`);
       expect(verified.body).toMatchObject({ ok: false, first_bad_number: 2 });
@@ -242,9 +229,7 @@ describe('verification of a tampered database', () => {
   });
 
   it('detects an edit of the stored text that parses to the same value', async () => {
-    const result = await tampered((db, t) =>
-      db.prepare(`update events set data = '{ "i": 3 }' where token = ? and number = 3`).run(t),
-    );
+    const result = await tampered(`update events set data = '{ "i": 3 }' where token = ? and number = 3`);
     expect(result).toMatchObject({ ok: false, first_bad_number: 3 });
   });
 

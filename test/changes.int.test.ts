@@ -3,25 +3,26 @@
 // an import, the keys): the only source of the waiters and the all-sessions feed.
 
 import { randomUUID } from 'node:crypto';
-import BetterSqlite3 from 'better-sqlite3';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { StorageChange } from '../src/store/changes.js';
 import type { Storage } from '../src/store/storage.js';
 import { createSession, pushEvent, request } from './helpers/client.js';
+import { rawQuerySync } from './helpers/backend.js';
 import { buildExport } from './helpers/export.js';
 import { openTestStorage, startTestServer, tempDbFile, type TestServer } from './helpers/server.js';
 import { waitFor } from './helpers/wait.js';
 import { sessionToCreate } from './helpers/new-session.js';
 
-/** What another connection to the file sees of a change: the change is committed when it is told. */
+/**
+ * What another connection to the database sees of a change, read before the
+ * listener returns: the change is committed when it is told.
+ */
 function committedState(dbFile: string, change: StorageChange): unknown {
   if (change.kind === 'keys' || change.kind === 'missed') return null;
-  const db = new BetterSqlite3(dbFile, { readonly: true });
-  try {
-    return db.prepare('select last_event, labels, deleted_reason from sessions where token = ?').get(change.token);
-  } finally {
-    db.close();
-  }
+  const rows = rawQuerySync(dbFile, 'select last_event, labels, deleted_reason from sessions where token = ?', [
+    change.token,
+  ]);
+  return rows[0];
 }
 
 describe('the changes of a running server', () => {

@@ -8,6 +8,7 @@ import http from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createSession, poll, request } from './helpers/client.js';
 import { startServerProcess } from './helpers/process.js';
+import { backendEnv } from './helpers/backend.js';
 import { startTestServer, tempDbFile, type TestServer } from './helpers/server.js';
 
 let server: TestServer;
@@ -276,7 +277,8 @@ describe('unusual methods', () => {
   it('answer a JSON 405 with Allow where the route exists, else a JSON 501, and log nothing above info', async () => {
     expect(unusual).toEqual(expect.arrayContaining(['TRACE', 'PROPFIND', 'MKCOL', 'LOCK', 'SEARCH']));
     const dbFile = tempDbFile();
-    const proc = await startServerProcess([], { DB_FILE: dbFile });
+    const env = await backendEnv(dbFile);
+    const proc = await startServerProcess([], env);
     let answered = 0;
     try {
       const token = await createSession(proc.url);
@@ -319,8 +321,12 @@ describe('unusual methods', () => {
       .map((line) => JSON.parse(line) as { level: number; msg: string; status?: number });
     expect(records.filter((r) => r.level > 30)).toEqual([]);
     expect(records.filter((r) => r.msg === 'request' && (r.status === 405 || r.status === 501))).toHaveLength(answered);
-    // stderr carries only the line that names the database file
-    expect(proc.stderr()).toBe(`wave-sessions: database ${path.resolve(dbFile)}\n`);
+    // stderr carries only the line that names the database
+    expect(proc.stderr()).toBe(
+      env.DATABASE_URL
+        ? `wave-sessions: database PostgreSQL ${env.DATABASE_URL}\n`
+        : `wave-sessions: database ${path.resolve(dbFile)}\n`,
+    );
   }, 60_000);
 });
 

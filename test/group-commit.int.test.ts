@@ -9,7 +9,8 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createSession, poll, pushEvent, request } from './helpers/client.js';
 import { readMetric } from './helpers/metrics.js';
 import { startServerProcess } from './helpers/process.js';
-import { startTestServer, tempDbFile, type TestServer } from './helpers/server.js';
+import { backendEnv, rawQuery } from './helpers/backend.js';
+import { startTestServer, TEST_BACKEND, tempDbFile, type TestServer } from './helpers/server.js';
 
 let server: TestServer;
 beforeEach(async () => {
@@ -23,19 +24,21 @@ describe('group commit', () => {
   it('stores concurrent pushes in fewer transactions, each answered after its commit', async () => {
     // a server of its own process, so that the pushes really arrive together
     const dbFile = tempDbFile();
-    const proc = await startServerProcess([], { DB_FILE: dbFile });
+    const proc = await startServerProcess([], await backendEnv(dbFile));
     const url = proc.url;
     const token = await createSession(url);
-    // a second connection to the file sees only what is committed
-    const reader = new BetterSqlite3(dbFile, { readonly: true });
-    const committed = reader.prepare('select count(*) as n from events where token = ? and number = ?');
+    // a connection of its own sees only what is committed
+    const committed = async (number: number) => {
+      const rows = await rawQuery(dbFile, 'select number from events where token = ? and number = ?', [token, number]);
+      return rows.length === 1;
+    };
     const unseen: number[] = [];
     try {
       const results = await Promise.all(
         Array.from({ length: 200 }, async (_, i) => {
           const res = await pushEvent(url, token, 'push', i);
           // When its answer arrives, the event is already on disk
-          if ((committed.get(token, res.body.number) as { n: number }).n !== 1) unseen.push(res.body.number);
+          if (!(await committed(res.body.number))) unseen.push(res.body.number);
           return res;
         }),
       );
@@ -48,7 +51,6 @@ describe('group commit', () => {
       expect(commits).toBeGreaterThan(0);
       expect(commits).toBeLessThan(200);
     } finally {
-      reader.close();
       proc.child.kill('SIGTERM');
       await proc.exited;
     }
@@ -83,7 +85,12 @@ describe('group commit', () => {
     expect(stored.every((e) => e.type === 'ok')).toBe(true);
   });
 
-  it('wakes a waiter once with every event of the batch', async () => {
+  // The batch is made by holding SQLite's one write lock from another
+  // connection. PostgreSQL has no lock that holds back a server's writes
+  // before its batch takes the queue (writers wait per row, and a server runs
+  // several batches at once), so there no batch of 20 can be made to form;
+  // the wake of a batch is the notifier's, the same on both.
+  it.runIf(TEST_BACKEND === 'sqlite')('wakes a waiter once with every event of the batch', async () => {
     // a poll that waits far longer than the test may run: only a wake answers
     // it in time, never its timeout's []
     const own = await startTestServer({ longPollTimeoutMs: 600_000 });

@@ -4,7 +4,6 @@
 
 import { randomUUID } from 'node:crypto';
 import http from 'node:http';
-import BetterSqlite3 from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { chainHash, GENESIS_HASH } from '../src/domain/audit.js';
 import { createSession, poll, pushEvent, request } from './helpers/client.js';
@@ -12,6 +11,7 @@ import { buildExport, exportHeaderLine, streamImport } from './helpers/export.js
 import { waitFor } from './helpers/wait.js';
 import { readMetric } from './helpers/metrics.js';
 import { startServerProcess } from './helpers/process.js';
+import { backendEnv, rawQuery, refuseWrites } from './helpers/backend.js';
 import { startTestServer, type TestServer, tempDbFile } from './helpers/server.js';
 
 const STAGED = 'wave_sessions_import_staged_events';
@@ -22,19 +22,14 @@ async function importText(baseUrl: string, body: string) {
   });
 }
 
-/** Rows left for `token` in the database file, and staged imports of any token. */
-function rowsIn(dbFile: string, token: string) {
-  const db = new BetterSqlite3(dbFile, { readonly: true });
-  try {
-    const count = (q: string, ...args: unknown[]) => (db.prepare(q).get(...args) as { n: number }).n;
-    return {
-      events: count('select count(*) as n from events where token = ?', token),
-      outcomes: count('select count(*) as n from observation_results where token = ?', token),
-      staged: count('select count(*) as n from staged_imports'),
-    };
-  } finally {
-    db.close();
-  }
+/** Rows left for `token` in the database, and staged imports of any token. */
+async function rowsIn(dbFile: string, token: string) {
+  const count = async (q: string, ...args: unknown[]) => ((await rawQuery(dbFile, q, args)) as [{ n: number }])[0].n;
+  return {
+    events: await count('select count(*) as n from events where token = ?', token),
+    outcomes: await count('select count(*) as n from observation_results where token = ?', token),
+    staged: await count('select count(*) as n from staged_imports'),
+  };
 }
 
 let server: TestServer;
@@ -89,7 +84,7 @@ describe('import caps', () => {
     expect(answer.status).toBe(413);
     expect(answer.body).toMatchObject({ code: 'IMPORT_TOO_LARGE' });
     await waitFor('the staged events to be removed', async () => (await readMetric(server.baseUrl, STAGED)) === 0);
-    expect(rowsIn(server.dbFile, token)).toEqual({ events: 0, outcomes: 0, staged: 0 });
+    expect(await rowsIn(server.dbFile, token)).toEqual({ events: 0, outcomes: 0, staged: 0 });
     expect((await request(server.baseUrl, 'GET', `/api/sessions/${token}/history`)).status).toBe(404);
   });
 
@@ -101,7 +96,7 @@ describe('import caps', () => {
     expect(res.status).toBe(413);
     expect(res.body).toMatchObject({ code: 'IMPORT_LINE_TOO_LONG', error: expect.stringContaining('Line 2') });
     expect((await request(server.baseUrl, 'GET', '/api/status')).status).toBe(200);
-    expect(rowsIn(server.dbFile, token)).toEqual({ events: 0, outcomes: 0, staged: 0 });
+    expect(await rowsIn(server.dbFile, token)).toEqual({ events: 0, outcomes: 0, staged: 0 });
   });
 
   it('removes what an upload staged when its client goes away', async () => {
@@ -111,13 +106,13 @@ describe('import caps', () => {
     const upload = streamImport(server.baseUrl);
     for (const line of lines.slice(0, 1500)) await upload.write(line);
     await waitFor('a batch to be staged', async () => (await readMetric(server.baseUrl, STAGED)) >= 1000);
-    expect(rowsIn(server.dbFile, token).events).toBeGreaterThanOrEqual(1000);
+    expect((await rowsIn(server.dbFile, token)).events).toBeGreaterThanOrEqual(1000);
     // When the client goes away
     upload.abort();
     // Then nothing of it stays, and the server goes on
     await waitFor('the staged events to be removed', async () => (await readMetric(server.baseUrl, STAGED)) === 0);
-    await waitFor('the staging row to go', () => rowsIn(server.dbFile, token).staged === 0);
-    expect(rowsIn(server.dbFile, token)).toEqual({ events: 0, outcomes: 0, staged: 0 });
+    await waitFor('the staging row to go', async () => (await rowsIn(server.dbFile, token)).staged === 0);
+    expect(await rowsIn(server.dbFile, token)).toEqual({ events: 0, outcomes: 0, staged: 0 });
     expect((await request(server.baseUrl, 'GET', '/api/status')).status).toBe(200);
   });
 });
@@ -136,7 +131,7 @@ describe('a large import', () => {
         ok: true,
         events: 30_000,
       });
-      expect(rowsIn(roomy.dbFile, token)).toEqual({ events: 30_000, outcomes: 3000, staged: 0 });
+      expect(await rowsIn(roomy.dbFile, token)).toEqual({ events: 30_000, outcomes: 3000, staged: 0 });
       expect((await request(roomy.baseUrl, 'GET', '/api/events?result=FAIL&limit=1000')).body).toMatchObject({
         records: expect.arrayContaining([expect.objectContaining({ token, number: 50 })]),
       });
@@ -171,7 +166,7 @@ describe('a large import', () => {
     const lines = buildExport(token, 10);
     const upload = streamImport(server.baseUrl);
     await upload.write(lines[0]!);
-    await waitFor('the staging row', () => rowsIn(server.dbFile, token).staged === 1);
+    await waitFor('the staging row', async () => (await rowsIn(server.dbFile, token)).staged === 1);
     const second = await importText(server.baseUrl, lines.join(''));
     expect([second.status, second.body.code]).toEqual([409, 'IMPORT_IN_PROGRESS']);
     for (const line of lines.slice(1)) await upload.write(line);
@@ -189,13 +184,9 @@ describe('a staging removed or left behind', () => {
     expect(upload.answered()).toBe(false);
     return upload;
   }
-  function removeStagingRow(dbFile: string, token: string) {
-    const other = new BetterSqlite3(dbFile);
-    try {
-      expect(other.prepare('delete from staged_imports where token = ?').run(token).changes).toBe(1);
-    } finally {
-      other.close();
-    }
+  async function removeStagingRow(dbFile: string, token: string) {
+    const removed = await rawQuery(dbFile, 'delete from staged_imports where token = ? returning token', [token]);
+    expect(removed).toEqual([{ token }]);
   }
 
   it('an import whose staging row another process removed is refused at publishing, and leaves nothing', async () => {
@@ -204,14 +195,14 @@ describe('a staging removed or left behind', () => {
     const lines = buildExport(token, 1000);
     const upload = await stagedUpload(server.baseUrl, server.dbFile, lines, 1000);
     // When another process removes its staging row (as its start does), then the end comes
-    removeStagingRow(server.dbFile, token);
+    await removeStagingRow(server.dbFile, token);
     await upload.write(lines[1001]!);
     upload.end();
     // Then no session is published from it, and none of its rows stay
     const answer = await upload.answer;
     expect([answer.status, answer.body.code]).toEqual([409, 'IMPORT_INTERRUPTED']);
     expect((await request(server.baseUrl, 'GET', `/api/sessions/${token}/status`)).status).toBe(404);
-    expect(rowsIn(server.dbFile, token)).toEqual({ events: 0, outcomes: 0, staged: 0 });
+    expect(await rowsIn(server.dbFile, token)).toEqual({ events: 0, outcomes: 0, staged: 0 });
     // and the export imports again
     expect((await importText(server.baseUrl, lines.join(''))).status).toBe(200);
   });
@@ -220,7 +211,7 @@ describe('a staging removed or left behind', () => {
     const token = randomUUID();
     const lines = buildExport(token, 2500);
     const upload = await stagedUpload(server.baseUrl, server.dbFile, lines, 1500);
-    removeStagingRow(server.dbFile, token);
+    await removeStagingRow(server.dbFile, token);
     // the next batch (events 1001 to 2000) is refused before the end line comes
     for (const line of lines.slice(1501, 2001)) {
       if (upload.answered()) break;
@@ -231,37 +222,39 @@ describe('a staging removed or left behind', () => {
     const answer = await upload.answer;
     expect([answer.status, answer.body.code]).toEqual([409, 'IMPORT_INTERRUPTED']);
     expect((await request(server.baseUrl, 'GET', `/api/sessions/${token}/status`)).status).toBe(404);
-    expect(rowsIn(server.dbFile, token)).toEqual({ events: 0, outcomes: 0, staged: 0 });
+    expect(await rowsIn(server.dbFile, token)).toEqual({ events: 0, outcomes: 0, staged: 0 });
   });
 
-  it('what a refused import could not remove (a locked database) is removed once the lock goes', async () => {
+  it('what a refused import could not remove (a locked or full database) is removed once writes go through again', async () => {
     const locked = await startTestServer();
-    const other = new BetterSqlite3(locked.dbFile);
+    let release: (() => Promise<void>) | undefined;
     try {
       // Given an upload with a batch staged
       const token = randomUUID();
       const lines = buildExport(token, 1200);
       const upload = await stagedUpload(locked.baseUrl, locked.dbFile, lines, 1000);
-      // When another process holds the write lock past the busy timeout while the upload is refused
-      other.prepare('begin immediate').run();
+      // When the database refuses writes (SQLite: another process holds the
+      // write lock past the busy timeout) while the upload is refused
+      release = await refuseWrites(locked.dbFile);
       await upload.write('not json\n');
       upload.end();
       const answer = await upload.answer;
       expect([answer.status, answer.body.code]).toEqual([400, 'IMPORT_REFUSED']);
       // its rows could not be removed
-      expect(rowsIn(locked.dbFile, token)).toMatchObject({ events: 1000, staged: 1 });
-      other.prepare('rollback').run();
-      // Then they are removed once the lock is gone, without a restart
-      await waitFor('the left-behind staging to be removed', () => {
-        const rows = rowsIn(locked.dbFile, token);
+      expect(await rowsIn(locked.dbFile, token)).toMatchObject({ events: 1000, staged: 1 });
+      await release();
+      release = undefined;
+      // Then they are removed once writes go through again, without a restart
+      await waitFor('the left-behind staging to be removed', async () => {
+        const rows = await rowsIn(locked.dbFile, token);
         return rows.events === 0 && rows.staged === 0;
       });
-      expect(rowsIn(locked.dbFile, token)).toEqual({ events: 0, outcomes: 0, staged: 0 });
+      expect(await rowsIn(locked.dbFile, token)).toEqual({ events: 0, outcomes: 0, staged: 0 });
       // and the export imports
       const again = await importText(locked.baseUrl, lines.join(''));
       expect([again.status, again.body]).toEqual([200, expect.objectContaining({ token, events: 1200 })]);
     } finally {
-      other.close();
+      await release?.();
       await locked.close();
     }
   }, 30_000);
@@ -304,8 +297,8 @@ describe('the time an import takes', () => {
     const answer = await upload.answer;
     expect([answer.status, answer.body.code]).toEqual([408, 'REQUEST_TIMEOUT']);
     expect(answer.headers.connection).toBe('close');
-    await waitFor('the staged rows to go', () => {
-      const rows = rowsIn(slow.dbFile, token);
+    await waitFor('the staged rows to go', async () => {
+      const rows = await rowsIn(slow.dbFile, token);
       return rows.events === 0 && rows.staged === 0;
     });
     expect((await request(slow.baseUrl, 'GET', `/api/sessions/${token}/history`)).status).toBe(404);
@@ -319,7 +312,7 @@ describe('a crash during an import', () => {
     const token = randomUUID();
     const lines = buildExport(token, 2500);
     // Given a server process with an import half staged
-    const first = await startServerProcess(['--db-file', dbFile]);
+    const first = await startServerProcess([], await backendEnv(dbFile));
     try {
       const upload = streamImport(first.url);
       for (const line of lines.slice(0, 1500)) await upload.write(line);
@@ -331,11 +324,11 @@ describe('a crash during an import', () => {
     } finally {
       first.child.kill('SIGKILL');
     }
-    const left = rowsIn(dbFile, token);
+    const left = await rowsIn(dbFile, token);
     expect(left.staged).toBe(1);
     expect(left.events).toBeGreaterThanOrEqual(1000);
     // Then the next start removes it and says how much
-    const second = await startServerProcess(['--db-file', dbFile]);
+    const second = await startServerProcess([], await backendEnv(dbFile));
     try {
       const line = second
         .stdout()
@@ -343,7 +336,7 @@ describe('a crash during an import', () => {
         .find((l) => l.includes('unfinished imports'));
       expect(line).toBeDefined();
       expect(JSON.parse(line!)).toMatchObject({ level: 30, imports: 1, events: left.events });
-      expect(rowsIn(dbFile, token)).toEqual({ events: 0, outcomes: 0, staged: 0 });
+      expect(await rowsIn(dbFile, token)).toEqual({ events: 0, outcomes: 0, staged: 0 });
       expect((await request(second.url, 'GET', `/api/sessions/${token}/status`)).status).toBe(404);
       // and the same export imports fine
       const again = await importText(second.url, lines.join(''));
@@ -416,15 +409,12 @@ describe('the header of an import', () => {
 
   it('never answers an export with 500 for a token an older database holds', async () => {
     const odd = 'odd\r\n"../x\u202e';
-    const db = new BetterSqlite3(server.dbFile);
-    try {
-      db.prepare(
-        `insert into sessions (token, status, config, labels, browser_name, browser_version, date_created)
-         values (?, 'pending', ?, '[]', 'Other', '0', 0)`,
-      ).run(odd, JSON.stringify({ tests: { include: ['/'], exclude: [] } }));
-    } finally {
-      db.close();
-    }
+    await rawQuery(
+      server.dbFile,
+      `insert into sessions (token, status, config, labels, browser_name, browser_version, date_created)
+       values (?, 'pending', ?, '[]', 'Other', '0', 0)`,
+      [odd, JSON.stringify({ tests: { include: ['/'], exclude: [] } })],
+    );
     for (const format of ['ndjson', 'csv']) {
       const res = await fetch(`${server.baseUrl}/api/sessions/${encodeURIComponent(odd)}/export?format=${format}`);
       expect(res.status).toBe(200);
@@ -479,7 +469,7 @@ describe('the events of an import', () => {
     expect([res.status, res.body.code]).toEqual([400, 'IMPORT_REFUSED']);
     expect(res.body.error).toMatch(/line 2: .*deeper than 256/);
     expect((await request(server.baseUrl, 'GET', `/api/sessions/${token}/status`)).status).toBe(404);
-    expect(rowsIn(server.dbFile, token)).toEqual({ events: 0, outcomes: 0, staged: 0 });
+    expect(await rowsIn(server.dbFile, token)).toEqual({ events: 0, outcomes: 0, staged: 0 });
   });
 
   it('takes an event as deep as a push may be', async () => {

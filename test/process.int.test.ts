@@ -6,7 +6,8 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { createSession, poll, pushEvent, request } from './helpers/client.js';
 import { spawnServer, startServerProcess } from './helpers/process.js';
-import { tempDbFile } from './helpers/server.js';
+import { backendArgs, backendEnv } from './helpers/backend.js';
+import { TEST_BACKEND, tempDbFile } from './helpers/server.js';
 
 describe('configuration', () => {
   const bad: [string, string[], Record<string, string>, RegExp][] = [
@@ -28,42 +29,80 @@ describe('configuration', () => {
     });
   }
 
-  it('stops the start with one clear line when DB_FILE is not a database', async () => {
-    const file = tempDbFile();
-    fs.mkdirSync(path.dirname(file), { recursive: true });
-    fs.writeFileSync(file, 'this is a text file, not SQLite\n'.repeat(200));
-    const proc = spawnServer([], { DB_FILE: file });
-    expect((await proc.exited).code).toBe(1);
-    expect(proc.stderr().trim().split('\n')).toEqual([
-      expect.stringMatching(/cannot open the database file .*not a database/),
-    ]);
-  });
+  it.runIf(TEST_BACKEND === 'sqlite')(
+    'stops the start with one clear line when DB_FILE is not a database',
+    async () => {
+      const file = tempDbFile();
+      fs.mkdirSync(path.dirname(file), { recursive: true });
+      fs.writeFileSync(file, 'this is a text file, not SQLite\n'.repeat(200));
+      const proc = spawnServer([], { DB_FILE: file });
+      expect((await proc.exited).code).toBe(1);
+      expect(proc.stderr().trim().split('\n')).toEqual([
+        expect.stringMatching(/cannot open the database file .*not a database/),
+      ]);
+    },
+  );
 
-  it('logs its configuration in one line, creates the database folder, and takes flags over variables', async () => {
-    const file = tempDbFile();
-    const proc = await startServerProcess(['--long-poll-timeout-ms', '1234'], {
-      DB_FILE: file,
-      LONG_POLL_TIMEOUT_MS: '999',
-    });
-    try {
-      const line = proc
-        .stdout()
-        .split('\n')
-        .find((l) => l.includes('"config"'))!;
-      const { config } = JSON.parse(line) as { config: Record<string, unknown> };
-      expect(config).toMatchObject({ host: '127.0.0.1', dbFile: file, longPollTimeoutMs: 1234, maxBodyBytes: 1048576 });
-      expect(fs.existsSync(file)).toBe(true);
-      expect((await request(proc.url, 'GET', '/api/status')).status).toBe(200);
-    } finally {
-      proc.child.kill('SIGTERM');
-      await proc.exited;
-    }
-  });
+  it.runIf(TEST_BACKEND === 'sqlite')(
+    'logs its configuration in one line, creates the database folder, and takes flags over variables',
+    async () => {
+      const file = tempDbFile();
+      const proc = await startServerProcess(['--long-poll-timeout-ms', '1234'], {
+        DB_FILE: file,
+        LONG_POLL_TIMEOUT_MS: '999',
+      });
+      try {
+        const line = proc
+          .stdout()
+          .split('\n')
+          .find((l) => l.includes('"config"'))!;
+        const { config } = JSON.parse(line) as { config: Record<string, unknown> };
+        expect(config).toMatchObject({
+          host: '127.0.0.1',
+          dbFile: file,
+          longPollTimeoutMs: 1234,
+          maxBodyBytes: 1048576,
+        });
+        expect(fs.existsSync(file)).toBe(true);
+        expect((await request(proc.url, 'GET', '/api/status')).status).toBe(200);
+      } finally {
+        proc.child.kill('SIGTERM');
+        await proc.exited;
+      }
+    },
+  );
+
+  it.runIf(TEST_BACKEND === 'postgres')(
+    'logs its configuration in one line, the database URL without its password, and takes flags over variables',
+    async () => {
+      const { DATABASE_URL: url } = await backendEnv(tempDbFile());
+      const withPassword = new URL(url!);
+      // trust authentication ignores the password; the log must not show it
+      withPassword.password = 'not-for-logs';
+      const proc = await startServerProcess(['--long-poll-timeout-ms', '1234'], {
+        DATABASE_URL: withPassword.toString(),
+        LONG_POLL_TIMEOUT_MS: '999',
+      });
+      try {
+        const line = proc
+          .stdout()
+          .split('\n')
+          .find((l) => l.includes('"config"'))!;
+        const { config } = JSON.parse(line) as { config: Record<string, unknown> };
+        expect(config).toMatchObject({ host: '127.0.0.1', longPollTimeoutMs: 1234, maxBodyBytes: 1048576 });
+        expect(proc.stdout() + proc.stderr()).not.toContain('not-for-logs');
+        expect((await request(proc.url, 'GET', '/api/status')).status).toBe(200);
+      } finally {
+        proc.child.kill('SIGTERM');
+        await proc.exited;
+      }
+    },
+  );
 });
 
 describe('shutdown', () => {
   it('on SIGTERM answers waiting polls with [], then exits 0 within 5 s', async () => {
-    const proc = await startServerProcess([], { DB_FILE: tempDbFile() });
+    const proc = await startServerProcess([], await backendEnv(tempDbFile()));
     const token = await createSession(proc.url);
     const waiting = poll(proc.url, token, '?last_event=0');
     await new Promise((resolve) => setTimeout(resolve, 200));
@@ -76,7 +115,7 @@ describe('shutdown', () => {
   });
 
   it('on SIGINT exits 0 as well', async () => {
-    const proc = await startServerProcess([], { DB_FILE: tempDbFile() });
+    const proc = await startServerProcess([], await backendEnv(tempDbFile()));
     proc.child.kill('SIGINT');
     expect((await proc.exited).code).toBe(0);
   });
@@ -84,8 +123,8 @@ describe('shutdown', () => {
 
 describe('durability', () => {
   it('keeps every acknowledged push, with its number, after a SIGKILL', async () => {
-    const file = tempDbFile();
-    const first = await startServerProcess([], { DB_FILE: file });
+    const env = await backendEnv(tempDbFile());
+    const first = await startServerProcess([], env);
     const token = await createSession(first.url);
     // Given pushes in flight from 16 concurrent pushers
     const acked: { number: number; data: unknown }[] = [];
@@ -107,8 +146,8 @@ describe('durability', () => {
     await first.exited;
     await Promise.all(pushers);
     expect(acked.length).toBeGreaterThan(10);
-    // Then a new server on the same file has every acknowledged event under its number, with no gaps
-    const second = await startServerProcess([], { DB_FILE: file });
+    // Then a new server on the same database has every acknowledged event under its number, with no gaps
+    const second = await startServerProcess([], env);
     try {
       const stored = (await poll(second.url, token, '?last_event=0&limit=1000000')).body;
       const numbers = stored.map((e) => e.number);
@@ -125,7 +164,7 @@ describe('durability', () => {
 
 describe('request logs', () => {
   it('logs one structured line per request under the id its answer carries, without bodies or credentials', async () => {
-    const proc = await startServerProcess([], { DB_FILE: tempDbFile() });
+    const proc = await startServerProcess([], await backendEnv(tempDbFile()));
     try {
       const token = await createSession(proc.url);
       const bad = await fetch(`${proc.url}/api/sessions/${token}/events?secret_query=q-value`, {
@@ -162,7 +201,8 @@ describe('request logs', () => {
   });
 });
 
-describe('one server per database file', () => {
+// on PostgreSQL any number of servers share a database
+describe.runIf(TEST_BACKEND === 'sqlite')('one server per database file', () => {
   it('refuses a second server on the same file with one line naming the file and the PID, exit 2', async () => {
     const file = tempDbFile();
     const first = await startServerProcess([], { DB_FILE: file });
@@ -205,18 +245,21 @@ describe('one server per database file', () => {
       expect((await next.exited).code).toBe(0);
     }
   });
+});
 
+describe('the maintenance commands', () => {
   it('leaves the maintenance commands working beside a running server', async () => {
     const file = tempDbFile();
-    const server = await startServerProcess([], { DB_FILE: file });
+    const server = await startServerProcess([], await backendEnv(file));
+    const where = await backendArgs(file);
     try {
       const token = await createSession(server.url);
       expect((await pushEvent(server.url, token, 'one', 1)).status).toBe(200);
       for (const command of [
-        ['check', '--db-file', file],
-        ['keys', 'list', '--db-file', file],
-        ['prune', '--days', '1', '--dry-run', '--db-file', file],
-        ['verify', token, '--db-file', file],
+        ['check', ...where],
+        ['keys', 'list', ...where],
+        ['prune', '--days', '1', '--dry-run', ...where],
+        ['verify', token, ...where],
       ]) {
         const tool = spawnServer(command);
         expect((await tool.exited).code, `${command.join(' ')}: ${tool.stderr()}`).toBe(0);

@@ -2,11 +2,12 @@
 // their events, unless labelled hold; `prune --dry-run` shows what would go.
 
 import path from 'node:path';
-import BetterSqlite3 from 'better-sqlite3';
 import { describe, expect, it } from 'vitest';
 import { runTool } from '../src/tools.js';
 import { createSession, pushEvent, request } from './helpers/client.js';
+import { backendArgs, rawQuery, TEST_BACKEND } from './helpers/backend.js';
 import { startTestServer } from './helpers/server.js';
+import { waitFor } from './helpers/wait.js';
 
 const DAY = 24 * 3600 * 1000;
 
@@ -19,45 +20,60 @@ async function tool(args: string[]) {
 
 describe('retention', () => {
   it('prunes old finished sessions except those on hold, and keeps the rest', async () => {
-    // Given sessions: old and aborted, old and aborted on hold, old but running, recent and aborted
+    // Given sessions: old and aborted, old and aborted on hold (labelled hold
+    // in any case), old but running, recent and aborted
     const server = await startTestServer();
     const oldAborted = await createSession(server.baseUrl);
     const held = await createSession(server.baseUrl, { labels: ['lab-3', 'hold'] });
+    const heldToo = await createSession(server.baseUrl, { labels: ['Hold'] });
     const running = await createSession(server.baseUrl);
     const recent = await createSession(server.baseUrl);
-    for (const t of [oldAborted, held, recent]) await request(server.baseUrl, 'POST', `/api/sessions/${t}/stop`);
+    for (const t of [oldAborted, held, heldToo, recent]) {
+      await request(server.baseUrl, 'POST', `/api/sessions/${t}/stop`);
+    }
     await request(server.baseUrl, 'POST', `/api/sessions/${running}/start`);
     await server.close();
-    const db = new BetterSqlite3(server.dbFile);
-    db.prepare('update sessions set date_finished = ?, date_created = ? where token in (?, ?)').run(
+    await rawQuery(server.dbFile, 'update sessions set date_finished = ?, date_created = ? where token in (?, ?, ?)', [
       Date.now() - 40 * DAY,
       Date.now() - 41 * DAY,
       oldAborted,
       held,
-    );
-    db.prepare('update sessions set date_created = ? where token = ?').run(Date.now() - 41 * DAY, running);
-    db.close();
+      heldToo,
+    ]);
+    await rawQuery(server.dbFile, 'update sessions set date_created = ? where token = ?', [
+      Date.now() - 41 * DAY,
+      running,
+    ]);
 
     // When a dry run looks at 30 days
-    const dry = await tool(['prune', '--days', '30', '--dry-run', '--db-file', server.dbFile]);
+    const where = await backendArgs(server.dbFile);
+    const dry = await tool(['prune', '--days', '30', '--dry-run', ...where]);
     expect(dry.code).toBe(0);
     expect(dry.out).toEqual([`would delete ${oldAborted} (1 events)`, '1 session would go']);
-    expect(dry.err).toEqual([`wave-sessions: database ${path.resolve(server.dbFile)}`]);
+    expect(dry.err).toEqual([
+      TEST_BACKEND === 'sqlite'
+        ? `wave-sessions: database ${path.resolve(server.dbFile)}`
+        : `wave-sessions: database PostgreSQL ${where[1]}`,
+    ]);
 
     // Then the server with RETENTION_DAYS=30 deletes exactly that one, events included
     const again = await startTestServer({ dbFile: server.dbFile, retentionDays: 30 });
     try {
-      expect((await request(again.baseUrl, 'GET', `/api/sessions/${oldAborted}/history`)).status).toBe(404);
-      for (const t of [held, running, recent]) {
+      // the start's retention runs beside the first requests
+      await waitFor('the retention at start', async () => {
+        const history = await request(again.baseUrl, 'GET', `/api/sessions/${oldAborted}/history`);
+        return history.status === 404;
+      });
+      for (const t of [held, heldToo, running, recent]) {
         expect((await request(again.baseUrl, 'GET', `/api/sessions/${t}/status`)).status).toBe(200);
       }
     } finally {
       await again.close();
     }
-    const check = new BetterSqlite3(server.dbFile, { readonly: true });
-    expect(check.prepare('select count(*) as n from events where token = ?').get(oldAborted)).toEqual({ n: 0 });
-    check.close();
-    expect((await tool(['prune', '--days', '0', '--db-file', server.dbFile])).code).toBe(2);
+    expect(await rawQuery(server.dbFile, 'select count(*) as n from events where token = ?', [oldAborted])).toEqual([
+      { n: 0 },
+    ]);
+    expect((await tool(['prune', '--days', '0', ...where])).code).toBe(2);
   });
 
   it('prunes everything a session owns, so that its export imports again and queries find it once', async () => {
@@ -73,20 +89,22 @@ describe('retention', () => {
     await request(server.baseUrl, 'POST', `/api/sessions/${token}/stop`);
     const exported = await (await fetch(`${server.baseUrl}/api/sessions/${token}/export`)).text();
     await server.close();
-    const db = new BetterSqlite3(server.dbFile);
-    db.prepare('update sessions set date_finished = ? where token = ?').run(Date.now() - 40 * DAY, token);
-    db.close();
+    await rawQuery(server.dbFile, 'update sessions set date_finished = ? where token = ?', [
+      Date.now() - 40 * DAY,
+      token,
+    ]);
 
     // When retention prunes it
     const again = await startTestServer({ dbFile: server.dbFile, retentionDays: 30 });
     try {
-      expect((await request(again.baseUrl, 'GET', `/api/sessions/${token}/history`)).status).toBe(404);
-      const check = new BetterSqlite3(server.dbFile, { readonly: true });
+      await waitFor('the retention at start', async () => {
+        const history = await request(again.baseUrl, 'GET', `/api/sessions/${token}/history`);
+        return history.status === 404;
+      });
       for (const table of ['events', 'sessions', 'session_labels', 'observation_results']) {
-        const left = check.prepare(`select count(*) as n from ${table} where token = ?`).get(token);
-        expect([table, left]).toEqual([table, { n: 0 }]);
+        const left = await rawQuery(again.dbFile, `select count(*) as n from ${table} where token = ?`, [token]);
+        expect([table, left]).toEqual([table, [{ n: 0 }]]);
       }
-      check.close();
 
       // Then its export imports again, and the queries by label and by outcome find exactly its rows
       const imported = await request(again.baseUrl, 'POST', '/api/sessions/import', exported, {

@@ -21,6 +21,7 @@ import {
   runnerFixtureAvailable,
   startRunner,
 } from './helpers/runner.js';
+import { backendArgs, backendEnv } from './helpers/backend.js';
 import { tempDbFile } from './helpers/server.js';
 import {
   eventsIn,
@@ -43,9 +44,13 @@ function waitFor<T>(what: string, check: () => T | Promise<T>, timeoutMs = 60_00
   return waitUntil(what, check, timeoutMs, { everyMs: 100 });
 }
 
-/** wave-sessions as its own process on a fixed port (restartable there, on the same file). */
+/** wave-sessions as its own process on a fixed port (restartable there, on the same database). */
 async function startWaveSessions(port: number, dbFile: string, env: Record<string, string> = {}): Promise<Spawned> {
-  const proc = spawnServer(['--port', String(port)], { DB_FILE: dbFile, LONG_POLL_TIMEOUT_MS: '10000', ...env });
+  const proc = spawnServer(['--port', String(port)], {
+    ...(await backendEnv(dbFile)),
+    LONG_POLL_TIMEOUT_MS: '10000',
+    ...env,
+  });
   await waitFor(
     `wave-sessions to listen on ${port} (stderr: ${proc.stderr()})`,
     () => (proc.stdout().includes('"url"') ? true : undefined),
@@ -284,11 +289,11 @@ describe.skipIf(!available)('the runner bridge beside the real WAVE runner', () 
     const into = await createSession();
     const resume = await request(runner.api, 'POST', `/sessions/${resumed}/resume`, { resume_token: into });
     expect(resume.status).toBe(200);
-    await waitFor('the resumed session deleted in wave-sessions', async () => {
-      const res = await request(ws, 'GET', `/api/sessions/${resumed}`);
-      return res.status === 404 ? true : undefined;
-    });
-    expect(await history(resumed)).toEqual([{ type: 'resume', data: into, number: 1 }]);
+    // a 404 alone could be the session's create not mirrored yet: its resume
+    // event is waited for, which commits with the deletion
+    const events = await waitForHistory(resumed, 1);
+    expect(events).toEqual([{ type: 'resume', data: into, number: 1 }]);
+    expect((await request(ws, 'GET', `/api/sessions/${resumed}`)).status).toBe(404);
     expect(fs.existsSync(path.join(runnerDir, 'wave-sessions-spool', 'events.ndjson.dead'))).toBe(false);
   }, 120_000);
 
@@ -539,7 +544,18 @@ describe.skipIf(!available)('the runner bridge with access control on', () => {
     // an admin key, made with the CLI before the server starts
     const { stdout } = await promisify(execFile)(
       process.execPath,
-      ['--import', 'tsx', 'src/main.ts', 'keys', 'add', '--role', 'admin', '--name', 'bridge', '--db-file', dbFile],
+      [
+        '--import',
+        'tsx',
+        'src/main.ts',
+        'keys',
+        'add',
+        '--role',
+        'admin',
+        '--name',
+        'bridge',
+        ...(await backendArgs(dbFile)),
+      ],
       { cwd: path.resolve(import.meta.dirname, '..') },
     );
     const key = /^wsk_\S+$/m.exec(stdout)![0];

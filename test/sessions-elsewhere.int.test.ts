@@ -3,11 +3,11 @@
 // the session first.
 
 import { randomUUID } from 'node:crypto';
-import BetterSqlite3 from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runTool } from '../src/tools.js';
 import { createSession, poll, pushEvent, request, type WaveEvent } from './helpers/client.js';
 import { openStream, type SseStream } from './helpers/sse.js';
+import { backendArgs, rawQuery } from './helpers/backend.js';
 import { startTestServer, type TestServer } from './helpers/server.js';
 import { waitFor } from './helpers/wait.js';
 
@@ -124,15 +124,13 @@ describe('a create that names its token', () => {
   it('answers 409 IMPORT_IN_PROGRESS for a token being imported', async () => {
     const token = uuid1();
     // an import stages its token before its session row exists
-    const db = new BetterSqlite3(server.dbFile);
+    await rawQuery(server.dbFile, 'insert into staged_imports (token, started_at) values (?, ?)', [token, Date.now()]);
     try {
-      db.prepare('insert into staged_imports (token, started_at) values (?, ?)').run(token, Date.now());
       const res = await create(server.baseUrl, { token });
       expect(res.status).toBe(409);
       expect(res.body.code).toBe('IMPORT_IN_PROGRESS');
     } finally {
-      db.prepare('delete from staged_imports where token = ?').run(token);
-      db.close();
+      await rawQuery(server.dbFile, 'delete from staged_imports where token = ?', [token]);
     }
     expect((await request(server.baseUrl, 'GET', `/api/sessions/${token}`)).status).toBe(404);
   });
@@ -178,7 +176,7 @@ describe('a create that names its token', () => {
     const own = await start({ accessControl: true });
     const out: string[] = [];
     await runTool(
-      ['keys', 'add', '--role', 'writer', '--name', 'w', '--db-file', own.dbFile],
+      ['keys', 'add', '--role', 'writer', '--name', 'w', ...(await backendArgs(own.dbFile))],
       {},
       {
         out: (l) => out.push(l),
@@ -301,7 +299,7 @@ describe('AUTO_CREATE_SESSIONS', () => {
       const own = await start({ autoCreateSessions: true, accessControl: true });
       const out: string[] = [];
       await runTool(
-        ['keys', 'add', '--role', 'writer', '--name', 'w', '--db-file', own.dbFile],
+        ['keys', 'add', '--role', 'writer', '--name', 'w', ...(await backendArgs(own.dbFile))],
         {},
         {
           out: (l) => out.push(l),

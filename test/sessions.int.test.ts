@@ -1,5 +1,6 @@
 // The Sessions API besides events, as clients of the old server use it.
 
+import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createSession, poll, pushEvent, request } from './helpers/client.js';
 import { startTestServer, type TestServer } from './helpers/server.js';
@@ -184,6 +185,24 @@ describe('update, labels, delete', () => {
     expect((await request(server.baseUrl, 'GET', `/api/sessions/${token}/labels`)).body).toEqual(['d']);
     const config = await request<{ labels: string[] }>(server.baseUrl, 'GET', `/api/sessions/${token}`);
     expect(config.body.labels).toEqual(['d']);
+  });
+
+  it('takes labels longer than a database index entry holds, and finds sessions by them', async () => {
+    // random text, which no compression shrinks below PostgreSQL's B-tree limit (about 2.7 kB)
+    const long = randomBytes(4000).toString('hex');
+    const first = await createSession(server.baseUrl, { labels: [`${long}-1`] });
+    const second = await createSession(server.baseUrl);
+    const put = await request(server.baseUrl, 'PUT', `/api/sessions/${second}/labels`, [`${long}-2`, `${long}-1`]);
+    expect(put.status).toBe(200);
+    expect((await request(server.baseUrl, 'GET', `/api/sessions/${second}/labels`)).body).toEqual([
+      `${long}-2`,
+      `${long}-1`,
+    ]);
+    const find = async (label: string) =>
+      (await request<{ items: string[] }>(server.baseUrl, 'GET', `/api/sessions?label=${label}&count=10`)).body.items;
+    expect(await find(`${long}-1`)).toEqual([first, second]);
+    expect(await find(`${long}-2`)).toEqual([second]);
+    expect(await find(long)).toEqual([]);
   });
 
   it('deletes a session: 200, then 404 everywhere', async () => {

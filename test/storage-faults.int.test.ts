@@ -1,6 +1,8 @@
 // Storage faults: a full disk answers 507 and stores nothing of the refused
 // push, and the server recovers when space returns; a database locked by
-// another process answers 503 with Retry-After.
+// another process answers 503 with Retry-After. The SQLite file is made full,
+// read-only or locked for real; PostgreSQL's full disk is its error, raised
+// by the database on the server's writes.
 
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
@@ -10,7 +12,8 @@ import BetterSqlite3 from 'better-sqlite3';
 import { describe, expect, it } from 'vitest';
 import { createSession, poll, pushEvent } from './helpers/client.js';
 import { spawnServer, startServerProcess } from './helpers/process.js';
-import { startTestServer, tempDbFile } from './helpers/server.js';
+import { refuseWrites } from './helpers/backend.js';
+import { startTestServer, TEST_BACKEND, tempDbFile } from './helpers/server.js';
 
 function mountTmpfs(sizeKb: number): string {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'wave-sessions-full-'));
@@ -32,7 +35,7 @@ function fillDisk(dir: string): string {
   return filler;
 }
 
-describe('a full disk', () => {
+describe.runIf(TEST_BACKEND === 'sqlite')('a full disk', () => {
   it('answers 507, stores nothing of the refused pushes, and recovers when space returns', async () => {
     // Given a server whose database lives on a small filesystem
     const dir = mountTmpfs(4096);
@@ -68,7 +71,7 @@ describe('a full disk', () => {
   });
 });
 
-describe('a read-only database', () => {
+describe.runIf(TEST_BACKEND === 'sqlite')('a read-only database', () => {
   it('stops the start with one clear line', async () => {
     // Given a database file on a filesystem that has become read-only
     const dir = mountTmpfs(4096);
@@ -90,7 +93,7 @@ describe('a read-only database', () => {
   });
 });
 
-describe('a database locked by another process', () => {
+describe.runIf(TEST_BACKEND === 'sqlite')('a database locked by another process', () => {
   it('answers 503 with Retry-After after the busy timeout, and stores nothing', async () => {
     const dbFile = tempDbFile();
     const proc = await startServerProcess([], { DB_FILE: dbFile });
@@ -110,6 +113,35 @@ describe('a database locked by another process', () => {
       other.close();
       proc.child.kill('SIGTERM');
       await proc.exited;
+    }
+  });
+});
+
+describe.runIf(TEST_BACKEND === 'postgres')('a full disk under PostgreSQL', () => {
+  it('answers 507, stores nothing of the refused push, and recovers when space returns', async () => {
+    const server = await startTestServer();
+    try {
+      const token = await createSession(server.baseUrl);
+      expect((await pushEvent(server.baseUrl, token, 'before', 1)).status).toBe(200);
+      // When the database fails the server's writes as a full disk does (SQLSTATE 53100)
+      const release = await refuseWrites(server.dbFile);
+      let refused;
+      try {
+        refused = await pushEvent(server.baseUrl, token, 'big', 'x');
+      } finally {
+        await release();
+      }
+      // Then the push is refused with 507 and a clear error, and nothing of it is stored
+      expect([refused.status, refused.body]).toEqual([
+        507,
+        { error: expect.stringContaining('full'), code: 'STORAGE_FULL' },
+      ]);
+      expect((await poll(server.baseUrl, token, '?last_event=0')).body.map((e) => e.number)).toEqual([1]);
+      // When space returns, pushes succeed again with the next number
+      const after = await pushEvent(server.baseUrl, token, 'after', 1);
+      expect([after.status, after.body.number]).toEqual([200, 2]);
+    } finally {
+      await server.close();
     }
   });
 });

@@ -12,6 +12,7 @@ import type { Config } from '../src/config.js';
 import { runTool } from '../src/tools.js';
 import { createSession, pushEvent, request } from './helpers/client.js';
 import { readMetric } from './helpers/metrics.js';
+import { backendArgs } from './helpers/backend.js';
 import { startTestServer, type TestServer } from './helpers/server.js';
 import { openStream, type SseStream } from './helpers/sse.js';
 
@@ -341,7 +342,7 @@ describe('all sessions', () => {
     const keys: string[] = [];
     for (const role of ['writer', 'reader']) {
       const out: string[] = [];
-      const add = ['keys', 'add', '--role', role, '--name', role, '--db-file', dbFile];
+      const add = ['keys', 'add', '--role', role, '--name', role, ...(await backendArgs(dbFile))];
       expect(await runTool(add, {}, { out: (l) => out.push(l), err: () => {} })).toBe(0);
       keys.push(out[1]!);
     }
@@ -394,9 +395,10 @@ describe('all sessions', () => {
   it('needs a reader key when access control is on; the stream of one session needs only its token', async () => {
     const { baseUrl, dbFile } = await start({ accessControl: true });
     const out: string[] = [];
+    const where = await backendArgs(dbFile);
     const add = (role: string) =>
       runTool(
-        ['keys', 'add', '--role', role, '--name', role, '--db-file', dbFile],
+        ['keys', 'add', '--role', role, '--name', role, ...where],
         {},
         { out: (l) => out.push(l), err: () => {} },
       );
@@ -426,7 +428,7 @@ describe('all sessions', () => {
 /** Adds an API key of `role` to the database of the running server. */
 async function addKey(role: string): Promise<Record<string, string>> {
   const out: string[] = [];
-  const args = ['keys', 'add', '--role', role, '--name', role, '--db-file', server!.dbFile];
+  const args = ['keys', 'add', '--role', role, '--name', role, ...(await backendArgs(server!.dbFile))];
   expect(await runTool(args, {}, { out: (l) => out.push(l), err: () => {} })).toBe(0);
   return { Authorization: `Bearer ${out[1]!}` };
 }

@@ -57,11 +57,15 @@ export async function up(trx: Kysely<unknown>): Promise<void> {
     await sql`create index events_verdicts on events (token, number)
       where type in (${sql.join(VERDICT_TYPES.map((t) => sql.lit(t)))})`.execute(trx);
 
+    // A label may be longer than a B-tree entry holds (about 2.7 kB), as
+    // SQLite allows: the pair is kept unique by the label's hash, and labels
+    // are found through a hash index, which stores only their hash.
     await sql`create table session_labels (
       label text collate "C" not null,
-      token text collate "C" not null,
-      constraint session_labels_pk primary key (label, token)
+      token text collate "C" not null
     )`.execute(trx);
+    await sql`create unique index session_labels_pk on session_labels (token, sha256(label::bytea))`.execute(trx);
+    await sql`create index session_labels_label on session_labels using hash (label)`.execute(trx);
     await sql`create table observation_results (
       result text not null,
       received_at bigint not null,

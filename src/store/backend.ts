@@ -82,7 +82,11 @@ export interface Backend {
   appendBatch<T>(start: () => BatchNeeds, plan: (reads: BatchReads) => { writes: BatchWrites; result: T }): Promise<T>;
   /** Every committed change, from this server and (on PostgreSQL) every other, after its commit. */
   subscribe(listener: ChangeListener): () => void;
-  /** The engine's query plan of a Kysely query, one line per step. */
+  /**
+   * The engine's query plan of a Kysely query, one line per step, to check
+   * that an index serves it. PostgreSQL plans with sequential scans priced
+   * out, so that a small table's plan still shows the index that serves it.
+   */
   explain(query: Compilable): Promise<string[]>;
   close(): Promise<void>;
 }

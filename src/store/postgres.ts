@@ -472,9 +472,17 @@ export async function openPostgres(url: string, options: PostgresOptions = {}): 
       const { sql: text, parameters } = query.compile();
       const client = await pool.connect();
       try {
+        // Sequential scans priced out, for this transaction only: on tables
+        // as small as a test's, the planner rightly prefers to read them
+        // whole, whatever the indexes; so priced, it takes an index wherever
+        // one can serve the query, and the plan answers the question asked
+        // of it: whether an index serves the query.
+        await client.query('begin');
+        await client.query('set local enable_seqscan = off');
         const result = await client.query<{ 'QUERY PLAN': string }>(`explain ${text}`, parameters as unknown[]);
         return result.rows.map((row) => row['QUERY PLAN']);
       } finally {
+        await client.query('rollback').catch(() => {});
         client.release();
       }
     },

@@ -257,15 +257,17 @@ export function createSessionStore(backend: Backend) {
 
     /**
      * Retention: completed or aborted sessions that finished before `cutoff`
-     * (ms), except those under legal hold (the label `hold`), and with
-     * `dryRun` false their events too, for good. Returns their tokens.
+     * (ms), except those under legal hold (the label `hold`, in any case:
+     * SQLite's LIKE ignores the case of ASCII letters, and PostgreSQL's does
+     * not, so the labels are lowered first and both keep `Hold` too), and
+     * with `dryRun` false their events too, for good. Returns their tokens.
      */
     async pruneSessions(cutoff: number, dryRun: boolean): Promise<{ token: string; events: number }[]> {
       const finished = (eb: ExpressionBuilder<Database, 'sessions'>) =>
         eb.and([
           eb('status', 'in', ['completed', 'aborted']),
           eb('date_finished', '<', cutoff),
-          eb('labels', 'not like', '%"hold"%'),
+          eb(eb.fn<string>('lower', ['labels']), 'not like', '%"hold"%'),
         ]);
       if (dryRun) {
         return db
