@@ -51,6 +51,7 @@ import {
   preparePgbench,
   readDurableCounters,
   runPgbench,
+  sampleWaits,
 } from './lib/bench-postgres.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
@@ -297,6 +298,8 @@ interface Watched {
   /** PostgreSQL: WAL flushes per second in the whole cluster, and WAL written. */
   walSyncsPerS?: number;
   walKbPerS?: number;
+  /** PostgreSQL: the mean number of the database's backends in each wait event. */
+  waits?: string;
 }
 
 /**
@@ -310,11 +313,12 @@ async function watchLoad(store: Store | undefined, servers: readonly URL[]): Pro
   const batchesBefore = await Promise.all(servers.map(readBatches));
   const durableBefore = database ? await readDurableCounters(database) : undefined;
   const sampler = sampleCpu(cpuGroupOf);
+  const waits = database ? sampleWaits([database]) : undefined;
   const started = now();
   return async () => {
     const cpu = sampler.stop();
     const seconds = (now() - started) / 1000;
-    const watched: Watched = { seconds, cpu };
+    const watched: Watched = { seconds, cpu, waits: await waits?.stop() };
     const batchesAfter = await Promise.all(servers.map(readBatches));
     if (servers.length > 0) {
       const sum = (list: { batches: number; events: number }[], k: 'batches' | 'events') =>
@@ -354,8 +358,16 @@ function reportWatched(key: string, label: string, w: Watched) {
     figures[`wal_kb_per_s_${key}`] = Math.round(w.walKbPerS ?? NaN);
     notes.push(`${w.walSyncsPerS.toFixed(0)} WAL flushes/s, ${((w.walKbPerS ?? NaN) / 1024).toFixed(1)} MiB/s of WAL`);
   }
+  if (w.waits !== undefined) {
+    figures[`pg_waits_${key}`] = w.waits;
+    notes.push(`backends waiting: ${w.waits || 'none'}`);
+  }
   const machine = w.cpu.machine ?? NaN;
-  rows.push({ label: `${label}: CPU`, value: `${machine.toFixed(0)} %`, note: `${parts.join(', ')}; ${notes.join('; ')}` });
+  rows.push({
+    label: `${label}: CPU`,
+    value: `${machine.toFixed(0)} %`,
+    note: `${parts.join(', ')}; ${notes.join('; ')}`,
+  });
 }
 
 // ---------------------------------------------------------------- measurements
@@ -449,8 +461,11 @@ async function openLoop(base: URL, tokens: string[], rate: number, durationMs: n
   return result;
 }
 
-/** One waiter, one push, `reps` times: push sent → waiter holds its answer. */
-async function wakeOne(base: URL, reps: number): Promise<{ latencies: number[]; errors: number }> {
+/**
+ * One waiter, one push, `reps` times: push sent → waiter holds its answer.
+ * The push goes to `pushBase`: another server on the same database, or the same one.
+ */
+async function wakeOne(base: URL, reps: number, pushBase = base): Promise<{ latencies: number[]; errors: number }> {
   const [token] = await createSessions(base, 1);
   const agents = [1, 2, 3].map(() => new http.Agent({ keepAlive: true, maxSockets: 1 }));
   const [waitAgent, pushAgent, metricsAgent] = agents as [http.Agent, http.Agent, http.Agent];
@@ -460,7 +475,7 @@ async function wakeOne(base: URL, reps: number): Promise<{ latencies: number[]; 
     for (let head = 0; head < reps; head++) {
       const waiter = openWaiter(base, waitAgent, token!, head);
       await waitForWaiting(base, metricsAgent, 1);
-      const pushed = await push(base, pushAgent, token!, pushBody(0, head));
+      const pushed = await push(pushBase, pushAgent, token!, pushBody(0, head));
       const woken = await waiter;
       if (woken.ok) latencies.push(woken.doneAt - pushed.sentAt);
       else errors += 1;
@@ -758,9 +773,10 @@ async function openWaiters(
 
 /**
  * Polls waiting on `tokens`, then one push to each session, all sent at once
- * over 64 keep-alive connections. Each waiter's latency runs from its own
- * session's push being handed to a connection (sentAt) to its whole answer.
- * Returns the latencies, the errors, and the server's RSS growth per poll.
+ * over 64 keep-alive connections, to `pushBase` (the same server or another
+ * on the same database). Each waiter's latency runs from its own session's
+ * push being handed to a connection (sentAt) to its whole answer. Returns
+ * the latencies, the errors, and the server's RSS growth per poll.
  */
 async function wakeMany(
   base: URL,
@@ -769,6 +785,7 @@ async function wakeMany(
   heads: number[],
   perSession: number,
   agent: http.Agent,
+  pushBase = base,
 ) {
   const metricsAgent = new http.Agent({ keepAlive: true, maxSockets: 1 });
   const pushAgent = new http.Agent({ keepAlive: true, maxSockets: PUSHERS });
@@ -780,7 +797,7 @@ async function wakeMany(
 
     // the server's CPU time from the pushes to the last answer: its own cost of the wake
     const cpuBefore = readCpuMs(pid);
-    const pushes = tokens.map((token, s) => push(base, pushAgent, token, pushBody(s, heads[s]!)));
+    const pushes = tokens.map((token, s) => push(pushBase, pushAgent, token, pushBody(s, heads[s]!)));
     const latencies: number[] = [];
     let errors = 0;
     for (let s = 0; s < tokens.length; s++) {
@@ -1011,7 +1028,9 @@ async function main() {
     report(`${name}_p99_ms`, s.p99, `${script}: p99`, 'ms');
     countErrors(name, s.errors, s.firstError);
   }
-  if (ON_POSTGRES) await measurePgbench(spread64.eps);
+  if (ON_POSTGRES) {
+    await measurePgbench(spread64.eps);
+  }
 
   // -- a big history: start-up time, replay, pushes on a full file
   const bigStore = await newStore('big');

@@ -78,11 +78,20 @@ export async function fillPostgres(url: string, sessions: { token: string; count
           `insert into events (token, number, type, data, received_at, source_address, source_user_agent, hash)
            select $1, n, 'bench', d, r, '127.0.0.1', 'wave-sessions-bench', h
            from unnest($2::bigint[], $3::text[], $4::bigint[], $5::text[]) as v(n, d, r, h)`,
-          [token, part.map((e) => e.number), part.map((e) => e.data), part.map((e) => e.received_at), part.map((e) => e.hash)],
+          [
+            token,
+            part.map((e) => e.number),
+            part.map((e) => e.data),
+            part.map((e) => e.received_at),
+            part.map((e) => e.hash),
+          ],
         );
         part = [];
       };
-      for (const event of benchEvents(token, count, Date.now(), (n) => ({ n, note: 'bulk-loaded for the benchmark' }))) {
+      for (const event of benchEvents(token, count, Date.now(), (n) => ({
+        n,
+        note: 'bulk-loaded for the benchmark',
+      }))) {
         part.push(event);
         head = event.hash;
         if (part.length >= FILL_ROWS_PER_INSERT) await insert();

@@ -55,7 +55,14 @@ export const benchDatabasesLeft = (): string[] => [...created];
 /** The server's version and its durability settings, as one line for the JSON. */
 export async function describeServer(): Promise<string> {
   return withAdmin(async (admin) => {
-    const settings = ['server_version', 'synchronous_commit', 'fsync', 'wal_sync_method', 'commit_delay', 'shared_buffers'];
+    const settings = [
+      'server_version',
+      'synchronous_commit',
+      'fsync',
+      'wal_sync_method',
+      'commit_delay',
+      'shared_buffers',
+    ];
     const { rows } = await admin.query<{ name: string; setting: string; unit: string | null }>(
       'select name, setting, unit from pg_settings where name = any($1) order by name',
       [settings],
@@ -236,4 +243,51 @@ export async function runPgbench(
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
   }
+}
+
+/**
+ * Samples what the backends connected to `databases` are doing, every
+ * `intervalMs`, until stop(): the mean number of backends per wait event
+ * ("Lock:object" is the lock every notifying commit holds until it has
+ * committed, "Lock:transactionid" a row lock, "IO:WALSync" a WAL flush,
+ * "running" on CPU), over the samples. Idle connections are left out.
+ */
+export function sampleWaits(databases: readonly string[], intervalMs = 50) {
+  const totals = new Map<string, number>();
+  let samples = 0;
+  let stopped = false;
+  const client = new pg.Client({ connectionString: ADMIN_URL });
+  const loop = (async () => {
+    await client.connect();
+    try {
+      while (!stopped) {
+        const { rows } = await client.query<{ wait: string; n: number }>(
+          `select coalesce(wait_event_type || ':' || wait_event, 'running') as wait, count(*)::int as n
+           from pg_stat_activity
+           where datname = any($1) and state <> 'idle' and pid <> pg_backend_pid()
+             and backend_type = 'client backend'
+           group by 1`,
+          [databases],
+        );
+        samples += 1;
+        for (const { wait, n } of rows) totals.set(wait, (totals.get(wait) ?? 0) + n);
+        await new Promise((resolve) => setTimeout(resolve, intervalMs));
+      }
+    } finally {
+      await client.end();
+    }
+  })();
+  return {
+    /** "event mean, ...", the largest first; events under 0.05 backends are left out. */
+    async stop(): Promise<string> {
+      stopped = true;
+      await loop;
+      return [...totals]
+        .map(([wait, n]) => [wait, n / Math.max(1, samples)] as const)
+        .filter(([, mean]) => mean >= 0.05)
+        .sort((a, b) => b[1] - a[1])
+        .map(([wait, mean]) => `${wait} ${mean.toFixed(2)}`)
+        .join(', ');
+    },
+  };
 }
