@@ -53,6 +53,7 @@ import {
   runPgbench,
   sampleWaits,
 } from './lib/bench-postgres.js';
+import { startCluster } from './lib/cluster.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const MAIN = path.join(ROOT, 'dist', 'src', 'main.js');
@@ -677,6 +678,105 @@ async function measurePgbench(pushEps: number) {
   reportWatched('pgbench', 'pgbench inserts', watched);
 }
 
+/**
+ * PostgreSQL: 64 pushers through nginx to 1 and to 3 servers on one database
+ * (a fresh one each); on the 3 servers, the wake of polls on one server by a
+ * push on another.
+ */
+async function measureCluster(directEps: number) {
+  const eps = new Map<number, number>();
+  for (const count of [1, 3]) {
+    const store = await newStore(`cluster-${count}`);
+    const cluster = await startCluster({
+      servers: count,
+      databaseUrl: store.env.DATABASE_URL!,
+      build: true,
+      // as the bench's other servers, which log each request
+      env: { LOG_LEVEL: 'info' },
+      longPollTimeoutMs: 120_000,
+      clients: MANY_WAITERS + PUSHERS + 100,
+    });
+    try {
+      for (const server of cluster.servers) if (server.pid) serverPids.add(server.pid);
+      const front = new URL(cluster.url);
+      const direct = cluster.servers.map((server) => new URL(server.url));
+      const servers = `${count} server${count > 1 ? 's' : ''}`;
+      const label = `64 pushers, 64 sessions, nginx + ${servers}`;
+      const suffix = `nginx_${servers.replace(' ', '_')}`;
+      log(label);
+      const tokens = await createSessions(front, PUSHERS);
+      await pushLoad(front, (w) => tokens[w]!, P.warmupMs);
+      const watch = await watchLoad(store, direct);
+      const pushes = await repeated(label, P.repeats, () => pushLoad(front, (w) => tokens[w]!, P.pushMs));
+      reportPushes(suffix, label, pushes);
+      reportWatched(suffix, label, await watch());
+      eps.set(count, pushes.eps);
+      if (count === 3) await measureCrossWake(direct[0]!, cluster.servers[0]!.pid ?? -1, direct[1]!);
+    } finally {
+      await cluster.close();
+    }
+  }
+  report(
+    'push_ratio_nginx_1_vs_direct',
+    eps.get(1)! / directEps,
+    'nginx + 1 server / 1 server direct',
+    'x',
+    'same run',
+  );
+  report('push_ratio_nginx_3_vs_1', eps.get(3)! / eps.get(1)!, 'nginx + 3 servers / nginx + 1 server', 'x', 'same run');
+}
+
+/**
+ * Polls waiting on server A (direct, not through nginx), the push on server
+ * B: from just before the push is sent to each poll's answer, for 1 waiter
+ * and for 1,000 waiters on one session; against the same on one server
+ * earlier in the run.
+ */
+async function measureCrossWake(waitBase: URL, waitPid: number, pushBase: URL) {
+  log(`wake across servers: 1 waiter x ${P.wake1Reps}`);
+  const one = await wakeOne(waitBase, P.wake1Reps, pushBase);
+  const oneP50 = percentile(one.latencies, 50);
+  const label = 'waiting on server A, push on B';
+  report('wake_cross_p50_ms_1', oneP50, `1 waiter ${label}: p50`, 'ms');
+  report('wake_cross_p99_ms_1', percentile(one.latencies, 99), `1 waiter ${label}: p99`, 'ms');
+  report(
+    'wake_ratio_cross_1',
+    oneP50 / Number(figures.wake_p50_ms_1),
+    'across servers p50 / one server p50',
+    'x',
+    'same run',
+  );
+  countErrors('wake_cross_1', one.errors);
+
+  const [token] = await createSessions(waitBase, 1);
+  const heads = [0];
+  const agent = new http.Agent({ keepAlive: true, maxSockets: MANY_WAITERS + 10 });
+  const rounds: { p50: number; p99: number }[] = [];
+  let errors = 0;
+  try {
+    for (let r = 0; r < P.repeats; r++) {
+      const round = await wakeMany(waitBase, waitPid, [token!], heads, MANY_WAITERS, agent, pushBase);
+      rounds.push({ p50: percentile(round.latencies, 50), p99: percentile(round.latencies, 99) });
+      errors += round.errors;
+      log(`wake across servers: ${MANY_WAITERS} waiters, round ${r + 1}: p99 ${rounds.at(-1)?.p99.toFixed(2)} ms`);
+    }
+  } finally {
+    agent.destroy();
+  }
+  const manyP50 = median(rounds.map((r) => r.p50));
+  const many = `${MANY_WAITERS.toLocaleString('en-US')} waiters`;
+  report('wake_cross_p50_ms_1000', manyP50, `${many} ${label}: p50`, 'ms');
+  report('wake_cross_p99_ms_1000', median(rounds.map((r) => r.p99)), `${many} ${label}: p99`, 'ms');
+  report(
+    'wake_ratio_cross_1000',
+    manyP50 / Number(figures.wake_p50_ms_1000),
+    `${many}: across servers p50 / one server p50`,
+    'x',
+    'same run',
+  );
+  countErrors('wake_cross_1000', errors);
+}
+
 async function measureImport() {
   const server = await startReal(await newStore('import'), { REQUEST_TIMEOUT_MS: '600000' });
   const label = `${P.importEvents.toLocaleString('en-US')}-event import`;
@@ -1030,6 +1130,7 @@ async function main() {
   }
   if (ON_POSTGRES) {
     await measurePgbench(spread64.eps);
+    await measureCluster(spread64.eps);
   }
 
   // -- a big history: start-up time, replay, pushes on a full file
