@@ -1228,10 +1228,12 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const) {
     stopNow(130);
   });
 }
+// PostgreSQL adds the pgbench baseline and the clusters, and loads the big history more slowly
+const watchdogMs = ON_POSTGRES ? 2 * P.watchdogMs : P.watchdogMs;
 setTimeout(() => {
-  log(`still running after ${P.watchdogMs / 1000} s: giving up`);
+  log(`still running after ${watchdogMs / 1000} s: giving up`);
   stopNow(1);
-}, P.watchdogMs).unref();
+}, watchdogMs).unref();
 
 let failed = false;
 try {
