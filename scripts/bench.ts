@@ -296,6 +296,8 @@ interface Watched {
   /** Group commits of the servers watched, per second, and events per commit. */
   commitsPerS?: number;
   eventsPerCommit?: number;
+  /** PostgreSQL: transactions committed per second in the database, the servers' reads included. */
+  transactionsPerS?: number;
   /** PostgreSQL: WAL flushes per second in the whole cluster, and WAL written. */
   walSyncsPerS?: number;
   walKbPerS?: number;
@@ -330,6 +332,7 @@ async function watchLoad(store: Store | undefined, servers: readonly URL[]): Pro
     }
     if (database && durableBefore) {
       const rates = durableRates(durableBefore, await readDurableCounters(database), seconds);
+      watched.transactionsPerS = rates.commitsPerS;
       watched.walSyncsPerS = rates.walSyncsPerS;
       watched.walKbPerS = rates.walKbPerS;
     }
@@ -353,6 +356,10 @@ function reportWatched(key: string, label: string, w: Watched) {
     figures[`commits_per_s_${key}`] = Math.round(w.commitsPerS);
     figures[`events_per_commit_${key}`] = Number((w.eventsPerCommit ?? NaN).toFixed(2));
     notes.push(`${w.commitsPerS.toFixed(0)} group commits/s of ${(w.eventsPerCommit ?? NaN).toFixed(1)} events`);
+  }
+  if (w.transactionsPerS !== undefined) {
+    figures[`pg_transactions_per_s_${key}`] = Math.round(w.transactionsPerS);
+    notes.push(`${w.transactionsPerS.toFixed(0)} transactions/s in the database`);
   }
   if (w.walSyncsPerS !== undefined) {
     figures[`wal_syncs_per_s_${key}`] = Math.round(w.walSyncsPerS);
