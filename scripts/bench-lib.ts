@@ -243,3 +243,74 @@ export function freePort(): Promise<number> {
     });
   });
 }
+
+// ---------------------------------------------------------------- CPU
+
+/** utime + stime of a process (all its threads), in clock ticks, with its command name; null once it is gone. */
+function readTicks(pid: number): { comm: string; ticks: number } | null {
+  let text: string;
+  try {
+    text = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+  } catch {
+    return null;
+  }
+  const close = text.lastIndexOf(')');
+  const fields = text.slice(close + 2).split(' ');
+  return { comm: text.slice(text.indexOf('(') + 1, close), ticks: Number(fields[11]) + Number(fields[12]) };
+}
+
+/** The machine's CPU ticks since boot: busy (everything but idle and iowait), iowait, all. */
+function readMachineTicks(): { busy: number; iowait: number; all: number } {
+  const fields = fs.readFileSync('/proc/stat', 'utf8').split('\n', 1)[0]!.trim().split(/\s+/).slice(1).map(Number);
+  // user nice system idle iowait irq softirq steal (guest time is already counted in user)
+  const [user = 0, nice = 0, system = 0, idle = 0, iowait = 0, irq = 0, softirq = 0, steal = 0] = fields;
+  const busy = user + nice + system + irq + softirq + steal;
+  return { busy, iowait, all: busy + idle + iowait };
+}
+
+export type CpuShares = Record<string, number>;
+
+/**
+ * Samples the CPU time of every process every `intervalMs` until stop(), and
+ * answers each group's share in % of one core over that time (so 200 is both
+ * cores of a 2-core machine). A process is put in a group by `groupOf(pid,
+ * command)`; the rest is "other" (whatever else runs on the machine). Also
+ * "machine" (all busy time) and "iowait". A process that exits between two
+ * samples loses at most its last interval.
+ */
+export function sampleCpu(groupOf: (pid: number, comm: string) => string | undefined, intervalMs = 200) {
+  const first = new Map<number, number>();
+  const last = new Map<number, { group: string; ticks: number }>();
+  const startMachine = readMachineTicks();
+  const started = now();
+  const sample = (initial: boolean) => {
+    for (const entry of fs.readdirSync('/proc')) {
+      const pid = Number(entry);
+      if (!Number.isInteger(pid) || pid <= 0) continue;
+      const read = readTicks(pid);
+      if (!read) continue;
+      // a process born during the sampling counts from zero
+      if (!first.has(pid)) first.set(pid, initial ? read.ticks : 0);
+      last.set(pid, { group: groupOf(pid, read.comm) ?? 'other', ticks: read.ticks });
+    }
+  };
+  sample(true);
+  const timer = setInterval(() => sample(false), intervalMs);
+  return {
+    stop(): CpuShares {
+      clearInterval(timer);
+      sample(false);
+      const seconds = (now() - started) / 1000;
+      const hz = 100; // USER_HZ, 100 on every Linux platform node runs on
+      const shares: CpuShares = {};
+      for (const [pid, { group, ticks }] of last) {
+        shares[group] = (shares[group] ?? 0) + ticks - (first.get(pid) ?? 0);
+      }
+      for (const group of Object.keys(shares)) shares[group] = (shares[group]! / hz / seconds) * 100;
+      const endMachine = readMachineTicks();
+      shares.machine = ((endMachine.busy - startMachine.busy) / hz / seconds) * 100;
+      shares.iowait = ((endMachine.iowait - startMachine.iowait) / hz / seconds) * 100;
+      return shares;
+    },
+  };
+}

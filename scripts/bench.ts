@@ -1,11 +1,20 @@
 // npm run bench: measures the built server (`node dist/src/main.js`, as
 // `npm start` runs it) through real HTTP on 127.0.0.1, each server a child
-// process on a database in a temporary folder. Prints a table; with --json,
-// the last line of stdout is one JSON object with every figure. --quick runs
-// a reduced version (under a minute). --only=import runs just the measure of
-// pushes during a large import. Progress goes to stderr.
+// process on a database of its own: a file in a temporary folder (SQLite, the
+// default) or, with --backend postgres, a fresh database on the local
+// PostgreSQL (BENCH_DATABASE_URL, an admin URL; every database is dropped at
+// the end). Prints a table; with --json, the last line of stdout is one JSON
+// object with every figure, and `backend` says which engine it measured.
+// --quick runs a reduced version (under a minute). --only=import runs just
+// the measure of pushes during a large import. Progress goes to stderr.
 //
-//   node --import tsx scripts/bench.ts [--quick] [--json] [--only=import]
+// On PostgreSQL it also measures the pgbench insert baseline, pushes through
+// nginx to 1 and to 3 servers on one database, and the wake of polls on one
+// server by a push on another; and, for the throughput measures, the CPU
+// time of each process group and the rate of commits and WAL flushes (also
+// on SQLite with --cpu).
+//
+//   node --import tsx scripts/bench.ts [--backend sqlite|postgres] [--quick] [--json] [--only=import] [--cpu]
 
 import { execFileSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
@@ -14,7 +23,7 @@ import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { exportLines, fillDatabase } from './fill-db.js';
+import { exportLines, fillDatabase, fillPostgres } from './fill-db.js';
 import {
   closedLoop,
   freePort,
@@ -29,15 +38,55 @@ import {
   readCpuMs,
   readRssKb,
   type ServerProcess,
+  sampleCpu,
   sleep,
   spawnServer,
 } from './bench-lib.js';
+import {
+  benchDatabasesLeft,
+  createBenchDatabase,
+  describeServer,
+  dropBenchDatabases,
+  durableRates,
+  preparePgbench,
+  readDurableCounters,
+  runPgbench,
+  sampleWaits,
+} from './lib/bench-postgres.js';
+import { startCluster } from './lib/cluster.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const MAIN = path.join(ROOT, 'dist', 'src', 'main.js');
+const USAGE = `npm run bench -- [flags]
+  --backend sqlite|postgres  the engine to measure (default sqlite); postgres runs on fresh
+                             databases of BENCH_DATABASE_URL's server (an admin URL, default
+                             postgres://postgres@127.0.0.1:5432/postgres), needs pgbench and nginx
+  --quick                    a reduced run (about a minute)
+  --json                     the last line of stdout is one JSON object with every figure
+  --only=import              only the pushes during a large import
+  --cpu                      CPU time per process group during the throughput measures
+                             (always on with postgres)
+  --help                     this text`;
+if (process.argv.includes('--help')) {
+  process.stdout.write(`${USAGE}\n`);
+  process.exit(0);
+}
+/** `--name value` or `--name=value`. */
+function flag(name: string): string | undefined {
+  const i = process.argv.indexOf(`--${name}`);
+  if (i >= 0) return process.argv[i + 1];
+  return process.argv.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3);
+}
 const QUICK = process.argv.includes('--quick');
 const JSON_OUT = process.argv.includes('--json');
-const ONLY = process.argv.find((a) => a.startsWith('--only='))?.slice('--only='.length);
+const ONLY = flag('only');
+const BACKEND = flag('backend') ?? 'sqlite';
+if (BACKEND !== 'sqlite' && BACKEND !== 'postgres') {
+  process.stderr.write(`bench: --backend takes sqlite or postgres, not ${BACKEND}\n${USAGE}\n`);
+  process.exit(2);
+}
+const ON_POSTGRES = BACKEND === 'postgres';
+const CPU = ON_POSTGRES || process.argv.includes('--cpu');
 
 const PUSHERS = 64;
 const P = QUICK
@@ -100,6 +149,9 @@ function countErrors(key: string, errors: number, firstError?: string) {
 
 // ---------------------------------------------------------------- servers
 
+/** Every server process the bench started (the baselines too): the "server" group of the CPU shares. */
+const serverPids = new Set<number>();
+
 const tempDirs: string[] = [];
 function tempDir(): string {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'wave-bench-'));
@@ -112,14 +164,39 @@ interface Running {
   base: URL;
 }
 
-async function startReal(dbFile: string, extraEnv: Record<string, string> = {}): Promise<Running> {
-  const env = { DB_FILE: dbFile, PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'info', ...extraEnv };
+/** A database of a scenario's own: its servers' environment, and how to bulk-load histories into it. */
+interface Store {
+  env: Record<string, string>;
+  /** PostgreSQL's database name, for its statistics. */
+  database?: string;
+  fill(sessions: { token: string; count: number }[]): Promise<void>;
+}
+
+async function newStore(label: string): Promise<Store> {
+  if (ON_POSTGRES) {
+    const { url, name } = await createBenchDatabase();
+    return { env: { DATABASE_URL: url }, database: name, fill: (sessions) => fillPostgres(url, sessions) };
+  }
+  const file = path.join(tempDir(), `${label}.db`);
+  return {
+    env: { DB_FILE: file },
+    fill: (sessions) => {
+      fillDatabase(file, sessions);
+      return Promise.resolve();
+    },
+  };
+}
+
+async function startReal(store: Store, extraEnv: Record<string, string> = {}): Promise<Running> {
+  const env = { ...store.env, PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'info', ...extraEnv };
   const proc = spawnServer('server', [MAIN], env, ROOT);
+  serverPids.add(proc.pid);
   return { proc, base: await proc.url };
 }
 
 async function startScript(script: string, env: Record<string, string>): Promise<Running> {
   const proc = spawnServer(script, ['--import', 'tsx', path.join('scripts', script)], { PORT: '0', ...env }, ROOT);
+  serverPids.add(proc.pid);
   return { proc, base: await proc.url };
 }
 
@@ -189,6 +266,116 @@ function openWaiter(base: URL, agent: http.Agent, token: string, after: number):
     },
     (error: Error) => ({ ok: false, doneAt: now(), error: error.message }),
   );
+}
+
+// ---------------------------------------------------------------- what bounds a measure
+
+/** Groups of the CPU shares, in the order shown; "other" is whatever else runs on the machine. */
+const CPU_GROUPS = ['server', 'postgres', 'pgbench', 'nginx', 'client', 'other', 'machine', 'iowait'] as const;
+
+function cpuGroupOf(pid: number, comm: string): string | undefined {
+  if (serverPids.has(pid)) return 'server';
+  if (pid === process.pid) return 'client';
+  if (comm === 'postgres' || comm === 'pgbench' || comm === 'nginx') return comm;
+  return undefined;
+}
+
+/** The group-commit histogram of a server's /metrics: committed batches and their events. */
+async function readBatches(base: URL): Promise<{ batches: number; events: number }> {
+  const answer = await httpRequest(base, { agent: false, path: '/metrics' });
+  const value = (name: string) => Number(new RegExp(`^${name} ([\\d.e+]+)`, 'm').exec(answer.body)?.[1] ?? NaN);
+  return {
+    batches: value('wave_sessions_commit_batch_events_count'),
+    events: value('wave_sessions_commit_batch_events_sum'),
+  };
+}
+
+interface Watched {
+  seconds: number;
+  cpu: Record<string, number>;
+  /** Group commits of the servers watched, per second, and events per commit. */
+  commitsPerS?: number;
+  eventsPerCommit?: number;
+  /** PostgreSQL: transactions committed per second in the database, the servers' reads included. */
+  transactionsPerS?: number;
+  /** PostgreSQL: WAL flushes per second in the whole cluster, and WAL written. */
+  walSyncsPerS?: number;
+  walKbPerS?: number;
+  /** PostgreSQL: the mean number of the database's backends in each wait event. */
+  waits?: string;
+}
+
+/**
+ * Starts watching what bounds a measure: the CPU time of each process group
+ * (with CPU), the servers' group commits, and on PostgreSQL the WAL flushes.
+ * The returned function stops and answers.
+ */
+async function watchLoad(store: Store | undefined, servers: readonly URL[]): Promise<() => Promise<Watched>> {
+  if (!CPU) return () => Promise.resolve({ seconds: 0, cpu: {} });
+  const database = store?.database;
+  const batchesBefore = await Promise.all(servers.map(readBatches));
+  const durableBefore = database ? await readDurableCounters(database) : undefined;
+  const sampler = sampleCpu(cpuGroupOf);
+  const waits = database ? sampleWaits([database]) : undefined;
+  const started = now();
+  return async () => {
+    const cpu = sampler.stop();
+    const seconds = (now() - started) / 1000;
+    const watched: Watched = { seconds, cpu, waits: await waits?.stop() };
+    const batchesAfter = await Promise.all(servers.map(readBatches));
+    if (servers.length > 0) {
+      const sum = (list: { batches: number; events: number }[], k: 'batches' | 'events') =>
+        list.reduce((total, b) => total + b[k], 0);
+      const batches = sum(batchesAfter, 'batches') - sum(batchesBefore, 'batches');
+      watched.commitsPerS = batches / seconds;
+      watched.eventsPerCommit = (sum(batchesAfter, 'events') - sum(batchesBefore, 'events')) / batches;
+    }
+    if (database && durableBefore) {
+      const rates = durableRates(durableBefore, await readDurableCounters(database), seconds);
+      watched.transactionsPerS = rates.commitsPerS;
+      watched.walSyncsPerS = rates.walSyncsPerS;
+      watched.walKbPerS = rates.walKbPerS;
+    }
+    return watched;
+  };
+}
+
+/** Reports what bounded a measure: one row, and keys `cpu_pct_<key>_<group>`, `commits_per_s_<key>`, ... */
+function reportWatched(key: string, label: string, w: Watched) {
+  if (!CPU) return;
+  const parts: string[] = [];
+  for (const group of CPU_GROUPS) {
+    const pct = w.cpu[group] ?? 0;
+    if (pct < 0.5 && (group === 'pgbench' || group === 'nginx')) continue;
+    figures[`cpu_pct_${key}_${group}`] = Number(pct.toFixed(1));
+    parts.push(`${group} ${pct.toFixed(0)}`);
+  }
+  const cores = os.cpus().length;
+  const notes = [`% of one core; ${cores} cores = ${cores * 100}`];
+  if (w.commitsPerS !== undefined && Number.isFinite(w.commitsPerS)) {
+    figures[`commits_per_s_${key}`] = Math.round(w.commitsPerS);
+    figures[`events_per_commit_${key}`] = Number((w.eventsPerCommit ?? NaN).toFixed(2));
+    notes.push(`${w.commitsPerS.toFixed(0)} group commits/s of ${(w.eventsPerCommit ?? NaN).toFixed(1)} events`);
+  }
+  if (w.transactionsPerS !== undefined) {
+    figures[`pg_transactions_per_s_${key}`] = Math.round(w.transactionsPerS);
+    notes.push(`${w.transactionsPerS.toFixed(0)} transactions/s in the database`);
+  }
+  if (w.walSyncsPerS !== undefined) {
+    figures[`wal_syncs_per_s_${key}`] = Math.round(w.walSyncsPerS);
+    figures[`wal_kb_per_s_${key}`] = Math.round(w.walKbPerS ?? NaN);
+    notes.push(`${w.walSyncsPerS.toFixed(0)} WAL flushes/s, ${((w.walKbPerS ?? NaN) / 1024).toFixed(1)} MiB/s of WAL`);
+  }
+  if (w.waits !== undefined) {
+    figures[`pg_waits_${key}`] = w.waits;
+    notes.push(`backends waiting: ${w.waits || 'none'}`);
+  }
+  const machine = w.cpu.machine ?? NaN;
+  rows.push({
+    label: `${label}: CPU`,
+    value: `${machine.toFixed(0)} %`,
+    note: `${parts.join(', ')}; ${notes.join('; ')}`,
+  });
 }
 
 // ---------------------------------------------------------------- measurements
@@ -282,8 +469,11 @@ async function openLoop(base: URL, tokens: string[], rate: number, durationMs: n
   return result;
 }
 
-/** One waiter, one push, `reps` times: push sent → waiter holds its answer. */
-async function wakeOne(base: URL, reps: number): Promise<{ latencies: number[]; errors: number }> {
+/**
+ * One waiter, one push, `reps` times: push sent → waiter holds its answer.
+ * The push goes to `pushBase`: another server on the same database, or the same one.
+ */
+async function wakeOne(base: URL, reps: number, pushBase = base): Promise<{ latencies: number[]; errors: number }> {
   const [token] = await createSessions(base, 1);
   const agents = [1, 2, 3].map(() => new http.Agent({ keepAlive: true, maxSockets: 1 }));
   const [waitAgent, pushAgent, metricsAgent] = agents as [http.Agent, http.Agent, http.Agent];
@@ -293,7 +483,7 @@ async function wakeOne(base: URL, reps: number): Promise<{ latencies: number[]; 
     for (let head = 0; head < reps; head++) {
       const waiter = openWaiter(base, waitAgent, token!, head);
       await waitForWaiting(base, metricsAgent, 1);
-      const pushed = await push(base, pushAgent, token!, pushBody(0, head));
+      const pushed = await push(pushBase, pushAgent, token!, pushBody(0, head));
       const woken = await waiter;
       if (woken.ok) latencies.push(woken.doneAt - pushed.sentAt);
       else errors += 1;
@@ -465,8 +655,142 @@ async function pushesDuringImport(proc: ServerProcess, base: URL, events: number
   }
 }
 
+/** PostgreSQL's own durable inserts (see lib/bench-postgres.ts), against the pushes of the same run. */
+async function measurePgbench(pushEps: number) {
+  const store = await newStore('pgbench');
+  const url = store.env.DATABASE_URL!;
+  await preparePgbench(url);
+  log(`pgbench: ${PUSHERS} clients, one insert per transaction`);
+  let run = 0;
+  // warmed up as the server is before its pushes are timed
+  await runPgbench(url, { clients: PUSHERS, seconds: Math.max(1, Math.round(P.warmupMs / 1000)), run: run++ });
+  const watch = await watchLoad(store, []);
+  const runs = [];
+  for (let r = 0; r < P.repeats; r++) {
+    const result = await runPgbench(url, { clients: PUSHERS, seconds: Math.round(P.pushMs / 1000), run: run++ });
+    log(`pgbench run ${r + 1}/${P.repeats}: ${result.tps.toFixed(0)} tps, latency ${result.latencyMs.toFixed(2)} ms`);
+    runs.push(result);
+  }
+  const watched = await watch();
+  const tps = median(runs.map((r) => r.tps));
+  const label = `pgbench, ${PUSHERS} clients, 1 insert per transaction`;
+  report('pgbench_insert_tps', tps, `${label}: throughput`, 'inserts/s', 'synchronous_commit on');
+  report('pgbench_insert_latency_ms', median(runs.map((r) => r.latencyMs)), `${label}: mean latency`, 'ms');
+  report('push_ratio_pgbench', pushEps / tps, 'durable pushes (64 sessions) / pgbench inserts', 'x', 'same run');
+  countErrors(
+    'pgbench',
+    runs.reduce((sum, r) => sum + r.failed, 0),
+    'pgbench transactions failed',
+  );
+  reportWatched('pgbench', 'pgbench inserts', watched);
+}
+
+/**
+ * PostgreSQL: 64 pushers through nginx to 1 and to 3 servers on one database
+ * (a fresh one each); on the 3 servers, the wake of polls on one server by a
+ * push on another.
+ */
+async function measureCluster(directEps: number) {
+  const eps = new Map<number, number>();
+  for (const count of [1, 3]) {
+    const store = await newStore(`cluster-${count}`);
+    const cluster = await startCluster({
+      servers: count,
+      databaseUrl: store.env.DATABASE_URL!,
+      build: true,
+      // as the bench's other servers, which log each request
+      env: { LOG_LEVEL: 'info' },
+      longPollTimeoutMs: 120_000,
+      clients: MANY_WAITERS + PUSHERS + 100,
+    });
+    try {
+      for (const server of cluster.servers) if (server.pid) serverPids.add(server.pid);
+      const front = new URL(cluster.url);
+      const direct = cluster.servers.map((server) => new URL(server.url));
+      const servers = `${count} server${count > 1 ? 's' : ''}`;
+      const label = `64 pushers, 64 sessions, nginx + ${servers}`;
+      const suffix = `nginx_${servers.replace(' ', '_')}`;
+      log(label);
+      const tokens = await createSessions(front, PUSHERS);
+      await pushLoad(front, (w) => tokens[w]!, P.warmupMs);
+      const watch = await watchLoad(store, direct);
+      const pushes = await repeated(label, P.repeats, () => pushLoad(front, (w) => tokens[w]!, P.pushMs));
+      reportPushes(suffix, label, pushes);
+      reportWatched(suffix, label, await watch());
+      eps.set(count, pushes.eps);
+      if (count === 3) await measureCrossWake(direct[0]!, cluster.servers[0]!.pid ?? -1, direct[1]!);
+    } finally {
+      await cluster.close();
+    }
+  }
+  report(
+    'push_ratio_nginx_1_vs_direct',
+    eps.get(1)! / directEps,
+    'nginx + 1 server / 1 server direct',
+    'x',
+    'same run',
+  );
+  report('push_ratio_nginx_3_vs_1', eps.get(3)! / eps.get(1)!, 'nginx + 3 servers / nginx + 1 server', 'x', 'same run');
+}
+
+/**
+ * Polls waiting on server A (direct, not through nginx), the push on server
+ * B: from just before the push is sent to each poll's answer, for 1 waiter
+ * and for 1,000 waiters on one session; against the same on one server
+ * earlier in the run.
+ */
+async function measureCrossWake(waitBase: URL, waitPid: number, pushBase: URL) {
+  // Server A hears B's changes in order, one after another: right after a
+  // push load it may still be catching up with them. One wake, not timed,
+  // comes after all of those, so the timed ones start on a server that is
+  // up to date, as the wake on one server does.
+  await wakeOne(waitBase, 1, pushBase);
+  log(`wake across servers: 1 waiter x ${P.wake1Reps}`);
+  const one = await wakeOne(waitBase, P.wake1Reps, pushBase);
+  const oneP50 = percentile(one.latencies, 50);
+  const label = 'waiting on server A, push on B';
+  report('wake_cross_p50_ms_1', oneP50, `1 waiter ${label}: p50`, 'ms');
+  report('wake_cross_p99_ms_1', percentile(one.latencies, 99), `1 waiter ${label}: p99`, 'ms');
+  report(
+    'wake_ratio_cross_1',
+    oneP50 / Number(figures.wake_p50_ms_1),
+    'across servers p50 / one server p50',
+    'x',
+    'same run',
+  );
+  countErrors('wake_cross_1', one.errors);
+
+  const [token] = await createSessions(waitBase, 1);
+  const heads = [0];
+  const agent = new http.Agent({ keepAlive: true, maxSockets: MANY_WAITERS + 10 });
+  const rounds: { p50: number; p99: number }[] = [];
+  let errors = 0;
+  try {
+    for (let r = 0; r < P.repeats; r++) {
+      const round = await wakeMany(waitBase, waitPid, [token!], heads, MANY_WAITERS, agent, pushBase);
+      rounds.push({ p50: percentile(round.latencies, 50), p99: percentile(round.latencies, 99) });
+      errors += round.errors;
+      log(`wake across servers: ${MANY_WAITERS} waiters, round ${r + 1}: p99 ${rounds.at(-1)?.p99.toFixed(2)} ms`);
+    }
+  } finally {
+    agent.destroy();
+  }
+  const manyP50 = median(rounds.map((r) => r.p50));
+  const many = `${MANY_WAITERS.toLocaleString('en-US')} waiters`;
+  report('wake_cross_p50_ms_1000', manyP50, `${many} ${label}: p50`, 'ms');
+  report('wake_cross_p99_ms_1000', median(rounds.map((r) => r.p99)), `${many} ${label}: p99`, 'ms');
+  report(
+    'wake_ratio_cross_1000',
+    manyP50 / Number(figures.wake_p50_ms_1000),
+    `${many}: across servers p50 / one server p50`,
+    'x',
+    'same run',
+  );
+  countErrors('wake_cross_1000', errors);
+}
+
 async function measureImport() {
-  const server = await startReal(path.join(tempDir(), 'import.db'), { REQUEST_TIMEOUT_MS: '600000' });
+  const server = await startReal(await newStore('import'), { REQUEST_TIMEOUT_MS: '600000' });
   const label = `${P.importEvents.toLocaleString('en-US')}-event import`;
   log(`pushes one by one during a ${label}`);
   try {
@@ -561,9 +885,10 @@ async function openWaiters(
 
 /**
  * Polls waiting on `tokens`, then one push to each session, all sent at once
- * over 64 keep-alive connections. Each waiter's latency runs from its own
- * session's push being handed to a connection (sentAt) to its whole answer.
- * Returns the latencies, the errors, and the server's RSS growth per poll.
+ * over 64 keep-alive connections, to `pushBase` (the same server or another
+ * on the same database). Each waiter's latency runs from its own session's
+ * push being handed to a connection (sentAt) to its whole answer. Returns
+ * the latencies, the errors, and the server's RSS growth per poll.
  */
 async function wakeMany(
   base: URL,
@@ -572,6 +897,7 @@ async function wakeMany(
   heads: number[],
   perSession: number,
   agent: http.Agent,
+  pushBase = base,
 ) {
   const metricsAgent = new http.Agent({ keepAlive: true, maxSockets: 1 });
   const pushAgent = new http.Agent({ keepAlive: true, maxSockets: PUSHERS });
@@ -583,7 +909,7 @@ async function wakeMany(
 
     // the server's CPU time from the pushes to the last answer: its own cost of the wake
     const cpuBefore = readCpuMs(pid);
-    const pushes = tokens.map((token, s) => push(base, pushAgent, token, pushBody(s, heads[s]!)));
+    const pushes = tokens.map((token, s) => push(pushBase, pushAgent, token, pushBody(s, heads[s]!)));
     const latencies: number[] = [];
     let errors = 0;
     for (let s = 0; s < tokens.length; s++) {
@@ -632,9 +958,10 @@ async function replay(base: URL, token: string, total: number) {
 }
 
 /** Spawns the server on a known port; ms from the spawn until /api/status answers 200. */
-async function timedStart(dbFile: string): Promise<{ ms: number; running: Running }> {
+async function timedStart(store: Store): Promise<{ ms: number; running: Running }> {
   const port = await freePort();
-  const proc = spawnServer('server', [MAIN], { DB_FILE: dbFile, PORT: String(port), LOG_LEVEL: 'info' }, ROOT);
+  const proc = spawnServer('server', [MAIN], { ...store.env, PORT: String(port), LOG_LEVEL: 'info' }, ROOT);
+  serverPids.add(proc.pid);
   const base = new URL(`http://127.0.0.1:${port}`);
   let exitedEarly: Error | undefined;
   proc.url.catch((error: Error) => (exitedEarly = error));
@@ -675,28 +1002,42 @@ async function main() {
   const cpus = os.cpus();
   const machine = `${cpus[0]?.model ?? 'unknown CPU'}, ${cpus.length} cores, ${(os.totalmem() / 2 ** 30).toFixed(1)} GiB, node ${process.version}, ${os.platform()} ${os.release()}`;
   figures.machine = machine;
+  figures.backend = BACKEND;
   figures.quick = QUICK;
-  log(`${QUICK ? 'quick' : 'full'} run on ${machine}`);
+  log(`${QUICK ? 'quick' : 'full'} run on ${machine}, ${BACKEND}`);
+  if (ON_POSTGRES) {
+    figures.postgres = await describeServer();
+    log(`PostgreSQL: ${figures.postgres}`);
+  }
   if (ONLY === 'import') return measureImport();
   if (ONLY !== undefined) throw new Error(`--only takes import, not ${ONLY}`);
 
   // -- the server on an empty database: pushes, wake-ups, memory
-  let server = await startReal(path.join(tempDir(), 'empty.db'), { LONG_POLL_TIMEOUT_MS: '120000' });
+  const emptyStore = await newStore('empty');
+  let server = await startReal(emptyStore, { LONG_POLL_TIMEOUT_MS: '120000' });
   let { base } = server;
   log(`server on ${base.href} (pid ${server.proc.pid})`);
   const tokens = await createSessions(base, PUSHERS);
   await pushLoad(base, (w) => tokens[w]!, P.warmupMs);
 
+  let watch = await watchLoad(emptyStore, [base]);
   const spread64 = await repeated('64 sessions', P.repeats, () => pushLoad(base, (w) => tokens[w]!, P.pushMs));
   reportPushes('64_sessions', '64 pushers, 64 sessions', spread64);
+  reportWatched('64_sessions', '64 pushers, 64 sessions', await watch());
+  // right after the pushes it is set against, so that both meet the same machine
+  if (ON_POSTGRES) await measurePgbench(spread64.eps);
+  watch = await watchLoad(emptyStore, [base]);
   const single = await repeated('1 session', P.repeats, () => pushLoad(base, () => tokens[0]!, P.pushMs));
   reportPushes('1_session', '64 pushers, 1 session', single);
+  reportWatched('1_session', '64 pushers, 1 session', await watch());
 
+  watch = await watchLoad(emptyStore, [base]);
   const steady = await repeated('1000/s open loop', P.repeats, () => openLoop(base, tokens, RATE, P.openLoopMs));
   report('push_p50_ms_1000rps', steady.p50, '1,000 pushes/s open loop: p50', 'ms', 'from scheduled send');
   report('push_p99_ms_1000rps', steady.p99, '1,000 pushes/s open loop: p99', 'ms', 'from scheduled send');
   report('push_eps_1000rps', steady.eps, '1,000 pushes/s open loop: achieved', 'events/s');
   countErrors('push_1000rps', steady.errors, steady.firstError);
+  reportWatched('1000rps', '1,000 pushes/s open loop', await watch());
 
   log(`wake: 1 waiter x ${P.wake1Reps}`);
   const one = await wakeOne(base, P.wake1Reps);
@@ -801,17 +1142,18 @@ async function main() {
     report(`${name}_p99_ms`, s.p99, `${script}: p99`, 'ms');
     countErrors(name, s.errors, s.firstError);
   }
+  if (ON_POSTGRES) await measureCluster(spread64.eps);
 
   // -- a big history: start-up time, replay, pushes on a full file
-  const bigFile = path.join(tempDir(), 'big.db');
+  const bigStore = await newStore('big');
   log(`preparing ${P.bigEvents.toLocaleString('en-US')} events`);
-  server = await startReal(bigFile); // creates the schema through the migrations
+  server = await startReal(bigStore); // creates the schema through the migrations
   const [replayToken] = await createSessions(server.base, 1);
   const bigTokens = await createSessions(server.base, P.bigSessions);
   await server.proc.stop();
   const perSession = Math.floor((P.bigEvents - P.replayEvents) / P.bigSessions);
   const fillStart = now();
-  fillDatabase(bigFile, [
+  await bigStore.fill([
     { token: replayToken!, count: P.replayEvents },
     ...bigTokens.map((token) => ({ token, count: perSession })),
   ]);
@@ -821,7 +1163,7 @@ async function main() {
 
   const startups: number[] = [];
   for (let r = 0; r < P.repeats; r++) {
-    const started = await timedStart(bigFile);
+    const started = await timedStart(bigStore);
     startups.push(started.ms);
     log(`start-up ${r + 1}/${P.repeats}: ${started.ms.toFixed(0)} ms`);
     if (r < P.repeats - 1) await started.running.proc.stop();
@@ -872,23 +1214,37 @@ function printTable() {
   process.stdout.write(`${lines.join('\n')}\n`);
 }
 
-// Children and temporary folders never outlive the bench: cleaned up on exit,
-// on signals, and by a watchdog.
+// Children, temporary folders and PostgreSQL databases never outlive the
+// bench: cleaned up at the end, on failure, on signals, and by a watchdog.
 function cleanUp() {
   killAllChildren();
   for (const dir of tempDirs.splice(0)) fs.rmSync(dir, { recursive: true, force: true });
 }
+async function dropDatabases() {
+  try {
+    await dropBenchDatabases();
+  } catch (error) {
+    log(`could not drop ${benchDatabasesLeft().join(', ')}: ${(error as Error).message}`);
+  }
+}
 process.on('exit', cleanUp);
+/** Stops the servers, drops the databases (their connections are gone by then), exits. */
+function stopNow(code: number) {
+  cleanUp();
+  void dropDatabases().finally(() => process.exit(code));
+}
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {
   process.once(signal, () => {
     log(`${signal}: stopping`);
-    process.exit(130); // the exit handler cleans up
+    stopNow(130);
   });
 }
+// PostgreSQL adds the pgbench baseline and the clusters, and loads the big history more slowly
+const watchdogMs = ON_POSTGRES ? 2 * P.watchdogMs : P.watchdogMs;
 setTimeout(() => {
-  log(`still running after ${P.watchdogMs / 1000} s: giving up`);
-  process.exit(1);
-}, P.watchdogMs).unref();
+  log(`still running after ${watchdogMs / 1000} s: giving up`);
+  stopNow(1);
+}, watchdogMs).unref();
 
 let failed = false;
 try {
@@ -899,6 +1255,7 @@ try {
   figures.error = (error as Error).message;
 } finally {
   cleanUp();
+  await dropDatabases();
 }
 figures.errors = totalErrors;
 figures.duration_s = Number(((now() - T0) / 1000).toFixed(1));

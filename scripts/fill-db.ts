@@ -1,8 +1,10 @@
-// Fills a database file with hash-chained events straight through SQLite, for
-// the bench and for tests that need long histories. The sessions must exist
-// and be empty; no server may have the file open.
+// Fills a database with hash-chained events straight through SQLite (a file)
+// or PostgreSQL (a URL), for the bench and for tests that need long
+// histories. The sessions must exist and be empty; no server may have the
+// SQLite file open, and no server may write to those sessions meanwhile.
 
 import BetterSqlite3 from 'better-sqlite3';
+import pg from 'pg';
 import { type AuditRecord, chainHash, GENESIS_HASH } from '../src/domain/audit.js';
 
 /** The events 1..count of a bench session from 127.0.0.1, received at `at`, with the server's hash chain. */
@@ -54,6 +56,61 @@ export function fillDatabase(dbFile: string, sessions: { token: string; count: n
     for (const s of sessions) fill(s.token, s.count);
   } finally {
     db.close(); // the last connection checkpoints the WAL into the file
+  }
+}
+
+/** Rows per INSERT of the PostgreSQL fill: each column goes as one array parameter. */
+const FILL_ROWS_PER_INSERT = 10_000;
+
+/** Appends `count` events to each session straight into a PostgreSQL database, as fillDatabase does to a file. */
+export async function fillPostgres(url: string, sessions: { token: string; count: number }[]): Promise<void> {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    // a fixture: durability of the load itself does not matter
+    await client.query('set synchronous_commit = off');
+    for (const { token, count } of sessions) {
+      await client.query('begin');
+      let head = GENESIS_HASH;
+      let part: { number: number; data: string; received_at: number; hash: string }[] = [];
+      const insert = async () => {
+        await client.query(
+          `insert into events (token, number, type, data, received_at, source_address, source_user_agent, hash)
+           select $1, n, 'bench', d, r, '127.0.0.1', 'wave-sessions-bench', h
+           from unnest($2::bigint[], $3::text[], $4::bigint[], $5::text[]) as v(n, d, r, h)`,
+          [
+            token,
+            part.map((e) => e.number),
+            part.map((e) => e.data),
+            part.map((e) => e.received_at),
+            part.map((e) => e.hash),
+          ],
+        );
+        part = [];
+      };
+      for (const event of benchEvents(token, count, Date.now(), (n) => ({
+        n,
+        note: 'bulk-loaded for the benchmark',
+      }))) {
+        part.push(event);
+        head = event.hash;
+        if (part.length >= FILL_ROWS_PER_INSERT) await insert();
+      }
+      if (part.length > 0) await insert();
+      const updated = await client.query(
+        'update sessions set last_event = $1, head_hash = $2 where token = $3 and last_event = 0',
+        [count, head, token],
+      );
+      if (updated.rowCount !== 1) throw new Error(`session ${token} is missing or not empty`);
+      await client.query('commit');
+    }
+    // the planner's statistics as autovacuum would leave them some time after such a load
+    await client.query('analyze');
+  } catch (error) {
+    await client.query('rollback').catch(() => {});
+    throw error;
+  } finally {
+    await client.end();
   }
 }
 
