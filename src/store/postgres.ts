@@ -342,51 +342,109 @@ export async function openPostgres(url: string, options: PostgresOptions = {}): 
   let listener: pg.Client | null = null;
   let closed = false;
   let retry: NodeJS.Timeout | undefined;
-  // notices are turned into changes in order, one after another
-  let telling: Promise<void> = Promise.resolve();
+  // Notices wait here and are turned into changes in order, all those that
+  // arrived meanwhile at once: the events another server appended to any
+  // number of sessions are read in one query, however many commits told them.
+  const inbox: (Notice | { kind: 'missed' })[] = [];
+  let draining: Promise<void> | null = null;
 
-  async function changeOf(notice: Notice): Promise<StorageChange | null> {
-    switch (notice.kind) {
-      case 'appended': {
-        const events: StoredEvent[] = await db
-          .selectFrom('events')
-          .select(['token', 'number', 'type', 'data', 'received_at as receivedAt'])
-          .where('token', '=', notice.token)
-          .where('number', '>=', notice.first)
-          .where('number', '<=', notice.head)
-          .orderBy('number')
-          .execute();
-        return { kind: 'appended', token: notice.token, head: notice.head, events };
+  async function changesOf(notices: readonly (Notice | { kind: 'missed' })[]): Promise<StorageChange[]> {
+    // each session's appended range, from its first notice's first event to its last notice's head
+    const ranges = new Map<string, { first: number; head: number }>();
+    const rowsOf = new Set<string>();
+    for (const notice of notices) {
+      if (notice.kind === 'appended') {
+        const range = ranges.get(notice.token);
+        if (range) range.head = Math.max(range.head, notice.head);
+        else ranges.set(notice.token, { first: notice.first, head: notice.head });
+      } else if (notice.kind === 'created' || notice.kind === 'labels') {
+        rowsOf.add(notice.token);
       }
-      case 'created':
-      case 'labels': {
-        const row = await db.selectFrom('sessions').selectAll().where('token', '=', notice.token).executeTakeFirst();
-        if (!row) return null;
-        const labels = JSON.parse(row.labels) as string[];
-        return notice.kind === 'created'
-          ? { kind: 'created', token: row.token, status: row.status, labels, dateCreated: row.date_created }
-          : { kind: 'labels', token: row.token, labels };
-      }
-      case 'deleted':
-        return { kind: 'deleted', token: notice.token, reason: notice.reason };
-      case 'keys':
-        return { kind: 'keys' };
     }
+    const events = new Map<string, StoredEvent[]>();
+    if (ranges.size > 0) {
+      const tokens = [...ranges.keys()];
+      const read = await sql<StoredEvent>`
+        select e.token, e.number, e.type, e.data, e.received_at as "receivedAt"
+        from events e
+        join unnest(${tokens}::text[], ${tokens.map((t) => ranges.get(t)!.first)}::bigint[],
+          ${tokens.map((t) => ranges.get(t)!.head)}::bigint[]) as r(token, first, head)
+          on e.token = r.token and e.number between r.first and r.head
+        order by e.token, e.number`.execute(db);
+      for (const row of read.rows) {
+        const list = events.get(row.token);
+        if (list) list.push(row);
+        else events.set(row.token, [row]);
+      }
+    }
+    const sessions = new Map<string, SessionRow>();
+    if (rowsOf.size > 0) {
+      const rows = await db
+        .selectFrom('sessions')
+        .selectAll()
+        .where('token', 'in', [...rowsOf])
+        .execute();
+      for (const row of rows) sessions.set(row.token, row);
+    }
+    const told: StorageChange[] = [];
+    const appended = new Set<string>();
+    for (const notice of notices) {
+      switch (notice.kind) {
+        case 'appended': {
+          // told once, where its session's first notice was, with every event since
+          if (appended.has(notice.token)) break;
+          appended.add(notice.token);
+          const { head } = ranges.get(notice.token)!;
+          told.push({ kind: 'appended', token: notice.token, head, events: events.get(notice.token) ?? [] });
+          break;
+        }
+        case 'created':
+        case 'labels': {
+          const row = sessions.get(notice.token);
+          if (!row) break;
+          const labels = JSON.parse(row.labels) as string[];
+          told.push(
+            notice.kind === 'created'
+              ? { kind: 'created', token: row.token, status: row.status, labels, dateCreated: row.date_created }
+              : { kind: 'labels', token: row.token, labels },
+          );
+          break;
+        }
+        case 'deleted':
+          told.push({ kind: 'deleted', token: notice.token, reason: notice.reason });
+          break;
+        case 'keys':
+        case 'missed':
+          told.push({ kind: notice.kind });
+          break;
+      }
+    }
+    return told;
+  }
+
+  async function drain(): Promise<void> {
+    while (inbox.length > 0) {
+      const notices = inbox.splice(0);
+      try {
+        for (const change of await changesOf(notices)) changes.emit(change);
+      } catch (error) {
+        // the waiters are woken to read for themselves
+        onListenerError(error);
+        changes.emit({ kind: 'missed' });
+      }
+    }
+    draining = null;
+  }
+
+  function receive(notice: Notice | { kind: 'missed' }): void {
+    inbox.push(notice);
+    draining ??= drain();
   }
 
   function onNotification(message: pg.Notification): void {
     const decoded = message.payload ? decode(message.payload) : null;
     if (!decoded || decoded.origin === origin) return;
-    telling = telling.then(async () => {
-      try {
-        const change = await changeOf(decoded.notice);
-        if (change) changes.emit(change);
-      } catch (error) {
-        // the waiters of the session are woken to read for themselves
-        onListenerError(error);
-        changes.emit({ kind: 'missed' });
-      }
-    });
+    receive(decoded.notice);
   }
 
   async function connectListener(): Promise<void> {
@@ -419,7 +477,7 @@ export async function openPostgres(url: string, options: PostgresOptions = {}): 
         () => {
           onListenState({ connected: true });
           // whatever was committed while no notification could arrive: every waiter reads again
-          telling = telling.then(() => changes.emit({ kind: 'missed' }));
+          receive({ kind: 'missed' });
         },
         (error: unknown) => {
           onListenState({ connected: false, error });
@@ -492,7 +550,7 @@ export async function openPostgres(url: string, options: PostgresOptions = {}): 
       const client = listener;
       listener = null;
       if (client) await client.end().catch(() => {});
-      await telling;
+      await draining;
       await db.destroy();
     },
   };
