@@ -1130,6 +1130,7 @@ async function main() {
   // -- the baselines, under the same 64-pusher load
   for (const [script, key] of [
     ['baseline-http.ts', 'baseline_http_eps'],
+    ['baseline-koa.ts', 'baseline_koa_eps'],
     ['baseline-fsync.ts', 'baseline_fsync_eps'],
   ] as const) {
     const baseline = await startScript(script, { DB_FILE: path.join(tempDir(), 'baseline.db') });
@@ -1141,6 +1142,10 @@ async function main() {
     report(`${name}_p50_ms`, s.p50, `${script}: p50`, 'ms');
     report(`${name}_p99_ms`, s.p99, `${script}: p99`, 'ms');
     countErrors(name, s.errors, s.firstError);
+    if (key === 'baseline_koa_eps') {
+      // what durability, validation, hashing, logging and metrics cost beyond Koa itself
+      report('push_ratio_koa', spread64.eps / s.eps, 'durable pushes (64 sessions) / Koa baseline', 'x', 'same run');
+    }
   }
   if (ON_POSTGRES) await measureCluster(spread64.eps);
 
