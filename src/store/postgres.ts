@@ -13,7 +13,7 @@ import { eventRow, outcomeRows } from './append-row.js';
 import type { HashedRecord } from './append-row.js';
 import type { Backend, BatchWrites, StoredKey } from './backend.js';
 import { createChangeFeed, type StorageChange } from './changes.js';
-import type { Database, SessionRow } from './database.js';
+import { type Database, SESSION_COLUMNS, type SessionRow } from './database.js';
 import type { StoredEvent } from './event-store.js';
 
 /** The channel every server listens on. */
@@ -151,25 +151,6 @@ function decode(payload: string): { origin: string; notice: Notice } | null {
       return null;
   }
 }
-
-const SESSION_COLUMNS = [
-  'token',
-  'status',
-  'config',
-  'labels',
-  'is_public',
-  'user_agent',
-  'browser_name',
-  'browser_version',
-  'date_created',
-  'date_started',
-  'date_finished',
-  'expiration_date',
-  'last_event',
-  'deleted_at',
-  'deleted_reason',
-  'head_hash',
-] as const;
 
 /** Rows per multi-row INSERT: PostgreSQL takes at most 65,535 parameters in one statement. */
 const ROWS_PER_INSERT = 5000;

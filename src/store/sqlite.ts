@@ -12,7 +12,7 @@ import { StorageBusyError, StorageFullError } from '../domain/errors.js';
 import { prepareAppendRow } from './append-row.js';
 import type { Backend, BatchWrites, StoredKey } from './backend.js';
 import { createChangeFeed, type StorageChange } from './changes.js';
-import type { Database, SessionRow } from './database.js';
+import { type Database, SESSION_COLUMNS, SESSION_MOVES, type SessionRow } from './database.js';
 
 export interface SqliteStore extends Backend {
   readonly kind: 'sqlite';
@@ -118,45 +118,17 @@ export function openSqlite(
     const insertKey = compiled(
       db.insertInto('idempotency_keys').values({ scope: p, key: p, fingerprint: p, response: p, created_at: p }),
     );
-    const sessionColumns = [
-      'token',
-      'status',
-      'config',
-      'labels',
-      'is_public',
-      'user_agent',
-      'browser_name',
-      'browser_version',
-      'date_created',
-      'date_started',
-      'date_finished',
-      'expiration_date',
-      'last_event',
-      'deleted_at',
-      'deleted_reason',
-      'head_hash',
-    ] as const;
     const insertSession = compiled(
-      db.insertInto('sessions').values(Object.fromEntries(sessionColumns.map((c) => [c, p])) as never),
+      db.insertInto('sessions').values(Object.fromEntries(SESSION_COLUMNS.map((c) => [c, p])) as never),
     );
-    const updatedColumns = [
-      'status',
-      'date_started',
-      'date_finished',
-      'expiration_date',
-      'last_event',
-      'deleted_at',
-      'deleted_reason',
-      'head_hash',
-    ] as const;
     const updateSession = compiled(
       db
         .updateTable('sessions')
-        .set(Object.fromEntries(updatedColumns.map((c) => [c, p])) as never)
+        .set(Object.fromEntries(SESSION_MOVES.map((c) => [c, p])) as never)
         .where('token', '=', p),
     );
     const writeBatch = (writes: BatchWrites) => {
-      for (const row of writes.created) insertSession.run(...sessionColumns.map((c) => row[c]));
+      for (const row of writes.created) insertSession.run(...SESSION_COLUMNS.map((c) => row[c]));
       for (const row of writes.rows) appendRow(row);
       for (const s of writes.updated) {
         updateSession.run(
