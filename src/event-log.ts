@@ -73,17 +73,35 @@ export function createEventLog({
     }
   });
 
-  /** Resolves with the next batch for `token`, or null on timeout, abort or shutdown. */
+  /**
+   * Resolves with the next batch for `token`, or null on timeout, abort or
+   * shutdown. A batch that comes once `atWake` is set is first handed to it,
+   * within the wake itself; `woken` rejects with what it throws.
+   */
   function nextBatch(token: string, timeoutMs: number, signal: AbortSignal) {
     let resolveWoken: (batch: Batch | null) => void = () => {};
-    const woken = new Promise<Batch | null>((resolve) => (resolveWoken = resolve));
+    let rejectWoken: (error: unknown) => void = () => {};
+    const woken = new Promise<Batch | null>((resolve, reject) => {
+      resolveWoken = resolve;
+      rejectWoken = reject;
+    });
     let arrived: Batch | null | undefined;
+    let atWake: ((batch: Batch) => void) | undefined;
     const finish = (batch: Batch | null) => {
       if (arrived !== undefined) return;
       arrived = batch;
       clearTimeout(timer);
       signal.removeEventListener('abort', onAbort);
       unsubscribe();
+      if (batch !== null && atWake !== undefined) {
+        try {
+          atWake(batch);
+        } catch (error) {
+          // never into the loop that wakes the other waiters: the wait fails with it
+          rejectWoken(error);
+          return;
+        }
+      }
       resolveWoken(batch);
     };
     const onAbort = () => finish(null);
@@ -95,6 +113,8 @@ export function createEventLog({
       woken,
       /** The batch that has woken the waiter already, if any. */
       arrived: () => arrived,
+      /** Hands the batch that wakes the waiter, if it comes later, to `handle` within the wake. */
+      onWake: (handle: (batch: Batch) => void) => (atWake = handle),
       /** Ends the wait and leaves nothing behind: no waiter, no timer, no listener. */
       cancel: onAbort,
     };
@@ -111,6 +131,8 @@ export function createEventLog({
    * appended after the wait began, else `empty` at the timeout. `fromLog` and
    * `fromBatch` shape the answer: the long poll's JSON body or the events.
    * `capped`: past the caps on waiting, refuse rather than wait.
+   * `answerAtWake`: takes the answer from the batch that wakes the wait
+   * within the wake itself, before the wait resolves with the same answer.
    */
   async function waitFor<T>(
     token: string,
@@ -119,6 +141,7 @@ export function createEventLog({
     fromBatch: (cursor: number, batch: Batch) => T | null,
     empty: T,
     capped: boolean,
+    answerAtWake?: (answer: T) => void,
   ): Promise<T> {
     const { limit, signal } = options;
     const deadline = now() + options.timeoutMs;
@@ -159,9 +182,17 @@ export function createEventLog({
         pending.cancel();
         throw new SessionNotFoundError(token);
       }
+      let early = null as T | null;
+      if (answerAtWake) {
+        const from = cursor;
+        pending.onWake((batch) => {
+          early = fromBatch(from, batch);
+          if (early !== null) answerAtWake(early);
+        });
+      }
       const batch = await pending.woken;
       if (batch === null) return empty;
-      const answer = fromBatch(cursor, batch);
+      const answer = early ?? fromBatch(cursor, batch);
       if (answer !== null) return answer;
       // the batch held only events we had already counted, or skipped some: read again
     }
@@ -186,8 +217,13 @@ export function createEventLog({
     resume: (token: string, resumeToken: string, source: EventSource, idempotency?: Idempotency) =>
       events.resume(token, resumeToken, source, now(), idempotency),
 
-    /** The long poll: the JSON body of `{type, data, number}` to answer with. */
-    waitForEvents: (token: string, options: WaitOptions): Promise<Buffer> =>
+    /**
+     * The long poll: the JSON body of `{type, data, number}` to answer with.
+     * `answerAtWake`: a poll woken by new events is answered from within the
+     * wake, in its turn among the waiters of the batch (which are woken in
+     * slices, src/waiters.ts), rather than once the wait has resolved.
+     */
+    waitForEvents: (token: string, options: WaitOptions & { answerAtWake?: (body: Buffer) => void }): Promise<Buffer> =>
       waitFor(
         token,
         options,
@@ -195,6 +231,7 @@ export function createEventLog({
         (cursor, batch) => answerFromBatch(cursor, options.limit, batch),
         EMPTY_ANSWER,
         true,
+        options.answerAtWake,
       ),
 
     /**

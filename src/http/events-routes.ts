@@ -11,6 +11,7 @@ import type { Access } from './auth.js';
 import { HttpError } from './errors.js';
 import { readIdempotency } from './idempotency.js';
 import { readIntegerParam } from './query.js';
+import { logRequestNow } from './request-log.js';
 
 export interface EventsRouteOptions {
   eventLog: EventLog;
@@ -55,6 +56,23 @@ function sendJson(ctx: Context, body: Buffer | object): void {
   ctx.body = Buffer.isBuffer(body) ? body : JSON.stringify(body);
 }
 
+/**
+ * Answers a woken poll at once, from within its wake: the waiters of a batch
+ * are answered one after the other in its slice, each written as its turn
+ * comes rather than after the whole slice has made its way back through
+ * every middleware (which then lets it pass: Koa writes nothing more, the
+ * request log nothing more). The answer is the one Koa would write: the
+ * middlewares in front of the route have set their headers on the response
+ * already (request id, nosniff, CORS for the request's Origin), sendJson sets
+ * the route's, and the request's log line and metrics sample follow.
+ */
+function answerNow(ctx: Context, body: Buffer): void {
+  sendJson(ctx, body);
+  ctx.respond = false;
+  ctx.res.end(body);
+  logRequestNow(ctx);
+}
+
 export function mountEventRoutes(
   router: Router,
   {
@@ -83,9 +101,10 @@ export function mountEventRoutes(
         limit: Math.min(limit ?? maxEventsPerAnswer, maxEventsPerAnswer),
         timeoutMs: Math.min(timeout ?? longPollTimeoutMs, longPollTimeoutMs),
         signal: gone.signal,
+        answerAtWake: (woken) => answerNow(ctx, woken),
       });
       // answered even when the client has gone: the write is simply dropped
-      sendJson(ctx, body);
+      if (ctx.respond !== false) sendJson(ctx, body);
     } finally {
       ctx.res.off('close', onClose);
     }
