@@ -73,6 +73,24 @@ export function createEventLog({
     }
   });
 
+  // One listener per signal, however many waits it ends (a stream's waits
+  // share one): removing a listener from an AbortSignal costs more than all
+  // else a woken wait undoes, so a wait that ends otherwise only leaves the
+  // signal's set.
+  const cancelsOf = new WeakMap<AbortSignal, Set<() => void>>();
+  /** Calls `cancel` when `signal` aborts, until the returned function is called. */
+  function followAbort(signal: AbortSignal, cancel: () => void): () => void {
+    let cancels = cancelsOf.get(signal);
+    if (cancels === undefined) {
+      const all = new Set<() => void>();
+      signal.addEventListener('abort', () => [...all].forEach((c) => c()), { once: true });
+      cancelsOf.set(signal, (cancels = all));
+    }
+    cancels.add(cancel);
+    const followed = cancels;
+    return () => followed.delete(cancel);
+  }
+
   /**
    * Resolves with the next batch for `token`, or null on timeout, abort or
    * shutdown. A batch that comes once `atWake` is set is first handed to it,
@@ -91,7 +109,7 @@ export function createEventLog({
       if (arrived !== undefined) return;
       arrived = batch;
       clearTimeout(timer);
-      signal.removeEventListener('abort', onAbort);
+      unfollow();
       unsubscribe();
       if (batch !== null && atWake !== undefined) {
         try {
@@ -104,9 +122,9 @@ export function createEventLog({
       }
       resolveWoken(batch);
     };
-    const onAbort = () => finish(null);
-    const timer = setTimeout(onAbort, timeoutMs);
-    signal.addEventListener('abort', onAbort);
+    const end = () => finish(null);
+    const timer = setTimeout(end, timeoutMs);
+    const unfollow = followAbort(signal, end);
     const unsubscribe = waiters.subscribe(token, finish);
     if (signal.aborted) finish(null);
     return {
@@ -115,8 +133,8 @@ export function createEventLog({
       arrived: () => arrived,
       /** Hands the batch that wakes the waiter, if it comes later, to `handle` within the wake. */
       onWake: (handle: (batch: Batch) => void) => (atWake = handle),
-      /** Ends the wait and leaves nothing behind: no waiter, no timer, no listener. */
-      cancel: onAbort,
+      /** Ends the wait and leaves nothing behind: no waiter, no timer, no follower of the signal. */
+      cancel: end,
     };
   }
 
