@@ -6,7 +6,9 @@
 // the end). Prints a table; with --json, the last line of stdout is one JSON
 // object with every figure, and `backend` says which engine it measured.
 // --quick runs a reduced version (under a minute). --only=import runs just
-// the measure of pushes during a large import. Progress goes to stderr.
+// the measure of pushes during a large import; --only=wake just the wake of 1
+// and of 1,000 waiters, against scripts/baseline-wake.ts in the same run.
+// Progress goes to stderr.
 //
 // On PostgreSQL it also measures the pgbench insert baseline, pushes through
 // nginx to 1 and to 3 servers on one database, and the wake of polls on one
@@ -14,7 +16,7 @@
 // time of each process group and the rate of commits and WAL flushes (also
 // on SQLite with --cpu).
 //
-//   node --import tsx scripts/bench.ts [--backend sqlite|postgres] [--quick] [--json] [--only=import] [--cpu]
+//   node --import tsx scripts/bench.ts [--backend sqlite|postgres] [--quick] [--json] [--only=import|wake] [--cpu]
 
 import { execFileSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
@@ -118,6 +120,7 @@ const P = QUICK
     };
 const RATE = 1000; // pushes per second in the open-loop test
 const MANY_WAITERS = 1000; // on one session
+const WAKE_ROUNDS = QUICK ? 2 : 5; // of MANY_WAITERS, against the baseline's as many
 const FOLLOWERS = 500; // streams of every session, as overview pages
 const WAITERS_PER_SESSION = 10; // in the spread test
 const RATIO_PUSH_MS = 3000; // the push test on the 1M-event file runs the quick duration
@@ -221,8 +224,30 @@ async function createSessions(base: URL, count: number): Promise<string[]> {
   }
 }
 
-async function push(base: URL, agent: http.Agent, token: string, body: string) {
-  const answer = await httpRequest(base, { agent, method: 'POST', path: `/api/sessions/${token}/events`, body });
+/**
+ * Where the wake measures poll and push: the server's events API, or the bare
+ * long-poll server of scripts/baseline-wake.ts, whose keys need no creating.
+ */
+interface WakeRoutes {
+  keys(base: URL, count: number): Promise<string[]>;
+  poll(key: string, after: number): string;
+  push(key: string): string;
+}
+
+const API_ROUTES: WakeRoutes = {
+  keys: createSessions,
+  poll: (token, after) => `/api/sessions/${token}/events?last_event=${after}&timeout=100000`,
+  push: (token) => `/api/sessions/${token}/events`,
+};
+
+const BASELINE_ROUTES: WakeRoutes = {
+  keys: (_base, count) => Promise.resolve(Array.from({ length: count }, () => randomUUID())),
+  poll: (key, after) => `/wait/${key}?last_event=${after}`,
+  push: (key) => `/push/${key}`,
+};
+
+async function push(base: URL, agent: http.Agent, token: string, body: string, routes = API_ROUTES) {
+  const answer = await httpRequest(base, { agent, method: 'POST', path: routes.push(token), body });
   if (answer.status !== 200) throw new Error(`push answered ${answer.status}: ${answer.body.slice(0, 200)}`);
   return answer;
 }
@@ -253,8 +278,14 @@ interface WaiterResult {
 }
 
 /** A long poll that expects event after+1 first; never rejects. */
-function openWaiter(base: URL, agent: http.Agent, token: string, after: number): Promise<WaiterResult> {
-  const path = `/api/sessions/${token}/events?last_event=${after}&timeout=100000`;
+function openWaiter(
+  base: URL,
+  agent: http.Agent,
+  token: string,
+  after: number,
+  routes = API_ROUTES,
+): Promise<WaiterResult> {
+  const path = routes.poll(token, after);
   return httpRequest(base, { agent, path, timeoutMs: 110_000 }).then(
     (answer) => {
       if (answer.status !== 200) return { ok: false, doneAt: answer.doneAt, error: `poll answered ${answer.status}` };
@@ -473,17 +504,21 @@ async function openLoop(base: URL, tokens: string[], rate: number, durationMs: n
  * One waiter, one push, `reps` times: push sent → waiter holds its answer.
  * The push goes to `pushBase`: another server on the same database, or the same one.
  */
-async function wakeOne(base: URL, reps: number, pushBase = base): Promise<{ latencies: number[]; errors: number }> {
-  const [token] = await createSessions(base, 1);
+async function wakeOne(
+  base: URL,
+  reps: number,
+  { pushBase = base, routes = API_ROUTES }: { pushBase?: URL; routes?: typeof API_ROUTES } = {},
+): Promise<{ latencies: number[]; errors: number }> {
+  const [token] = await routes.keys(base, 1);
   const agents = [1, 2, 3].map(() => new http.Agent({ keepAlive: true, maxSockets: 1 }));
   const [waitAgent, pushAgent, metricsAgent] = agents as [http.Agent, http.Agent, http.Agent];
   const latencies: number[] = [];
   let errors = 0;
   try {
     for (let head = 0; head < reps; head++) {
-      const waiter = openWaiter(base, waitAgent, token!, head);
+      const waiter = openWaiter(base, waitAgent, token!, head, routes);
       await waitForWaiting(base, metricsAgent, 1);
-      const pushed = await push(pushBase, pushAgent, token!, pushBody(0, head));
+      const pushed = await push(pushBase, pushAgent, token!, pushBody(0, head), routes);
       const woken = await waiter;
       if (woken.ok) latencies.push(woken.doneAt - pushed.sentAt);
       else errors += 1;
@@ -744,9 +779,9 @@ async function measureCrossWake(waitBase: URL, waitPid: number, pushBase: URL) {
   // push load it may still be catching up with them. One wake, not timed,
   // comes after all of those, so the timed ones start on a server that is
   // up to date, as the wake on one server does.
-  await wakeOne(waitBase, 1, pushBase);
+  await wakeOne(waitBase, 1, { pushBase });
   log(`wake across servers: 1 waiter x ${P.wake1Reps}`);
-  const one = await wakeOne(waitBase, P.wake1Reps, pushBase);
+  const one = await wakeOne(waitBase, P.wake1Reps, { pushBase });
   const oneP50 = percentile(one.latencies, 50);
   const label = 'waiting on server A, push on B';
   report('wake_cross_p50_ms_1', oneP50, `1 waiter ${label}: p50`, 'ms');
@@ -767,7 +802,7 @@ async function measureCrossWake(waitBase: URL, waitPid: number, pushBase: URL) {
   let errors = 0;
   try {
     for (let r = 0; r < P.repeats; r++) {
-      const round = await wakeMany(waitBase, waitPid, [token!], heads, MANY_WAITERS, agent, pushBase);
+      const round = await wakeMany(waitBase, waitPid, [token!], heads, MANY_WAITERS, agent, { pushBase });
       rounds.push({ p50: percentile(round.latencies, 50), p99: percentile(round.latencies, 99) });
       errors += round.errors;
       log(`wake across servers: ${MANY_WAITERS} waiters, round ${r + 1}: p99 ${rounds.at(-1)?.p99.toFixed(2)} ms`);
@@ -868,13 +903,14 @@ async function openWaiters(
   tokens: readonly string[],
   heads: readonly number[],
   perSession: number,
+  routes = API_ROUTES,
 ): Promise<Promise<WaiterResult>[][]> {
   const BATCH = 500;
   const waiters: Promise<WaiterResult>[][] = tokens.map(() => []);
   let opened = 0;
   for (let k = 0; k < perSession; k++) {
     for (let s = 0; s < tokens.length; s++) {
-      waiters[s]!.push(openWaiter(base, agent, tokens[s]!, heads[s]!));
+      waiters[s]!.push(openWaiter(base, agent, tokens[s]!, heads[s]!, routes));
       opened += 1;
       if (opened % BATCH === 0) await waitForWaiting(base, metricsAgent, opened);
     }
@@ -897,19 +933,19 @@ async function wakeMany(
   heads: number[],
   perSession: number,
   agent: http.Agent,
-  pushBase = base,
+  { pushBase = base, routes = API_ROUTES }: { pushBase?: URL; routes?: typeof API_ROUTES } = {},
 ) {
   const metricsAgent = new http.Agent({ keepAlive: true, maxSockets: 1 });
   const pushAgent = new http.Agent({ keepAlive: true, maxSockets: PUSHERS });
   try {
     const rssBefore = readRssKb(pid);
-    const waiters = await openWaiters(base, agent, metricsAgent, tokens, heads, perSession);
+    const waiters = await openWaiters(base, agent, metricsAgent, tokens, heads, perSession, routes);
     await sleep(500);
     const rssKbPerPoll = (readRssKb(pid) - rssBefore) / (tokens.length * perSession);
 
     // the server's CPU time from the pushes to the last answer: its own cost of the wake
     const cpuBefore = readCpuMs(pid);
-    const pushes = tokens.map((token, s) => push(pushBase, pushAgent, token, pushBody(s, heads[s]!)));
+    const pushes = tokens.map((token, s) => push(pushBase, pushAgent, token, pushBody(s, heads[s]!), routes));
     const latencies: number[] = [];
     let errors = 0;
     for (let s = 0; s < tokens.length; s++) {
@@ -931,6 +967,131 @@ async function wakeMany(
   } finally {
     metricsAgent.destroy();
     pushAgent.destroy();
+  }
+}
+
+interface WakeRound {
+  p50: number;
+  p99: number;
+  cpuUsPerWaiter: number;
+  errors: number;
+}
+
+/** One wake of MANY_WAITERS polls on `token` by one push, with the server's CPU time per answer. */
+async function wakeManyRound(
+  running: Running,
+  token: string,
+  heads: number[],
+  agent: http.Agent,
+  routes: WakeRoutes,
+): Promise<WakeRound> {
+  const round = await wakeMany(running.base, running.proc.pid, [token], heads, MANY_WAITERS, agent, { routes });
+  return {
+    p50: percentile(round.latencies, 50),
+    p99: percentile(round.latencies, 99),
+    cpuUsPerWaiter: (round.serverCpuMs * 1000) / MANY_WAITERS,
+    errors: round.errors,
+  };
+}
+
+function reportWakeMany(prefix: string, label: string, rounds: readonly WakeRound[]) {
+  const waiters = MANY_WAITERS.toLocaleString('en-US');
+  report(
+    `${prefix}wake_p50_ms_1000`,
+    median(rounds.map((r) => r.p50)),
+    `${label}${waiters} waiters, 1 session: p50`,
+    'ms',
+  );
+  report(
+    `${prefix}wake_p99_ms_1000`,
+    median(rounds.map((r) => r.p99)),
+    `${label}${waiters} waiters, 1 session: p99`,
+    'ms',
+  );
+  report(
+    `${prefix}wake_server_cpu_us_per_waiter_1000`,
+    median(rounds.map((r) => r.cpuUsPerWaiter)),
+    `${label}${waiters} waiters: server CPU per answer`,
+    'µs',
+  );
+  countErrors(
+    `${prefix}wake_1000`,
+    rounds.reduce((sum, r) => sum + r.errors, 0),
+  );
+}
+
+/**
+ * The wake of 1 waiter and of MANY_WAITERS waiters on one session, on the
+ * real server and on scripts/baseline-wake.ts, with the same client code and
+ * in the same run: the rounds of the two servers alternate, so that a noisy
+ * machine weighs on both alike. Returns the real server's 1-waiter wake.
+ */
+async function measureWakes(server: Running) {
+  const baseline = await startScript('baseline-wake.ts', {});
+  log(`wake baseline on ${baseline.base.href} (pid ${baseline.proc.pid})`);
+  const tokens = { ours: (await createSessions(server.base, 1))[0]!, baseline: randomUUID() };
+  const heads = { ours: [0], baseline: [0] };
+  const agents = [server, baseline].map(() => new http.Agent({ keepAlive: true, maxSockets: MANY_WAITERS + 10 }));
+  const ours: WakeRound[] = [];
+  const bare: WakeRound[] = [];
+  try {
+    log(`wake: 1 waiter x ${P.wake1Reps}, then the baseline's`);
+    const one = await wakeOne(server.base, P.wake1Reps);
+    report('wake_p50_ms_1', percentile(one.latencies, 50), '1 waiter: push sent -> answer, p50', 'ms');
+    report('wake_p99_ms_1', percentile(one.latencies, 99), '1 waiter: push sent -> answer, p99', 'ms');
+    countErrors('wake_1', one.errors);
+    const bareOne = await wakeOne(baseline.base, P.wake1Reps, { routes: BASELINE_ROUTES });
+    report('baseline_wake_p50_ms_1', percentile(bareOne.latencies, 50), 'baseline-wake.ts, 1 waiter: p50', 'ms');
+    report('baseline_wake_p99_ms_1', percentile(bareOne.latencies, 99), 'baseline-wake.ts, 1 waiter: p99', 'ms');
+    countErrors('baseline_wake_1', bareOne.errors);
+
+    // round 0 of each is not counted but for its errors: it warms both up (the
+    // first wake of so many polls runs code that nothing before ran as often)
+    let warmUpErrors = 0;
+    for (let r = 0; r <= WAKE_ROUNDS; r++) {
+      // each server goes first in every other round
+      for (const which of r % 2 === 0 ? (['ours', 'baseline'] as const) : (['baseline', 'ours'] as const)) {
+        const round =
+          which === 'ours'
+            ? await wakeManyRound(server, tokens.ours, heads.ours, agents[0]!, API_ROUTES)
+            : await wakeManyRound(baseline, tokens.baseline, heads.baseline, agents[1]!, BASELINE_ROUTES);
+        if (r === 0) warmUpErrors += round.errors;
+        else (which === 'ours' ? ours : bare).push(round);
+        log(`wake: ${MANY_WAITERS} waiters on 1 session, ${which}, round ${r}: p99 ${round.p99.toFixed(2)} ms`);
+      }
+    }
+    countErrors('wake_1000_warm_up', warmUpErrors);
+    reportWakeMany('', '', ours);
+    reportWakeMany('baseline_', 'baseline-wake.ts, ', bare);
+    report(
+      'wake_p99_ratio_1000_vs_baseline',
+      median(ours.map((r) => r.p99)) / median(bare.map((r) => r.p99)),
+      `${MANY_WAITERS.toLocaleString('en-US')} waiters p99 / baseline-wake.ts p99`,
+      'x',
+      'same run',
+    );
+    report(
+      'wake_p99_ratio_1_vs_baseline',
+      percentile(one.latencies, 99) / percentile(bareOne.latencies, 99),
+      '1 waiter p99 / baseline-wake.ts p99',
+      'x',
+      'same run',
+    );
+    return one;
+  } finally {
+    for (const agent of agents) agent.destroy();
+    await baseline.proc.stop();
+  }
+}
+
+/** --only=wake: the wake measures alone, on a server of their own. */
+async function measureWakesOnly() {
+  const server = await startReal(await newStore('wake'), { LONG_POLL_TIMEOUT_MS: '120000' });
+  log(`server on ${server.base.href} (pid ${server.proc.pid})`);
+  try {
+    await measureWakes(server);
+  } finally {
+    await server.proc.stop();
   }
 }
 
@@ -1010,7 +1171,8 @@ async function main() {
     log(`PostgreSQL: ${figures.postgres}`);
   }
   if (ONLY === 'import') return measureImport();
-  if (ONLY !== undefined) throw new Error(`--only takes import, not ${ONLY}`);
+  if (ONLY === 'wake') return measureWakesOnly();
+  if (ONLY !== undefined) throw new Error(`--only takes import or wake, not ${ONLY}`);
 
   // -- the server on an empty database: pushes, wake-ups, memory
   const emptyStore = await newStore('empty');
@@ -1039,11 +1201,7 @@ async function main() {
   countErrors('push_1000rps', steady.errors, steady.firstError);
   reportWatched('1000rps', '1,000 pushes/s open loop', await watch());
 
-  log(`wake: 1 waiter x ${P.wake1Reps}`);
-  const one = await wakeOne(base, P.wake1Reps);
-  report('wake_p50_ms_1', percentile(one.latencies, 50), '1 waiter: push sent -> answer, p50', 'ms');
-  report('wake_p99_ms_1', percentile(one.latencies, 99), '1 waiter: push sent -> answer, p99', 'ms');
-  countErrors('wake_1', one.errors);
+  const one = await measureWakes(server);
 
   log(`wake: 1 event stream x ${P.wake1Reps}`);
   const streamed = await wakeStream(base, P.wake1Reps);
@@ -1068,45 +1226,6 @@ async function main() {
   report('push_p99_ms_followers', percentile(followers.followed, 99), `the same, p99`, 'ms');
   report('push_ratio_followers', followedP50 / aloneP50, `${FOLLOWERS} streams p50 / no stream p50`, 'x', 'same run');
   if (followers.received === 0) countErrors('followers', 1, 'the followers received nothing');
-
-  const [manyToken] = await createSessions(base, 1);
-  const manyHeads = [0];
-  const manyAgent = new http.Agent({ keepAlive: true, maxSockets: MANY_WAITERS + 10 });
-  const manyRounds: { p50: number; p99: number; cpuUsPerWaiter: number }[] = [];
-  let manyErrors = 0;
-  try {
-    for (let r = 0; r < P.repeats; r++) {
-      const round = await wakeMany(base, server.proc.pid, [manyToken!], manyHeads, MANY_WAITERS, manyAgent);
-      manyRounds.push({
-        p50: percentile(round.latencies, 50),
-        p99: percentile(round.latencies, 99),
-        cpuUsPerWaiter: (round.serverCpuMs * 1000) / MANY_WAITERS,
-      });
-      manyErrors += round.errors;
-      log(`wake: ${MANY_WAITERS} waiters on 1 session, round ${r + 1}: p99 ${manyRounds.at(-1)?.p99.toFixed(2)} ms`);
-    }
-  } finally {
-    manyAgent.destroy();
-  }
-  report(
-    'wake_p50_ms_1000',
-    median(manyRounds.map((r) => r.p50)),
-    `${MANY_WAITERS.toLocaleString('en-US')} waiters, 1 session: p50`,
-    'ms',
-  );
-  report(
-    'wake_p99_ms_1000',
-    median(manyRounds.map((r) => r.p99)),
-    `${MANY_WAITERS.toLocaleString('en-US')} waiters, 1 session: p99`,
-    'ms',
-  );
-  report(
-    'wake_server_cpu_us_per_waiter_1000',
-    median(manyRounds.map((r) => r.cpuUsPerWaiter)),
-    `${MANY_WAITERS.toLocaleString('en-US')} waiters: server CPU per answer`,
-    'µs',
-  );
-  countErrors('wake_1000', manyErrors);
 
   const spreadWaiters = P.spreadSessions * WAITERS_PER_SESSION;
   log(`wake: ${spreadWaiters} waiters over ${P.spreadSessions} sessions`);

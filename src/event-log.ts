@@ -73,30 +73,68 @@ export function createEventLog({
     }
   });
 
-  /** Resolves with the next batch for `token`, or null on timeout, abort or shutdown. */
+  // One listener per signal, however many waits it ends (a stream's waits
+  // share one): removing a listener from an AbortSignal costs more than all
+  // else a woken wait undoes, so a wait that ends otherwise only leaves the
+  // signal's set.
+  const cancelsOf = new WeakMap<AbortSignal, Set<() => void>>();
+  /** Calls `cancel` when `signal` aborts, until the returned function is called. */
+  function followAbort(signal: AbortSignal, cancel: () => void): () => void {
+    let cancels = cancelsOf.get(signal);
+    if (cancels === undefined) {
+      const all = new Set<() => void>();
+      signal.addEventListener('abort', () => [...all].forEach((c) => c()), { once: true });
+      cancelsOf.set(signal, (cancels = all));
+    }
+    cancels.add(cancel);
+    const followed = cancels;
+    return () => followed.delete(cancel);
+  }
+
+  /**
+   * Resolves with the next batch for `token`, or null on timeout, abort or
+   * shutdown. A batch that comes once `atWake` is set is first handed to it,
+   * within the wake itself; `woken` rejects with what it throws.
+   */
   function nextBatch(token: string, timeoutMs: number, signal: AbortSignal) {
     let resolveWoken: (batch: Batch | null) => void = () => {};
-    const woken = new Promise<Batch | null>((resolve) => (resolveWoken = resolve));
+    let rejectWoken: (error: unknown) => void = () => {};
+    const woken = new Promise<Batch | null>((resolve, reject) => {
+      resolveWoken = resolve;
+      rejectWoken = reject;
+    });
     let arrived: Batch | null | undefined;
+    let atWake: ((batch: Batch) => void) | undefined;
     const finish = (batch: Batch | null) => {
       if (arrived !== undefined) return;
       arrived = batch;
       clearTimeout(timer);
-      signal.removeEventListener('abort', onAbort);
+      unfollow();
       unsubscribe();
+      if (batch !== null && atWake !== undefined) {
+        try {
+          atWake(batch);
+        } catch (error) {
+          // never into the loop that wakes the other waiters: the wait fails with it
+          rejectWoken(error);
+          return;
+        }
+      }
       resolveWoken(batch);
     };
-    const onAbort = () => finish(null);
-    const timer = setTimeout(onAbort, timeoutMs);
-    signal.addEventListener('abort', onAbort);
+    const end = () => finish(null);
+    const timer = setTimeout(end, timeoutMs);
+    const unfollow = followAbort(signal, end);
     const unsubscribe = waiters.subscribe(token, finish);
     if (signal.aborted) finish(null);
     return {
       woken,
       /** The batch that has woken the waiter already, if any. */
       arrived: () => arrived,
-      /** Ends the wait and leaves nothing behind: no waiter, no timer, no listener. */
-      cancel: onAbort,
+      /** Hands the batch that wakes the waiter, if it comes later, to `handle` within the wake. */
+      onWake: (handle: (batch: Batch) => void) => (atWake = handle),
+      /** Ends the wait and leaves nothing behind: no waiter, no timer, no follower of the signal. */
+      cancel: end,
     };
   }
 
@@ -111,6 +149,8 @@ export function createEventLog({
    * appended after the wait began, else `empty` at the timeout. `fromLog` and
    * `fromBatch` shape the answer: the long poll's JSON body or the events.
    * `capped`: past the caps on waiting, refuse rather than wait.
+   * `answerAtWake`: takes the answer from the batch that wakes the wait
+   * within the wake itself, before the wait resolves with the same answer.
    */
   async function waitFor<T>(
     token: string,
@@ -119,6 +159,7 @@ export function createEventLog({
     fromBatch: (cursor: number, batch: Batch) => T | null,
     empty: T,
     capped: boolean,
+    answerAtWake?: (answer: T) => void,
   ): Promise<T> {
     const { limit, signal } = options;
     const deadline = now() + options.timeoutMs;
@@ -159,9 +200,17 @@ export function createEventLog({
         pending.cancel();
         throw new SessionNotFoundError(token);
       }
+      let early = null as T | null;
+      if (answerAtWake) {
+        const from = cursor;
+        pending.onWake((batch) => {
+          early = fromBatch(from, batch);
+          if (early !== null) answerAtWake(early);
+        });
+      }
       const batch = await pending.woken;
       if (batch === null) return empty;
-      const answer = fromBatch(cursor, batch);
+      const answer = early ?? fromBatch(cursor, batch);
       if (answer !== null) return answer;
       // the batch held only events we had already counted, or skipped some: read again
     }
@@ -186,8 +235,13 @@ export function createEventLog({
     resume: (token: string, resumeToken: string, source: EventSource, idempotency?: Idempotency) =>
       events.resume(token, resumeToken, source, now(), idempotency),
 
-    /** The long poll: the JSON body of `{type, data, number}` to answer with. */
-    waitForEvents: (token: string, options: WaitOptions): Promise<Buffer> =>
+    /**
+     * The long poll: the JSON body of `{type, data, number}` to answer with.
+     * `answerAtWake`: a poll woken by new events is answered from within the
+     * wake, in its turn among the waiters of the batch (which are woken in
+     * slices, src/waiters.ts), rather than once the wait has resolved.
+     */
+    waitForEvents: (token: string, options: WaitOptions & { answerAtWake?: (body: Buffer) => void }): Promise<Buffer> =>
       waitFor(
         token,
         options,
@@ -195,6 +249,7 @@ export function createEventLog({
         (cursor, batch) => answerFromBatch(cursor, options.limit, batch),
         EMPTY_ANSWER,
         true,
+        options.answerAtWake,
       ),
 
     /**

@@ -1,6 +1,7 @@
 // Waiting polls leave nothing behind, a wake-up is never lost, and the
 // server's own cap pages a long history.
 
+import { getEventListeners } from 'node:events';
 import { afterEach, describe, expect, it } from 'vitest';
 import { TooManyPollsError } from '../src/domain/errors.js';
 import { createEventLog } from '../src/event-log.js';
@@ -106,6 +107,33 @@ describe('ends of a wait', () => {
     for (let i = 0; i < 50; i++)
       await fetch(`${server.baseUrl}/api/sessions/00000000-0000-4000-8000-000000000000/events`);
     expect(timers() - before).toBeLessThan(10);
+  });
+});
+
+describe('a signal shared by many waits', () => {
+  it('carries at most one listener however many waits it has ended, and its abort ends every wait still on it', async () => {
+    store = await openTestStorage(tempDbFile());
+    await store.sessions.createSession(sessionToCreate('s'), Date.now());
+    const waiters = createWaiters();
+    const eventLog = createEventLog({ events: store.events, changes: store, waiters, feed: createSessionsFeed() });
+    const shared = new AbortController();
+    const wait = (lastEvent: number) =>
+      eventLog.nextEvents('s', { lastEvent, limit: 10, timeoutMs: 10_000, signal: shared.signal });
+    // Given 20 waits on one signal, one after the other, each woken by an event (as a stream's)
+    for (let n = 0; n < 20; n++) {
+      const next = wait(n);
+      await waitFor('the wait', () => waiters.waitingFor('s') === 1);
+      await eventLog.append('s', { type: 'x', data: String(n) }, source);
+      expect((await next).map((e) => e.number)).toEqual([n + 1]);
+    }
+    // Then the signal has at most one listener left, not one per wait
+    expect(getEventListeners(shared.signal, 'abort').length).toBeLessThanOrEqual(1);
+    // And when it aborts, the waits on it then end with nothing, leaving no waiter
+    const pending = [wait(20), wait(20)];
+    await waitFor('two waits', () => waiters.waitingFor('s') === 2);
+    shared.abort();
+    expect(await Promise.all(pending)).toEqual([[], []]);
+    expect(waiters.waiting()).toBe(0);
   });
 });
 

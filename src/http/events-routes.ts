@@ -11,6 +11,7 @@ import type { Access } from './auth.js';
 import { HttpError } from './errors.js';
 import { readIdempotency } from './idempotency.js';
 import { readIntegerParam } from './query.js';
+import { logRequestNow } from './request-log.js';
 
 export interface EventsRouteOptions {
   eventLog: EventLog;
@@ -49,10 +50,33 @@ function readExpectedLastEvent(ctx: Context): number | undefined {
   return Number(match[1]);
 }
 
-function sendJson(ctx: Context, body: Buffer | object): void {
+/** The headers of every answer of these routes, errors included: JSON that no cache keeps. */
+function setJsonHeaders(ctx: Context): void {
   ctx.set('Cache-Control', 'no-store');
   ctx.type = 'application/json';
+}
+
+function sendJson(ctx: Context, body: Buffer | object): void {
+  setJsonHeaders(ctx);
   ctx.body = Buffer.isBuffer(body) ? body : JSON.stringify(body);
+}
+
+/**
+ * Answers a woken poll at once, from within its wake: the waiters of a batch
+ * are answered one after the other in its slice, each written as its turn
+ * comes rather than after the whole slice has made its way back through
+ * every middleware (which then lets it pass: Koa writes nothing more, the
+ * request log nothing more). The answer is the one Koa would write: its
+ * headers were set before the poll began to wait, by the middlewares in front
+ * of the route (request id, nosniff, CORS for the request's Origin) and by
+ * the route; the body adds its length, and the request's log line and
+ * metrics sample follow.
+ */
+function answerNow(ctx: Context, body: Buffer): void {
+  ctx.body = body;
+  ctx.respond = false;
+  ctx.res.end(body);
+  logRequestNow(ctx);
 }
 
 export function mountEventRoutes(
@@ -70,6 +94,8 @@ export function mountEventRoutes(
     const lastEvent = readIntegerParam(ctx, 'last_event', { min: -Infinity });
     const timeout = readIntegerParam(ctx, 'timeout', { min: 0 });
     const limit = readIntegerParam(ctx, 'limit', { min: 1 });
+    // once, before the wait, rather than on each woken poll
+    setJsonHeaders(ctx);
 
     // the client going away ends the wait at once and leaves nothing behind
     const gone = new AbortController();
@@ -83,9 +109,10 @@ export function mountEventRoutes(
         limit: Math.min(limit ?? maxEventsPerAnswer, maxEventsPerAnswer),
         timeoutMs: Math.min(timeout ?? longPollTimeoutMs, longPollTimeoutMs),
         signal: gone.signal,
+        answerAtWake: (woken) => answerNow(ctx, woken),
       });
       // answered even when the client has gone: the write is simply dropped
-      sendJson(ctx, body);
+      if (ctx.respond !== false) ctx.body = body;
     } finally {
       ctx.res.off('close', onClose);
     }

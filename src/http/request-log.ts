@@ -2,13 +2,21 @@
 // id that the answer carries in X-Request-Id (a client may send its own).
 // Logged: method, route, the first characters of the session's token, status,
 // duration, remote address. Never bodies, query strings, full tokens or keys.
+// Written once the request has come back through the middleware, or, for an
+// answer written before that (a long poll answered from its wake, see
+// events-routes.ts), by logRequestNow right after the answer.
 
 import { randomUUID } from 'node:crypto';
-import type { Middleware } from 'koa';
+import type { Context, Middleware } from 'koa';
 import type { Logger } from 'pino';
 import type { Metrics } from '../metrics.js';
 
 const CLIENT_ID = /^[\w.:-]{1,64}$/;
+
+/** Writes the request's log line and metrics sample now; they are written once whoever asks first. */
+export function logRequestNow(ctx: Context): void {
+  (ctx.state.logRequest as () => void)();
+}
 
 export function requestLogMiddleware({ logger, metrics }: { logger: Logger; metrics: Metrics }): Middleware {
   return async (ctx, next) => {
@@ -17,9 +25,12 @@ export function requestLogMiddleware({ logger, metrics }: { logger: Logger; metr
     const id = CLIENT_ID.test(offered) ? offered : randomUUID();
     ctx.state.requestId = id;
     ctx.set('X-Request-Id', id);
-    try {
-      await next();
-    } finally {
+    // read now, while the connection is surely open (the address is read from the socket once)
+    const remote = ctx.req.socket.remoteAddress;
+    let logged = false;
+    const logRequest = () => {
+      if (logged) return;
+      logged = true;
       const seconds = (performance.now() - started) / 1000;
       const route = (ctx._matchedRoute as string | undefined) ?? 'unmatched';
       const token = (ctx.params as Record<string, string> | undefined)?.token;
@@ -33,10 +44,16 @@ export function requestLogMiddleware({ logger, metrics }: { logger: Logger; metr
           session: token === undefined ? undefined : `${token.slice(0, 8)}…`,
           status: ctx.status,
           ms: Math.round(seconds * 10_000) / 10,
-          remote: ctx.req.socket.remoteAddress,
+          remote,
         },
         'request',
       );
+    };
+    ctx.state.logRequest = logRequest;
+    try {
+      await next();
+    } finally {
+      logRequest();
     }
   };
 }

@@ -9,7 +9,7 @@ import type http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import type Koa from 'koa';
-import { pino } from 'pino';
+import { type Logger, pino } from 'pino';
 import { type Config, defaultStreamsPerSession } from '../../src/config.js';
 import { startServer, type RunningServer } from '../../src/server.js';
 import { openStorage, type Storage } from '../../src/store/storage.js';
@@ -46,7 +46,11 @@ export async function openTestStorage(dbFile: string, { serve = false } = {}): P
   return openStorage({ dbFile, databaseUrl: await databaseUrlFor(dbFile), serve });
 }
 
-export async function startTestServer(overrides: Partial<Config> = {}): Promise<TestServer> {
+/** `logger`: where the server logs (nowhere when not given). */
+export async function startTestServer(
+  overrides: Partial<Config> = {},
+  { logger = pino({ level: 'silent' }) }: { logger?: Logger } = {},
+): Promise<TestServer> {
   const dbFile = overrides.dbFile ?? tempDbFile();
   const config: Config = {
     port: 0,
@@ -73,7 +77,6 @@ export async function startTestServer(overrides: Partial<Config> = {}): Promise<
     eventValidation: 'record',
     ...overrides,
   };
-  const logger = pino({ level: 'silent' });
   let running: RunningServer = await startServer(config, logger);
   const handle: TestServer = {
     baseUrl: running.url,
