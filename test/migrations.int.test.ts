@@ -21,6 +21,8 @@ const SCOPE_KEYS = '2026-12-01T11-00_scope_idempotency_keys';
 const INVALID_REASON = '2026-12-01T12-00_invalid_event_reason';
 const VERDICTS = '2026-12-01T13-00_index_harness_verdicts';
 const TOUCHED = '2026-12-02T10-00_staged_import_touched';
+/** Every migration, in order: what a database on the newest schema has recorded. */
+const ALL = [CREATE_SCHEMA, STAGED_IMPORTS, SCOPE_KEYS, INVALID_REASON, VERDICTS, TOUCHED];
 
 /** Migrates `dbFile` with the named migrations only, as a server of that release did. */
 async function migrateOnly(dbFile: string, names: string[]): Promise<void> {
@@ -109,14 +111,7 @@ describe('a migration that fails between its steps', () => {
     run(dbFile, 'drop view key_texts');
     const server = await startTestServer({ dbFile });
     await server.close();
-    expect(schemaOf(dbFile).migrations).toEqual([
-      CREATE_SCHEMA,
-      STAGED_IMPORTS,
-      SCOPE_KEYS,
-      INVALID_REASON,
-      VERDICTS,
-      TOUCHED,
-    ]);
+    expect(schemaOf(dbFile).migrations).toEqual(ALL);
     expect(all(dbFile, 'select scope, key from idempotency_keys')).toEqual([{ scope: '', key: 'k' }]);
   });
 
@@ -138,14 +133,7 @@ describe('a migration that fails between its steps', () => {
     run(dbFile, 'drop trigger keep_labels');
     const server = await startTestServer({ dbFile });
     await server.close();
-    expect(schemaOf(dbFile).migrations).toEqual([
-      CREATE_SCHEMA,
-      STAGED_IMPORTS,
-      SCOPE_KEYS,
-      INVALID_REASON,
-      VERDICTS,
-      TOUCHED,
-    ]);
+    expect(schemaOf(dbFile).migrations).toEqual(ALL);
     expect(all(dbFile, 'select token from observation_results')).toEqual([]);
     expect(all(dbFile, 'select token from session_labels')).toEqual([]);
   });
@@ -162,14 +150,7 @@ describe('a migration that fails between its steps', () => {
     );
     const server = await startTestServer({ dbFile });
     await server.close();
-    expect(schemaOf(dbFile).migrations).toEqual([
-      CREATE_SCHEMA,
-      STAGED_IMPORTS,
-      SCOPE_KEYS,
-      INVALID_REASON,
-      VERDICTS,
-      TOUCHED,
-    ]);
+    expect(schemaOf(dbFile).migrations).toEqual(ALL);
     expect(all(dbFile, "select name from sqlite_schema where name like 'idempotency_keys%'")).toEqual([
       { name: 'idempotency_keys' },
     ]);
@@ -199,14 +180,7 @@ describe('a migration that fails between its steps', () => {
     // When the server starts on it, Then they run again, and the scoped keys stay as they were
     const again = await startTestServer({ dbFile });
     try {
-      expect(schemaOf(dbFile).migrations).toEqual([
-        CREATE_SCHEMA,
-        STAGED_IMPORTS,
-        SCOPE_KEYS,
-        INVALID_REASON,
-        VERDICTS,
-        TOUCHED,
-      ]);
+      expect(schemaOf(dbFile).migrations).toEqual(ALL);
       expect(all(dbFile, 'select * from idempotency_keys order by scope')).toEqual(keys);
       expect(all(dbFile, 'select * from events')).toEqual(events);
       expect(all(dbFile, 'select * from observation_results')).toEqual(outcomes);
@@ -279,7 +253,7 @@ describe('a database made by the first release', () => {
     try {
       // Then the new migrations ran, in order
       expect(all(dbFile, 'select name from kysely_migration order by timestamp, name')).toEqual(
-        [CREATE_SCHEMA, STAGED_IMPORTS, SCOPE_KEYS, INVALID_REASON, VERDICTS, TOUCHED].map((name) => ({ name })),
+        ALL.map((name) => ({ name })),
       );
       // and the session, its chain, labels and outcomes are there
       expect((await request(server.baseUrl, 'GET', `/api/sessions/${token}/verify`)).body).toMatchObject({
