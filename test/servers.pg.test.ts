@@ -9,7 +9,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { createSession, poll, pushEvent, request } from './helpers/client.js';
 import { databaseUrlFor } from './helpers/backend.js';
 import { runProcess, startServerProcess } from './helpers/process.js';
-import { startTestServer, tempDbFile, type TestServer } from './helpers/server.js';
+import { openTestStorage, startTestServer, tempDbFile, type TestServer } from './helpers/server.js';
 import { waitFor } from './helpers/wait.js';
 import { readMetric } from './helpers/metrics.js';
 
@@ -194,6 +194,20 @@ describe("a session row that another server's transaction holds", () => {
     const next = await pushEvent(a.baseUrl, held, 'stored', 2);
     expect([next.status, next.body.number]).toEqual([200, 1]);
   });
+});
+
+describe('a long-running server', () => {
+  it('serves as many queries as it is asked, each on a connection the pool lends again and again', async () => {
+    // each query borrows one of the pool's few connections: tens of thousands
+    // of loans over a server's life must cost each the same
+    const store = await openTestStorage(tempDbFile());
+    try {
+      for (let i = 0; i < 30_000; i++) await store.sessions.listPublicTokens();
+      expect(await store.sessions.listPublicTokens()).toEqual([]);
+    } finally {
+      await store.close();
+    }
+  }, 120_000);
 });
 
 describe('imports staged by another server', () => {

@@ -88,9 +88,13 @@ function mappedPool(pool: pg.Pool) {
     promise.catch((error: unknown) => {
       throw mapStorageError(error);
     });
+  // a client comes back from the pool many times: its query is wrapped once
+  const wrapped = new WeakSet<pg.PoolClient>();
   return {
     async connect() {
       const client = await mapped(pool.connect());
+      if (wrapped.has(client)) return client;
+      wrapped.add(client);
       const query = client.query.bind(client) as (...args: unknown[]) => Promise<unknown>;
       return Object.assign(client, {
         query: (...args: unknown[]) => {
