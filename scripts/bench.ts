@@ -58,7 +58,10 @@ import {
 import { startCluster } from './lib/cluster.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
-const MAIN = path.join(ROOT, 'dist', 'src', 'main.js');
+// --server=<main.js> measures another build (say, of the commit before a
+// change, built into a folder of its own) under the same load, the same run
+const SERVER_FLAG = process.argv.find((a) => a.startsWith('--server='))?.slice('--server='.length);
+const MAIN = SERVER_FLAG ? path.resolve(SERVER_FLAG) : path.join(ROOT, 'dist', 'src', 'main.js');
 const USAGE = `npm run bench -- [flags]
   --backend sqlite|postgres  the engine to measure (default sqlite); postgres runs on fresh
                              databases of BENCH_DATABASE_URL's server (an admin URL, default
@@ -66,6 +69,9 @@ const USAGE = `npm run bench -- [flags]
   --quick                    a reduced run (about a minute)
   --json                     the last line of stdout is one JSON object with every figure
   --only=import              only the pushes during a large import
+  --only=wake                only the wake of 1 and of 1,000 waiters, against the bare baseline
+  --only=push                only the 64-pusher loads, against the Koa baseline
+  --server=<main.js>         measure that build of the server instead of dist/src/main.js
   --cpu                      CPU time per process group during the throughput measures
                              (always on with postgres)
   --help                     this text`;
@@ -1095,6 +1101,48 @@ async function measureWakesOnly() {
   }
 }
 
+/** --only=push: 64 pushers over 64 sessions and on one, then the Koa baseline under the same load. */
+async function measurePushesOnly() {
+  const store = await newStore('push');
+  const server = await startReal(store);
+  log(`server on ${server.base.href} (pid ${server.proc.pid})`);
+  let spread64: Summary;
+  try {
+    const tokens = await createSessions(server.base, PUSHERS);
+    await pushLoad(server.base, (w) => tokens[w]!, P.warmupMs);
+    let watch = await watchLoad(store, [server.base]);
+    spread64 = await repeated('64 sessions', P.repeats, () => pushLoad(server.base, (w) => tokens[w]!, P.pushMs));
+    reportPushes('64_sessions', '64 pushers, 64 sessions', spread64);
+    reportWatched('64_sessions', '64 pushers, 64 sessions', await watch());
+    watch = await watchLoad(store, [server.base]);
+    const single = await repeated('1 session', P.repeats, () => pushLoad(server.base, () => tokens[0]!, P.pushMs));
+    reportPushes('1_session', '64 pushers, 1 session', single);
+    reportWatched('1_session', '64 pushers, 1 session', await watch());
+  } finally {
+    await server.proc.stop();
+  }
+  const koa = await measureBaseline('baseline-koa.ts', 'baseline_koa_eps');
+  report('push_ratio_koa', spread64.eps / koa.eps, 'durable pushes (64 sessions) / Koa baseline', 'x', 'same run');
+}
+
+/** One of the baseline scripts under the 64-pusher load, reported under `key`. */
+async function measureBaseline(script: string, key: string): Promise<Summary> {
+  const baseline = await startScript(script, { DB_FILE: path.join(tempDir(), 'baseline.db') });
+  let s: Summary;
+  try {
+    await pushLoad(baseline.base, () => 'x', P.warmupMs);
+    s = await repeated(script, P.repeats, () => pushLoad(baseline.base, () => 'x', P.pushMs));
+  } finally {
+    await baseline.proc.stop();
+  }
+  const name = key.replace('_eps', '');
+  report(key, s.eps, `${script}: throughput`, 'events/s');
+  report(`${name}_p50_ms`, s.p50, `${script}: p50`, 'ms');
+  report(`${name}_p99_ms`, s.p99, `${script}: p99`, 'ms');
+  countErrors(name, s.errors, s.firstError);
+  return s;
+}
+
 /** Reads a session from event 0 to `total` with one client, 1000 events per poll. */
 async function replay(base: URL, token: string, total: number) {
   const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
@@ -1172,7 +1220,8 @@ async function main() {
   }
   if (ONLY === 'import') return measureImport();
   if (ONLY === 'wake') return measureWakesOnly();
-  if (ONLY !== undefined) throw new Error(`--only takes import or wake, not ${ONLY}`);
+  if (ONLY === 'push') return measurePushesOnly();
+  if (ONLY !== undefined) throw new Error(`--only takes import, wake or push, not ${ONLY}`);
 
   // -- the server on an empty database: pushes, wake-ups, memory
   const emptyStore = await newStore('empty');
@@ -1252,15 +1301,7 @@ async function main() {
     ['baseline-koa.ts', 'baseline_koa_eps'],
     ['baseline-fsync.ts', 'baseline_fsync_eps'],
   ] as const) {
-    const baseline = await startScript(script, { DB_FILE: path.join(tempDir(), 'baseline.db') });
-    await pushLoad(baseline.base, () => 'x', P.warmupMs);
-    const s = await repeated(script, P.repeats, () => pushLoad(baseline.base, () => 'x', P.pushMs));
-    await baseline.proc.stop();
-    const name = key.replace('_eps', '');
-    report(key, s.eps, `${script}: throughput`, 'events/s');
-    report(`${name}_p50_ms`, s.p50, `${script}: p50`, 'ms');
-    report(`${name}_p99_ms`, s.p99, `${script}: p99`, 'ms');
-    countErrors(name, s.errors, s.firstError);
+    const s = await measureBaseline(script, key);
     if (key === 'baseline_koa_eps') {
       // what durability, validation, hashing, logging and metrics cost beyond Koa itself
       report('push_ratio_koa', spread64.eps / s.eps, 'durable pushes (64 sessions) / Koa baseline', 'x', 'same run');
