@@ -1123,6 +1123,36 @@ async function measurePushesOnly() {
   }
   const koa = await measureBaseline('baseline-koa.ts', 'baseline_koa_eps');
   report('push_ratio_koa', spread64.eps / koa.eps, 'durable pushes (64 sessions) / Koa baseline', 'x', 'same run');
+  await measureStorageBaseline(spread64.eps, koa.eps);
+}
+
+/**
+ * The storage alone (scripts/baseline-storage.ts: PUSHERS writers appending
+ * through the event store in one process, no HTTP), and what it bounds: a
+ * push costs at least Koa's work and the storage's, both on the server's one
+ * event loop, so pushes cannot pass 1 / (1 / Koa's rate + 1 / the storage's).
+ */
+async function measureStorageBaseline(pushEps: number, koaEps: number) {
+  const store = await newStore('storage');
+  const script = path.join('scripts', 'baseline-storage.ts');
+  const args = ['--pushers', String(PUSHERS), '--ms', String(P.pushMs), '--warmup-ms', String(P.warmupMs)];
+  const runs: number[] = [];
+  for (let r = 0; r < P.repeats; r++) {
+    const out = execFileSync(process.execPath, ['--import', 'tsx', script, ...args], {
+      cwd: ROOT,
+      env: { ...process.env, ...store.env },
+      encoding: 'utf8',
+    });
+    const { eps, commits } = JSON.parse(out.trim().split('\n').pop()!) as { eps: number; commits: number };
+    log(`storage alone run ${r + 1}/${P.repeats}: ${eps.toFixed(0)}/s, ${commits} commits`);
+    runs.push(eps);
+  }
+  const storageEps = median(runs);
+  const bound = 1 / (1 / koaEps + 1 / storageEps);
+  report('baseline_storage_eps', storageEps, 'the storage alone (no HTTP): appends', 'events/s');
+  report('push_bound_eps', bound, 'bound: Koa and the storage on one event loop', 'events/s', '1/(1/Koa + 1/storage)');
+  report('push_ratio_koa_bound', bound / koaEps, 'that bound / Koa baseline', 'x', 'same run');
+  report('push_ratio_bound', pushEps / bound, 'durable pushes (64 sessions) / that bound', 'x', 'same run');
 }
 
 /** One of the baseline scripts under the 64-pusher load, reported under `key`. */
@@ -1305,6 +1335,7 @@ async function main() {
     if (key === 'baseline_koa_eps') {
       // what durability, validation, hashing, logging and metrics cost beyond Koa itself
       report('push_ratio_koa', spread64.eps / s.eps, 'durable pushes (64 sessions) / Koa baseline', 'x', 'same run');
+      await measureStorageBaseline(spread64.eps, s.eps);
     }
   }
   if (ON_POSTGRES) await measureCluster(spread64.eps);
