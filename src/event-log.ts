@@ -94,7 +94,9 @@ export function createEventLog({
   /**
    * Resolves with the next batch for `token`, or null on timeout, abort or
    * shutdown. A batch that comes once `atWake` is set is first handed to it,
-   * within the wake itself; `woken` rejects with what it throws.
+   * within the wake itself, and `woken` resolves once the waiters woken with
+   * it have all been handed theirs (waiters.afterWakes); it rejects with what
+   * `atWake` throws.
    */
   function nextBatch(token: string, timeoutMs: number, signal: AbortSignal) {
     let resolveWoken: (batch: Batch | null) => void = () => {};
@@ -119,6 +121,9 @@ export function createEventLog({
           rejectWoken(error);
           return;
         }
+        // answered: the rest of the request waits until the waiters behind it are answered too
+        waiters.afterWakes(() => resolveWoken(batch));
+        return;
       }
       resolveWoken(batch);
     };

@@ -2,8 +2,11 @@
 // commit wakes every waiter of its session with the same batch (whose body
 // src/events-wire.ts serializes once for all of them); wakes run in slices,
 // one slice per turn of the event loop, so that answering thousands of
-// waiters never holds up pushes for long. src/event-log.ts registers the
-// waiters and feeds this file from the store's committed changes alone.
+// waiters never holds up pushes for long. What a woken waiter has left to do
+// once its answer is written (its way back through the middleware, its log
+// line) can wait for later turns, after every waiter in line has been woken:
+// `afterWakes`. src/event-log.ts registers the waiters and feeds this file
+// from the store's committed changes alone.
 
 import { type Batch, batchOf, NOTHING_NEW } from './events-wire.js';
 import type { StoredEvent } from './store/event-store.js';
@@ -22,9 +25,12 @@ export function createWaiters({ sliceSize = 500 }: { sliceSize?: number } = {}) 
   const waiters = new Map<string, Set<Wake>>();
   let count = 0;
   const pending: PendingWake[] = [];
-  // wakes spent in this turn of the event loop, across every publish
+  // wakes and afterWakes spent in this turn of the event loop, across every publish
   let used = 0;
   let turnScheduled = false;
+  // run once no wake is pending, oldest first, from index `settled` on
+  let settles: (() => void)[] = [];
+  let settled = 0;
 
   function wakeSome(): void {
     while (used < sliceSize && pending.length > 0) {
@@ -35,7 +41,17 @@ export function createWaiters({ sliceSize = 500 }: { sliceSize?: number } = {}) 
       head.next = end;
       if (end === head.wakes.length) pending.shift();
     }
-    if (used > 0 && !turnScheduled) {
+    if (pending.length === 0 && settled < settles.length && used < sliceSize) {
+      const end = Math.min(settles.length, settled + sliceSize - used);
+      used += end - settled;
+      // each may settle a promise: what follows it runs once this turn's slice is done
+      for (; settled < end; settled++) settles[settled]!();
+      if (settled === settles.length) {
+        settles = [];
+        settled = 0;
+      }
+    }
+    if ((used > 0 || settled < settles.length) && !turnScheduled) {
       turnScheduled = true;
       setImmediate(nextTurn);
     }
@@ -77,6 +93,19 @@ export function createWaiters({ sliceSize = 500 }: { sliceSize?: number } = {}) 
       wakeAll(token, set, batchOf(events));
       // the first slice goes at once; the rest follows on the next turns
       wakeSome();
+    },
+
+    /**
+     * Runs `then` once every waiter woken so far has been woken, in a later
+     * slice: for what a waiter answered within its wake has left to do, so
+     * that it does not hold up the answers of the waiters behind it.
+     */
+    afterWakes(then: () => void): void {
+      settles.push(then);
+      if (!turnScheduled) {
+        turnScheduled = true;
+        setImmediate(nextTurn);
+      }
     },
 
     /** Answers the waiters of `token` with nothing (the session is gone). */

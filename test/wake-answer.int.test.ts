@@ -150,9 +150,11 @@ describe('the answer of a woken poll', () => {
       );
       expect(JSON.parse(late.body)).toEqual([{ type: 'a', data: 1, number: 1 }]);
       const id = late.headers.find(([name]) => name === 'X-Request-Id')?.[1];
-      // Then the request is counted once in the request durations (a request
-      // the server answers after this poll's answer has come back through the
-      // middleware: nothing that could log or count it again is left to run)
+      // Then the request is counted once in the request durations, once it
+      // has come back through the middleware after its wake
+      await waitFor('the woken poll counted', async () => (await counted()) === before + 1);
+      await waitFor('the woken poll logged', () => lines.some((l) => l.req_id === id));
+      // (one more request through the same middleware: nothing counts or logs it again)
       expect(await counted()).toBe(before + 1);
       // And it has one log line, under the id its answer carries
       const logged = lines.filter((l) => l.req_id === id);
@@ -219,6 +221,29 @@ describe('answerAtWake', () => {
     waiters.release('w');
     expect((await released).toString()).toBe('[]');
     expect(atWake).toHaveLength(0);
+  });
+
+  it('answers every waiter of a wake before any of their waits resolves, slice after slice', async () => {
+    store = await openTestStorage(tempDbFile());
+    await store.sessions.createSession(sessionToCreate('w'), Date.now());
+    // slices of 2: five waiters are answered over three turns of the event loop
+    const waiters = createWaiters({ sliceSize: 2 });
+    const eventLog = createEventLog({ events: store.events, changes: store, waiters, feed: createSessionsFeed() });
+    const seen: string[] = [];
+    const options = { lastEvent: 0, limit: 10, timeoutMs: 10_000, signal: new AbortController().signal };
+    const polls = [0, 1, 2, 3, 4].map((i) =>
+      eventLog.waitForEvents('w', { ...options, answerAtWake: () => seen.push(`answered ${i}`) }).then((body) => {
+        seen.push(`resolved ${i}`);
+        return body;
+      }),
+    );
+    await waitFor('five polls waiting', () => waiters.waitingFor('w') === 5);
+    await eventLog.append('w', { type: 'a', data: '1' }, source);
+    const bodies = await Promise.all(polls);
+    for (const body of bodies) expect(JSON.parse(body.toString())).toEqual([{ type: 'a', data: 1, number: 1 }]);
+    // every answer is written before the first wait goes on with what follows it
+    expect(seen.slice(0, 5)).toEqual([0, 1, 2, 3, 4].map((i) => `answered ${i}`));
+    expect(seen.slice(5).sort()).toEqual([0, 1, 2, 3, 4].map((i) => `resolved ${i}`));
   });
 
   it('fails its own wait when it throws, and the other waiters of the batch are woken all the same', async () => {

@@ -11,7 +11,7 @@ import type { Access } from './auth.js';
 import { HttpError } from './errors.js';
 import { readIdempotency } from './idempotency.js';
 import { readIntegerParam } from './query.js';
-import { logRequestNow } from './request-log.js';
+import { markAnswered } from './request-log.js';
 
 export interface EventsRouteOptions {
   eventLog: EventLog;
@@ -63,20 +63,20 @@ function sendJson(ctx: Context, body: Buffer | object): void {
 
 /**
  * Answers a woken poll at once, from within its wake: the waiters of a batch
- * are answered one after the other in its slice, each written as its turn
- * comes rather than after the whole slice has made its way back through
- * every middleware (which then lets it pass: Koa writes nothing more, the
- * request log nothing more). The answer is the one Koa would write: its
- * headers were set before the poll began to wait, by the middlewares in front
- * of the route (request id, nosniff, CORS for the request's Origin) and by
- * the route; the body adds its length, and the request's log line and
- * metrics sample follow.
+ * are answered one after the other in its slices, each written as its turn
+ * comes; their ways back through the middleware (where Koa writes nothing
+ * more, and the request log writes the line and the metrics sample) come
+ * after the last waiter of the wake has its answer (waiters.afterWakes). The
+ * answer is the one Koa would write: its headers were set before the poll
+ * began to wait, by the middlewares in front of the route (request id,
+ * nosniff, CORS for the request's Origin) and by the route; the body adds
+ * its length.
  */
 function answerNow(ctx: Context, body: Buffer): void {
   ctx.body = body;
   ctx.respond = false;
   ctx.res.end(body);
-  logRequestNow(ctx);
+  markAnswered(ctx);
 }
 
 export function mountEventRoutes(

@@ -2,9 +2,11 @@
 // id that the answer carries in X-Request-Id (a client may send its own).
 // Logged: method, route, the first characters of the session's token, status,
 // duration, remote address. Never bodies, query strings, full tokens or keys.
-// Written once the request has come back through the middleware, or, for an
-// answer written before that (a long poll answered from its wake, see
-// events-routes.ts), by logRequestNow right after the answer.
+// Written once the request has come back through the middleware. An answer
+// written before that (a long poll answered from its wake, see
+// events-routes.ts) is marked by markAnswered, and its duration ends there:
+// its log line and sample come a few turns of the event loop later, once the
+// other waiters of its wake have their answers too.
 
 import { randomUUID } from 'node:crypto';
 import type { Context, Middleware } from 'koa';
@@ -13,9 +15,9 @@ import type { Metrics } from '../metrics.js';
 
 const CLIENT_ID = /^[\w.:-]{1,64}$/;
 
-/** Writes the request's log line and metrics sample now; they are written once whoever asks first. */
-export function logRequestNow(ctx: Context): void {
-  (ctx.state.logRequest as () => void)();
+/** The answer has been written, before the request comes back through the middleware: its duration ends now. */
+export function markAnswered(ctx: Context): void {
+  ctx.state.answeredAt = performance.now();
 }
 
 export function requestLogMiddleware({ logger, metrics }: { logger: Logger; metrics: Metrics }): Middleware {
@@ -31,7 +33,7 @@ export function requestLogMiddleware({ logger, metrics }: { logger: Logger; metr
     const logRequest = () => {
       if (logged) return;
       logged = true;
-      const seconds = (performance.now() - started) / 1000;
+      const seconds = (((ctx.state.answeredAt as number | undefined) ?? performance.now()) - started) / 1000;
       const route = (ctx._matchedRoute as string | undefined) ?? 'unmatched';
       const token = (ctx.params as Record<string, string> | undefined)?.token;
       metrics.httpDuration.observe({ method: ctx.method, route, status: ctx.status }, seconds);
