@@ -4,7 +4,8 @@
 // event store, as the push route does once a request is parsed and validated:
 // group commit, the hash chain and the durable commit, nothing else. Each
 // writer appends again as soon as its last append resolves. It prints one JSON
-// line: {"eps": appends per second, "appends": ..., "commits": ...}.
+// line: {"eps": appends per second, "appends": ..., "commits": ...,
+// "warmup": the appends before the measure}.
 //
 //   DB_FILE=/tmp/x.db node --import tsx scripts/baseline-storage.ts [--pushers 64] [--ms 3000] [--warmup-ms 500]
 
@@ -59,10 +60,10 @@ async function run(until: number): Promise<number> {
   return appended;
 }
 
-await run(performance.now() + warmupMs);
+const warmup = await run(performance.now() + warmupMs);
 commits = 0;
 const start = performance.now();
 const appends = await run(start + ms);
 const elapsed = performance.now() - start;
 await storage.close();
-process.stdout.write(`${JSON.stringify({ eps: (appends * 1000) / elapsed, appends, commits })}\n`);
+process.stdout.write(`${JSON.stringify({ eps: (appends * 1000) / elapsed, appends, commits, warmup })}\n`);

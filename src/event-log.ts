@@ -94,9 +94,9 @@ export function createEventLog({
   /**
    * Resolves with the next batch for `token`, or null on timeout, abort or
    * shutdown. A batch that comes once `atWake` is set is first handed to it,
-   * within the wake itself, and `woken` resolves once the waiters woken with
-   * it have all been handed theirs (waiters.afterWakes); it rejects with what
-   * `atWake` throws.
+   * within the wake itself; when it answered from it, `woken` resolves once
+   * the waiters woken with it have all been handed theirs
+   * (waiters.afterWakes). `woken` rejects with what `atWake` throws.
    */
   function nextBatch(token: string, timeoutMs: number, signal: AbortSignal) {
     let resolveWoken: (batch: Batch | null) => void = () => {};
@@ -106,7 +106,7 @@ export function createEventLog({
       rejectWoken = reject;
     });
     let arrived: Batch | null | undefined;
-    let atWake: ((batch: Batch) => void) | undefined;
+    let atWake: ((batch: Batch) => boolean) | undefined;
     const finish = (batch: Batch | null) => {
       if (arrived !== undefined) return;
       arrived = batch;
@@ -114,16 +114,19 @@ export function createEventLog({
       unfollow();
       unsubscribe();
       if (batch !== null && atWake !== undefined) {
+        let answered: boolean;
         try {
-          atWake(batch);
+          answered = atWake(batch);
         } catch (error) {
           // never into the loop that wakes the other waiters: the wait fails with it
           rejectWoken(error);
           return;
         }
-        // answered: the rest of the request waits until the waiters behind it are answered too
-        waiters.afterWakes(() => resolveWoken(batch));
-        return;
+        if (answered) {
+          // the rest of the request waits until the waiters behind it in its batch are answered too
+          waiters.afterWakes(() => resolveWoken(batch));
+          return;
+        }
       }
       resolveWoken(batch);
     };
@@ -136,8 +139,11 @@ export function createEventLog({
       woken,
       /** The batch that has woken the waiter already, if any. */
       arrived: () => arrived,
-      /** Hands the batch that wakes the waiter, if it comes later, to `handle` within the wake. */
-      onWake: (handle: (batch: Batch) => void) => (atWake = handle),
+      /**
+       * Hands the batch that wakes the waiter, if it comes later, to `handle`
+       * within the wake; `handle` says whether it answered from it.
+       */
+      onWake: (handle: (batch: Batch) => boolean) => (atWake = handle),
       /** Ends the wait and leaves nothing behind: no waiter, no timer, no follower of the signal. */
       cancel: end,
     };
@@ -210,7 +216,9 @@ export function createEventLog({
         const from = cursor;
         pending.onWake((batch) => {
           early = fromBatch(from, batch);
-          if (early !== null) answerAtWake(early);
+          if (early === null) return false;
+          answerAtWake(early);
+          return true;
         });
       }
       const batch = await pending.woken;

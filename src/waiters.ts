@@ -4,7 +4,7 @@
 // one slice per turn of the event loop, so that answering thousands of
 // waiters never holds up pushes for long. What a woken waiter has left to do
 // once its answer is written (its way back through the middleware, its log
-// line) can wait for later turns, after every waiter in line has been woken:
+// line) can wait until the last waiter of its batch has been woken:
 // `afterWakes`. src/event-log.ts registers the waiters and feeds this file
 // from the store's committed changes alone.
 
@@ -19,39 +19,69 @@ interface PendingWake {
   /** null: the waiters are released with nothing. */
   batch: Batch | null;
   next: number;
+  /** The count of wakes done once this batch's last waiter is woken. */
+  endsAt: number;
+}
+
+interface Settle {
+  then: () => void;
+  /** Runs once this many wakes are done: those of the batch it came from, and every batch before. */
+  after: number;
 }
 
 export function createWaiters({ sliceSize = 500 }: { sliceSize?: number } = {}) {
   const waiters = new Map<string, Set<Wake>>();
   let count = 0;
   const pending: PendingWake[] = [];
-  // wakes and afterWakes spent in this turn of the event loop, across every publish
+  // wakes queued and done since the start, in the order they were queued
+  let queued = 0;
+  let done = 0;
+  // the batch being woken, while one of its waiters is
+  let waking: PendingWake | undefined;
+  // oldest first, from index `settled` on; each runs right after its batch's
+  // last wake, before the wakes of any batch queued later
+  let settles: Settle[] = [];
+  let settled = 0;
+  // wakes and settles spent in this turn of the event loop, across every publish
   let used = 0;
   let turnScheduled = false;
-  // run once no wake is pending, oldest first, from index `settled` on
-  let settles: (() => void)[] = [];
-  let settled = 0;
 
   function wakeSome(): void {
-    while (used < sliceSize && pending.length > 0) {
-      const head = pending[0]!;
-      const end = Math.min(head.wakes.length, head.next + sliceSize - used);
-      for (let i = head.next; i < end; i++) head.wakes[i]!(head.batch);
-      used += end - head.next;
-      head.next = end;
-      if (end === head.wakes.length) pending.shift();
-    }
-    if (pending.length === 0 && settled < settles.length && used < sliceSize) {
-      const end = Math.min(settles.length, settled + sliceSize - used);
-      used += end - settled;
-      // each may settle a promise: what follows it runs once this turn's slice is done
-      for (; settled < end; settled++) settles[settled]!();
-      if (settled === settles.length) {
-        settles = [];
-        settled = 0;
+    while (used < sliceSize) {
+      const settle = settles[settled];
+      if (settle !== undefined && settle.after <= done) {
+        settled += 1;
+        used += 1;
+        // it may settle a promise: what follows that runs once this turn's slice is done
+        settle.then();
+        continue;
+      }
+      const head = pending[0];
+      if (head === undefined) break;
+      // up to the slice's end, or the batch's, whichever comes first
+      const from = head.next;
+      const end = Math.min(head.wakes.length, from + sliceSize - used);
+      waking = head;
+      try {
+        // counted before each call: a wake that throws is not called again
+        while (head.next < end) {
+          done += 1;
+          head.wakes[head.next++]!(head.batch);
+        }
+      } finally {
+        waking = undefined;
+        used += head.next - from;
+        if (head.next === head.wakes.length) pending.shift();
       }
     }
-    if ((used > 0 || settled < settles.length) && !turnScheduled) {
+    if (settled === settles.length) {
+      settles = [];
+      settled = 0;
+    } else if (settled > 1024 && settled * 2 > settles.length) {
+      settles = settles.slice(settled);
+      settled = 0;
+    }
+    if ((used > 0 || pending.length > 0 || settled < settles.length) && !turnScheduled) {
       turnScheduled = true;
       setImmediate(nextTurn);
     }
@@ -67,7 +97,8 @@ export function createWaiters({ sliceSize = 500 }: { sliceSize?: number } = {}) 
   function wakeAll(token: string, set: Set<Wake>, batch: Batch | null): void {
     waiters.delete(token);
     count -= set.size;
-    pending.push({ wakes: [...set], batch, next: 0 });
+    queued += set.size;
+    pending.push({ wakes: [...set], batch, next: 0, endsAt: queued });
   }
 
   return {
@@ -96,12 +127,15 @@ export function createWaiters({ sliceSize = 500 }: { sliceSize?: number } = {}) 
     },
 
     /**
-     * Runs `then` once every waiter woken so far has been woken, in a later
-     * slice: for what a waiter answered within its wake has left to do, so
-     * that it does not hold up the answers of the waiters behind it.
+     * Runs `then` once the last waiter of the batch being woken now (else of
+     * every batch queued so far) has been woken, and before the waiters of any
+     * batch queued later: for what a waiter answered within its wake has left
+     * to do, so that it does not hold up the answers of the waiters behind it.
+     * It counts against the slices as a wake does; when the batch fits in what
+     * is left of the slice, it runs in the same turn, right after the batch.
      */
     afterWakes(then: () => void): void {
-      settles.push(then);
+      settles.push({ then, after: waking?.endsAt ?? queued });
       if (!turnScheduled) {
         turnScheduled = true;
         setImmediate(nextTurn);
@@ -126,12 +160,18 @@ export function createWaiters({ sliceSize = 500 }: { sliceSize?: number } = {}) 
       wakeSome();
     },
 
-    /** Answers every waiter with nothing, at once, so clients poll again (shutdown). */
+    /**
+     * Answers every waiter with nothing, at once, so clients poll again; the
+     * wakes still in line and what follows them run now too (shutdown).
+     */
     releaseAll(): void {
-      const all = [...waiters.values()];
-      waiters.clear();
-      count = 0;
-      for (const set of all) for (const wake of set) wake(null);
+      for (const [token, set] of [...waiters]) wakeAll(token, set, null);
+      used = Number.NEGATIVE_INFINITY;
+      try {
+        wakeSome();
+      } finally {
+        used = 0;
+      }
     },
 
     /** How many waiters wait, in all. */

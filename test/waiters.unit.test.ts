@@ -72,4 +72,78 @@ describe('fan-out in slices', () => {
     expect(woken).toEqual(['a0', 'a1', 'a2', 'a3', 'a4', 'b0', 'b1']);
     expect(waiters.waiting()).toBe(0);
   });
+
+  it("runs what a batch's waiters leave for later right after its last wake, before the batches queued behind it", async () => {
+    const waiters = createWaiters({ sliceSize: 3 });
+    const seen: string[] = [];
+    for (let i = 0; i < 4; i++) {
+      waiters.subscribe('a', () => {
+        seen.push(`wake a${i}`);
+        waiters.afterWakes(() => seen.push(`after a${i}`));
+      });
+    }
+    for (let i = 0; i < 2; i++) waiters.subscribe('b', () => seen.push(`wake b${i}`));
+    waiters.publish('a', [event(1)]);
+    waiters.publish('b', [event(1)]);
+    // a0..a2 this turn; a3, then a's four afters, then b, three per turn
+    while (seen.length < 10) await nextTurn();
+    expect(seen).toEqual([
+      'wake a0',
+      'wake a1',
+      'wake a2',
+      'wake a3',
+      'after a0',
+      'after a1',
+      'after a2',
+      'after a3',
+      'wake b0',
+      'wake b1',
+    ]);
+  });
+
+  it('keeps pace when new batches keep coming: what is left for later never waits for batches queued after it', async () => {
+    const waiters = createWaiters({ sliceSize: 2 });
+    let afters = 0;
+    let wakes = 0;
+    // each wake subscribes again at once and a new batch is published every turn
+    const subscribe = () =>
+      waiters.subscribe('a', () => {
+        wakes += 1;
+        waiters.afterWakes(() => (afters += 1));
+        subscribe();
+      });
+    for (let i = 0; i < 4; i++) subscribe();
+    for (let turn = 0; turn < 40; turn++) {
+      waiters.publish('a', [event(turn + 1)]);
+      await nextTurn();
+    }
+    expect(wakes).toBeGreaterThan(20);
+    // at most one batch's afters are behind its wakes
+    expect(wakes - afters).toBeLessThanOrEqual(4);
+  });
+
+  it('on shutdown, wakes what is still in line and runs what was left for later, at once', () => {
+    const waiters = createWaiters({ sliceSize: 1 });
+    const seen: string[] = [];
+    for (let i = 0; i < 3; i++) {
+      waiters.subscribe('a', (batch) => {
+        seen.push(`wake a${i} ${batch === null ? 'released' : 'woken'}`);
+        waiters.afterWakes(() => seen.push(`after a${i}`));
+      });
+    }
+    waiters.subscribe('b', (batch) => seen.push(`wake b ${batch === null ? 'released' : 'woken'}`));
+    waiters.publish('a', [event(1)]);
+    expect(seen).toEqual(['wake a0 woken']);
+    waiters.releaseAll();
+    expect(seen).toEqual([
+      'wake a0 woken',
+      'wake a1 woken',
+      'wake a2 woken',
+      'after a0',
+      'after a1',
+      'after a2',
+      'wake b released',
+    ]);
+    expect(waiters.waiting()).toBe(0);
+  });
 });

@@ -173,16 +173,31 @@ describe('the answer of a woken poll', () => {
 });
 
 describe('answerAtWake', () => {
-  async function openLog() {
+  /**
+   * An event log over a session 'w'; `read()` counts the polls that have
+   * read the log and so wait for a wake (a poll counts as waiting before its
+   * read: a batch during the read is taken from the log instead).
+   */
+  async function openLog({ sliceSize }: { sliceSize?: number } = {}) {
     store = await openTestStorage(tempDbFile());
     await store.sessions.createSession(sessionToCreate('w'), Date.now());
-    const waiters = createWaiters();
-    const eventLog = createEventLog({ events: store.events, changes: store, waiters, feed: createSessionsFeed() });
-    return { eventLog, waiters };
+    const waiters = createWaiters({ sliceSize });
+    let reads = 0;
+    const events = store.events;
+    const counted = {
+      ...events,
+      readLogState: async (token: string, now: number) => {
+        const state = await events.readLogState(token, now);
+        reads += 1;
+        return state;
+      },
+    };
+    const eventLog = createEventLog({ events: counted, changes: store, waiters, feed: createSessionsFeed() });
+    return { eventLog, waiters, read: () => reads };
   }
 
   it('takes the body the wait then resolves with, once; a timeout or a release answers [] without it', async () => {
-    const { eventLog, waiters } = await openLog();
+    const { eventLog, waiters, read } = await openLog();
     const atWake: Buffer[] = [];
     const wait = (timeoutMs: number, signal = new AbortController().signal) =>
       eventLog.waitForEvents('w', {
@@ -194,7 +209,7 @@ describe('answerAtWake', () => {
       });
     // a wake by new events
     const polled = wait(10_000);
-    await waitFor('the poll waiting', () => waiters.waitingFor('w') === 1);
+    await waitFor('the poll waiting', () => waiters.waitingFor('w') === 1 && read() === 1);
     await eventLog.append('w', { type: 'a', data: '1' }, source);
     const body = await polled;
     expect(atWake).toHaveLength(1);
@@ -224,11 +239,8 @@ describe('answerAtWake', () => {
   });
 
   it('answers every waiter of a wake before any of their waits resolves, slice after slice', async () => {
-    store = await openTestStorage(tempDbFile());
-    await store.sessions.createSession(sessionToCreate('w'), Date.now());
     // slices of 2: five waiters are answered over three turns of the event loop
-    const waiters = createWaiters({ sliceSize: 2 });
-    const eventLog = createEventLog({ events: store.events, changes: store, waiters, feed: createSessionsFeed() });
+    const { eventLog, waiters, read } = await openLog({ sliceSize: 2 });
     const seen: string[] = [];
     const options = { lastEvent: 0, limit: 10, timeoutMs: 10_000, signal: new AbortController().signal };
     const polls = [0, 1, 2, 3, 4].map((i) =>
@@ -237,7 +249,7 @@ describe('answerAtWake', () => {
         return body;
       }),
     );
-    await waitFor('five polls waiting', () => waiters.waitingFor('w') === 5);
+    await waitFor('five polls waiting', () => waiters.waitingFor('w') === 5 && read() === 5);
     await eventLog.append('w', { type: 'a', data: '1' }, source);
     const bodies = await Promise.all(polls);
     for (const body of bodies) expect(JSON.parse(body.toString())).toEqual([{ type: 'a', data: 1, number: 1 }]);
@@ -247,7 +259,7 @@ describe('answerAtWake', () => {
   });
 
   it('fails its own wait when it throws, and the other waiters of the batch are woken all the same', async () => {
-    const { eventLog, waiters } = await openLog();
+    const { eventLog, waiters, read } = await openLog();
     const options = { lastEvent: 0, limit: 10, timeoutMs: 10_000, signal: new AbortController().signal };
     const failing = eventLog.waitForEvents('w', {
       ...options,
@@ -256,7 +268,7 @@ describe('answerAtWake', () => {
       },
     });
     const others = [1, 2].map(() => eventLog.waitForEvents('w', { ...options, answerAtWake: () => {} }));
-    await waitFor('three polls waiting', () => waiters.waitingFor('w') === 3);
+    await waitFor('three polls waiting', () => waiters.waitingFor('w') === 3 && read() === 3);
     await eventLog.append('w', { type: 'a', data: '1' }, source);
     await expect(failing).rejects.toThrow('the write failed');
     for (const body of await Promise.all(others)) expect(JSON.parse(body.toString())).toHaveLength(1);

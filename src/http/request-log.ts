@@ -5,8 +5,8 @@
 // Written once the request has come back through the middleware. An answer
 // written before that (a long poll answered from its wake, see
 // events-routes.ts) is marked by markAnswered, and its duration ends there:
-// its log line and sample come a few turns of the event loop later, once the
-// other waiters of its wake have their answers too.
+// its log line and sample follow once the other waiters of its wake have
+// their answers too.
 
 import { randomUUID } from 'node:crypto';
 import type { Context, Middleware } from 'koa';
@@ -29,10 +29,9 @@ export function requestLogMiddleware({ logger, metrics }: { logger: Logger; metr
     ctx.set('X-Request-Id', id);
     // read now, while the connection is surely open (the address is read from the socket once)
     const remote = ctx.req.socket.remoteAddress;
-    let logged = false;
-    const logRequest = () => {
-      if (logged) return;
-      logged = true;
+    try {
+      await next();
+    } finally {
       const seconds = (((ctx.state.answeredAt as number | undefined) ?? performance.now()) - started) / 1000;
       const route = (ctx._matchedRoute as string | undefined) ?? 'unmatched';
       const token = (ctx.params as Record<string, string> | undefined)?.token;
@@ -50,12 +49,6 @@ export function requestLogMiddleware({ logger, metrics }: { logger: Logger; metr
         },
         'request',
       );
-    };
-    ctx.state.logRequest = logRequest;
-    try {
-      await next();
-    } finally {
-      logRequest();
     }
   };
 }
