@@ -136,7 +136,7 @@ const MANY_WAITERS = 1000; // on one session
 const WAKE_ROUNDS = QUICK ? 2 : 5; // of MANY_WAITERS, against the baseline's as many
 const FOLLOWERS = 500; // streams of every session, as overview pages
 const WAITERS_PER_SESSION = 10; // in the spread test
-const RATIO_PUSH_MS = 3000; // each round of the pushes on the 1M-event file and on the empty one beside it
+const RATIO_PUSH_MS = 3000; // each round of the paired measures: the 1M-event file and an empty one; pushes, Koa, the storage alone
 const RATIO_ROUNDS = QUICK ? 1 : 5; // of each
 
 const T0 = now();
@@ -1119,57 +1119,100 @@ async function measurePushesOnly() {
   const store = await newStore('push');
   const server = await startReal(store);
   log(`server on ${server.base.href} (pid ${server.proc.pid})`);
-  let spread64: Summary;
   try {
     const tokens = await createSessions(server.base, PUSHERS);
     await pushLoad(server.base, (w) => tokens[w]!, P.warmupMs);
     let watch = await watchLoad(store, [server.base]);
-    spread64 = await repeated('64 sessions', P.repeats, () => pushLoad(server.base, (w) => tokens[w]!, P.pushMs));
+    const spread64 = await repeated('64 sessions', P.repeats, () => pushLoad(server.base, (w) => tokens[w]!, P.pushMs));
     reportPushes('64_sessions', '64 pushers, 64 sessions', spread64);
     reportWatched('64_sessions', '64 pushers, 64 sessions', await watch());
     watch = await watchLoad(store, [server.base]);
     const single = await repeated('1 session', P.repeats, () => pushLoad(server.base, () => tokens[0]!, P.pushMs));
     reportPushes('1_session', '64 pushers, 1 session', single);
     reportWatched('1_session', '64 pushers, 1 session', await watch());
+    await measureAgainstKoaAndStorage(server.base, tokens);
   } finally {
     await server.proc.stop();
   }
-  const koa = await measureBaseline('baseline-koa.ts', 'baseline_koa_eps');
-  report('push_ratio_koa', spread64.eps / koa.eps, 'durable pushes (64 sessions) / Koa baseline', 'x', 'same run');
-  await measureStorageBaseline(spread64.eps, koa.eps);
 }
 
 /**
- * The storage alone (scripts/baseline-storage.ts: PUSHERS writers appending
- * through the event store in one process, no HTTP), and what it bounds: a
- * push costs at least Koa's work and the storage's, both on the server's one
- * event loop, so pushes cannot pass 1 / (1 / Koa's rate + 1 / the storage's).
+ * The server's pushes against what Koa alone and the storage alone allow, in
+ * alternating rounds, so that each ratio is of rounds that met the machine at
+ * the same moment. Each round: the server's 64 pushers over 64 sessions, the
+ * minimal Koa app under the same load (scripts/baseline-koa.ts), and the
+ * storage without HTTP (scripts/baseline-storage.ts: PUSHERS writers
+ * appending through the event store in one process, on a fresh database).
+ * On SQLite a push costs at least Koa's work and the storage's, both on the
+ * server's one event loop, so pushes cannot pass 1 / (1 / Koa + 1 / storage):
+ * the bound, and each ratio to it, is the median of the rounds' own.
  */
-async function measureStorageBaseline(pushEps: number, koaEps: number) {
-  const script = path.join('scripts', 'baseline-storage.ts');
-  const args = ['--pushers', String(PUSHERS), '--ms', String(P.pushMs), '--warmup-ms', String(P.warmupMs)];
-  const runs: number[] = [];
-  for (let r = 0; r < P.repeats; r++) {
-    // each run on a fresh database, as the server's pushes are measured
-    const store = await newStore(`storage-${r}`);
-    const { stdout: out } = await execFileAsync(process.execPath, ['--import', 'tsx', script, ...args], {
-      cwd: ROOT,
-      env: { ...process.env, ...store.env },
-      encoding: 'utf8',
-      timeout: P.pushMs + P.warmupMs + 60_000,
-    });
-    const { eps, commits } = JSON.parse(out.trim().split('\n').pop()!) as { eps: number; commits: number };
-    log(`storage alone run ${r + 1}/${P.repeats}: ${eps.toFixed(0)}/s, ${commits} commits`);
-    runs.push(eps);
+async function measureAgainstKoaAndStorage(base: URL, tokens: readonly string[]) {
+  const koa = await startScript('baseline-koa.ts', {});
+  const ours: LoadResult[] = [];
+  const koaRounds: LoadResult[] = [];
+  const storage: number[] = [];
+  try {
+    await pushLoad(koa.base, () => 'x', P.warmupMs);
+    for (let r = 0; r < RATIO_ROUNDS; r++) {
+      const order = r % 2 === 0 ? (['ours', 'koa', 'storage'] as const) : (['storage', 'koa', 'ours'] as const);
+      for (const which of order) {
+        if (which === 'ours') ours.push(await pushLoad(base, (w) => tokens[w]!, RATIO_PUSH_MS));
+        else if (which === 'koa') koaRounds.push(await pushLoad(koa.base, () => 'x', RATIO_PUSH_MS));
+        else storage.push(await storageAlone(r));
+      }
+      log(
+        `round ${r + 1}/${RATIO_ROUNDS}: pushes ${perSecond(ours[r]!).toFixed(0)}/s, Koa ${perSecond(koaRounds[r]!).toFixed(0)}/s, storage alone ${storage[r]!.toFixed(0)}/s`,
+      );
+    }
+  } finally {
+    await koa.proc.stop();
   }
-  const storageEps = median(runs);
-  report('baseline_storage_eps', storageEps, 'the storage alone (no HTTP): appends', 'events/s');
+  const koaSummary = summarize(koaRounds);
+  report('baseline_koa_eps', koaSummary.eps, 'baseline-koa.ts: throughput', 'events/s', 'rounds alternating');
+  report('baseline_koa_p50_ms', koaSummary.p50, 'baseline-koa.ts: p50', 'ms');
+  report('baseline_koa_p99_ms', koaSummary.p99, 'baseline-koa.ts: p99', 'ms');
+  countErrors('baseline_koa', koaSummary.errors, koaSummary.firstError);
+  const beside = summarize(ours);
+  report('push_eps_64_sessions_beside_koa', beside.eps, '64 pushers, 64 sessions, in those rounds', 'events/s');
+  countErrors('push_beside_koa', beside.errors, beside.firstError);
+  const pairs = `median of ${RATIO_ROUNDS} alternating rounds`;
+  // what durability, validation, hashing, logging and metrics cost beyond Koa itself
+  const koaRatios = ours.map((o, r) => perSecond(o) / perSecond(koaRounds[r]!));
+  report('push_ratio_koa', median(koaRatios), 'durable pushes (64 sessions) / Koa baseline', 'x', pairs);
+  report('baseline_storage_eps', median(storage), 'the storage alone (no HTTP): appends', 'events/s');
   // on PostgreSQL the commits wait on another process, not on the event loop: no such bound
   if (ON_POSTGRES) return;
-  const bound = 1 / (1 / koaEps + 1 / storageEps);
-  report('push_bound_eps', bound, 'bound: Koa and the storage on one event loop', 'events/s', '1/(1/Koa + 1/storage)');
-  report('push_ratio_koa_bound', bound / koaEps, 'that bound / Koa baseline', 'x', 'same run');
-  report('push_ratio_bound', pushEps / bound, 'durable pushes (64 sessions) / that bound', 'x', 'same run');
+  const bounds = koaRounds.map((k, r) => 1 / (1 / perSecond(k) + 1 / storage[r]!));
+  report('push_bound_eps', median(bounds), 'bound: Koa and the storage on one event loop', 'events/s', pairs);
+  report(
+    'push_ratio_koa_bound',
+    median(bounds.map((b, r) => b / perSecond(koaRounds[r]!))),
+    'that bound / Koa baseline',
+    'x',
+    pairs,
+  );
+  report(
+    'push_ratio_bound',
+    median(ours.map((o, r) => perSecond(o) / bounds[r]!)),
+    'durable pushes (64 sessions) / that bound',
+    'x',
+    pairs,
+  );
+}
+
+/** One round of scripts/baseline-storage.ts on a fresh database: appends per second. */
+async function storageAlone(round: number): Promise<number> {
+  const store = await newStore(`storage-${round}`);
+  const script = path.join('scripts', 'baseline-storage.ts');
+  const args = ['--pushers', String(PUSHERS), '--ms', String(RATIO_PUSH_MS), '--warmup-ms', String(P.warmupMs)];
+  const { stdout } = await execFileAsync(process.execPath, ['--import', 'tsx', script, ...args], {
+    cwd: ROOT,
+    env: { ...process.env, ...store.env },
+    encoding: 'utf8',
+    timeout: RATIO_PUSH_MS + P.warmupMs + 60_000,
+  });
+  return (JSON.parse(stdout.trim().split('\n').pop()!) as { eps: number }).eps;
 }
 
 /** One of the baseline scripts under the 64-pusher load, reported under `key`. */
@@ -1289,6 +1332,8 @@ async function main() {
   reportPushes('1_session', '64 pushers, 1 session', single);
   reportWatched('1_session', '64 pushers, 1 session', await watch());
 
+  await measureAgainstKoaAndStorage(base, tokens);
+
   watch = await watchLoad(emptyStore, [base]);
   const steady = await repeated('1000/s open loop', P.repeats, () => openLoop(base, tokens, RATE, P.openLoopMs));
   report('push_p50_ms_1000rps', steady.p50, '1,000 pushes/s open loop: p50', 'ms', 'from scheduled send');
@@ -1343,17 +1388,12 @@ async function main() {
   await server.proc.stop();
 
   // -- the baselines, under the same 64-pusher load
+  // (Koa's, in rounds alternating with the server's pushes, above)
   for (const [script, key] of [
     ['baseline-http.ts', 'baseline_http_eps'],
-    ['baseline-koa.ts', 'baseline_koa_eps'],
     ['baseline-fsync.ts', 'baseline_fsync_eps'],
   ] as const) {
-    const s = await measureBaseline(script, key);
-    if (key === 'baseline_koa_eps') {
-      // what durability, validation, hashing, logging and metrics cost beyond Koa itself
-      report('push_ratio_koa', spread64.eps / s.eps, 'durable pushes (64 sessions) / Koa baseline', 'x', 'same run');
-      await measureStorageBaseline(spread64.eps, s.eps);
-    }
+    await measureBaseline(script, key);
   }
   if (ON_POSTGRES) await measureCluster(spread64.eps);
 
