@@ -117,26 +117,6 @@ export interface Database {
 
 export type SessionRow = Selectable<SessionsTable>;
 
-/** Every column of a session row, in the order the engines insert them. */
-export const SESSION_COLUMNS = [
-  'token',
-  'status',
-  'config',
-  'labels',
-  'is_public',
-  'user_agent',
-  'browser_name',
-  'browser_version',
-  'date_created',
-  'date_started',
-  'date_finished',
-  'expiration_date',
-  'last_event',
-  'deleted_at',
-  'deleted_reason',
-  'head_hash',
-] as const satisfies readonly (keyof SessionsTable)[];
-
 /** The columns an append batch changes in a session's row: its status, its dates, its head, its deletion. */
 export const SESSION_MOVES = [
   'status',
@@ -147,6 +127,19 @@ export const SESSION_MOVES = [
   'deleted_at',
   'deleted_reason',
   'head_hash',
+] as const satisfies readonly (keyof SessionsTable)[];
+
+/** Every column of a session row: those set once, when it is created, and those an append batch changes. */
+export const SESSION_COLUMNS = [
+  'token',
+  'config',
+  'labels',
+  'is_public',
+  'user_agent',
+  'browser_name',
+  'browser_version',
+  'date_created',
+  ...SESSION_MOVES,
 ] as const satisfies readonly (keyof SessionsTable)[];
 export type NewSessionRow = Insertable<SessionsTable>;
 export type EventRow = Selectable<EventsTable>;

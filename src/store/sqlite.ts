@@ -130,19 +130,7 @@ export function openSqlite(
     const writeBatch = (writes: BatchWrites) => {
       for (const row of writes.created) insertSession.run(...SESSION_COLUMNS.map((c) => row[c]));
       for (const row of writes.rows) appendRow(row);
-      for (const s of writes.updated) {
-        updateSession.run(
-          s.status,
-          s.date_started,
-          s.date_finished,
-          s.expiration_date,
-          s.last_event,
-          s.deleted_at,
-          s.deleted_reason,
-          s.head_hash,
-          s.token,
-        );
-      }
+      for (const row of writes.updated) updateSession.run(...SESSION_MOVES.map((c) => row[c]), row.token);
       for (const k of writes.keys) insertKey.run(k.scope, k.key, k.fingerprint, k.response, k.created_at);
     };
     return { appendRow, selectSession, selectStaged, selectKeys, writeBatch };
