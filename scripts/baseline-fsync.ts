@@ -5,8 +5,8 @@
 // PORT (default 0) and DB_FILE (required) from the environment; SIGTERM stops it.
 
 import http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import BetterSqlite3 from 'better-sqlite3';
+import { serveBaseline } from './lib/baseline-server.js';
 
 const file = process.env.DB_FILE;
 if (!file) {
@@ -39,18 +39,4 @@ const server = http.createServer((req, res) => {
     res.end(answer);
   });
 });
-server.keepAliveTimeout = 65_000;
-server.headersTimeout = 70_000;
-
-server.listen(Number(process.env.PORT ?? 0), '127.0.0.1', () => {
-  const { port } = server.address() as AddressInfo;
-  console.log(JSON.stringify({ msg: 'baseline-fsync listening', url: `http://127.0.0.1:${port}` }));
-});
-
-process.once('SIGTERM', () => {
-  server.close(() => {
-    db.close();
-    process.exit(0);
-  });
-  server.closeAllConnections();
-});
+serveBaseline('baseline-fsync', server, () => db.close());

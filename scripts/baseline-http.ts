@@ -4,7 +4,7 @@
 // PORT (default 0) from the environment; SIGTERM stops it.
 
 import http from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { serveBaseline } from './lib/baseline-server.js';
 
 let count = 0;
 
@@ -26,16 +26,4 @@ const server = http.createServer((req, res) => {
     res.end(answer);
   });
 });
-// as the real server, so that keep-alive connections behave the same
-server.keepAliveTimeout = 65_000;
-server.headersTimeout = 70_000;
-
-server.listen(Number(process.env.PORT ?? 0), '127.0.0.1', () => {
-  const { port } = server.address() as AddressInfo;
-  console.log(JSON.stringify({ msg: 'baseline-http listening', url: `http://127.0.0.1:${port}` }));
-});
-
-process.once('SIGTERM', () => {
-  server.close(() => process.exit(0));
-  server.closeAllConnections();
-});
+serveBaseline('baseline-http', server);

@@ -7,10 +7,10 @@
 // environment; SIGTERM stops it.
 
 import http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import Router from '@koa/router';
 import Koa from 'koa';
 import bodyParser from 'koa-bodyparser';
+import { serveBaseline } from './lib/baseline-server.js';
 
 let count = 0;
 const app = new Koa();
@@ -26,16 +26,4 @@ app.use(router.routes());
 const handle = app.callback();
 // Koa's handler returns a promise that it settles itself
 const server = http.createServer((req, res) => void handle(req, res));
-// as the real server, so that keep-alive connections behave the same
-server.keepAliveTimeout = 65_000;
-server.headersTimeout = 70_000;
-
-server.listen(Number(process.env.PORT ?? 0), '127.0.0.1', () => {
-  const { port } = server.address() as AddressInfo;
-  console.log(JSON.stringify({ msg: 'baseline-koa listening', url: `http://127.0.0.1:${port}` }));
-});
-
-process.once('SIGTERM', () => {
-  server.close(() => process.exit(0));
-  server.closeAllConnections();
-});
+serveBaseline('baseline-koa', server);

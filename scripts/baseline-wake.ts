@@ -10,7 +10,7 @@
 // environment; SIGTERM stops it.
 
 import http from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { serveBaseline } from './lib/baseline-server.js';
 
 const JSON_TYPE = 'application/json';
 const waiting = new Map<string, Set<http.ServerResponse>>();
@@ -72,16 +72,4 @@ const server = http.createServer({ requestTimeout: 0 }, (req, res) => {
   }
   answer(res, 404, '{"error":"No such route.","code":"ROUTE_NOT_FOUND"}');
 });
-// as the real server, so that keep-alive connections behave the same
-server.keepAliveTimeout = 65_000;
-server.headersTimeout = 70_000;
-
-server.listen(Number(process.env.PORT ?? 0), '127.0.0.1', () => {
-  const { port } = server.address() as AddressInfo;
-  console.log(JSON.stringify({ msg: 'baseline-wake listening', url: `http://127.0.0.1:${port}` }));
-});
-
-process.once('SIGTERM', () => {
-  server.close(() => process.exit(0));
-  server.closeAllConnections();
-});
+serveBaseline('baseline-wake', server);
